@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Fails when the generated code or the CRD differs from what hack/update-codegen.sh produces
+# from the current types: generated files are never edited by hand.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+scratch=$(mktemp -d)
+trap 'rm -rf "${scratch}"' EXIT
+
+OUTPUT_ROOT="${scratch}" "${root}/hack/update-codegen.sh" >/dev/null
+
+status=0
+for dir in pkg/apis pkg/generated manifests/crd; do
+  if ! diff -Nru "${root}/${dir}" "${scratch}/${dir}"; then
+    status=1
+  fi
+done
+if [[ ${status} -ne 0 ]]; then
+  echo "verify-codegen: generated files are out of date; run hack/update-codegen.sh" >&2
+  exit 1
+fi
+echo "verify-codegen: generated code and CRD are up to date"
