@@ -1,0 +1,124 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+)
+
+// maxTokenLength matches the CRD's limit on spec.token; Konnect tokens are far shorter.
+const maxTokenLength = 1024
+
+// tokenSource is a token and the words that name where it came from, for messages.
+type tokenSource struct {
+	token string
+	// secret is "namespace/name" when the token came from a Secret.
+	secret string
+}
+
+// tokenProblem is a reason the token could not be resolved or is malformed, already phrased
+// for the condition. It never contains the token.
+type tokenProblem struct {
+	reason  string
+	message string
+}
+
+// resolveToken finds a configuration's token: inline, or the trimmed "token" key of the
+// labelled Secret that spec.secretRef names in the configuration's own namespace.
+func (c *Controller) resolveToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (tokenSource, *tokenProblem) {
+	switch cfg.Spec.Type {
+	case konnectv1alpha1.KonnectAPIAuthTypeToken:
+		if problem := checkTokenFormat(cfg.Spec.Token); problem != "" {
+			return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonInvalidToken, "spec.token " + problem}
+		}
+		return tokenSource{token: cfg.Spec.Token}, nil
+
+	case konnectv1alpha1.KonnectAPIAuthTypeSecretRef:
+		return c.resolveSecretToken(ctx, cfg)
+
+	default:
+		// Admission only lets "token" and "secretRef" through; this is an object stored
+		// under an older schema.
+		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonInvalidToken,
+			fmt.Sprintf("spec.type %q is not supported: use token or secretRef", cfg.Spec.Type)}
+	}
+}
+
+func (c *Controller) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (tokenSource, *tokenProblem) {
+	ref := cfg.Spec.SecretRef
+	if ref == nil || ref.Name == "" {
+		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonSecretNotFound,
+			"spec.secretRef must name the Secret that holds the token"}
+	}
+	if ref.Namespace != "" && ref.Namespace != cfg.Namespace {
+		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonRefNotPermitted,
+			fmt.Sprintf("spec.secretRef names a Secret in namespace %q: cross-namespace references are refused; put the Secret in namespace %q", ref.Namespace, cfg.Namespace)}
+	}
+	secretName := cfg.Namespace + "/" + ref.Name
+
+	secret, err := c.secrets.Secrets(cfg.Namespace).Get(ref.Name)
+	if apierrors.IsNotFound(err) {
+		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonSecretNotFound, c.secretNotFoundMessage(ctx, cfg.Namespace, ref.Name)}
+	}
+	if err != nil {
+		// The lister reads memory; it fails only on a broken cache.
+		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonSecretNotFound,
+			fmt.Sprintf("Secret %s could not be read: %v", secretName, err)}
+	}
+
+	data, ok := secret.Data[konnectv1alpha1.SecretTokenKey]
+	if !ok {
+		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonInvalidSecret,
+			fmt.Sprintf("Secret %s has no key %q: put the Konnect token under that key", secretName, konnectv1alpha1.SecretTokenKey)}
+	}
+	// Tokens pasted with echo or from a file often end in a newline.
+	token := strings.TrimSpace(string(data))
+	if token == "" {
+		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonInvalidSecret,
+			fmt.Sprintf("key %q of Secret %s is empty", konnectv1alpha1.SecretTokenKey, secretName)}
+	}
+	if problem := checkTokenFormat(token); problem != "" {
+		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonInvalidToken,
+			fmt.Sprintf("the token in key %q of Secret %s %s", konnectv1alpha1.SecretTokenKey, secretName, problem)}
+	}
+	return tokenSource{token: token, secret: secretName}, nil
+}
+
+// secretNotFoundMessage explains a Secret missing from the labelled cache. A Secret that
+// exists without the credential label is the most common mistake, so it is looked up (as
+// metadata only: its data is never fetched) to say which of the two it is.
+func (c *Controller) secretNotFoundMessage(ctx context.Context, namespace, name string) string {
+	label := konnectv1alpha1.SecretCredentialLabel + "=" + konnectv1alpha1.SecretCredentialLabelValue
+	if c.secretMetadata != nil {
+		_, err := c.secretMetadata.Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			return fmt.Sprintf("Secret %s/%s exists but is not labelled %s: add the label so the controller can read it", namespace, name, label)
+		}
+	}
+	return fmt.Sprintf("Secret %s/%s not found among Secrets labelled %s: create it with that label", namespace, name, label)
+}
+
+// checkTokenFormat says what is wrong with a token's form, or "" when nothing is. What it
+// says completes a sentence whose subject names the token's source; it never quotes it.
+func checkTokenFormat(token string) string {
+	switch {
+	case token == "":
+		return "is empty"
+	case len(token) > maxTokenLength:
+		return fmt.Sprintf("is %d bytes long; Konnect tokens are at most %d", len(token), maxTokenLength)
+	case strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+		return "contains white space or characters that cannot be part of a Konnect token"
+	case !strings.HasPrefix(token, "kpat_") && !strings.HasPrefix(token, "spat_"):
+		return "must start with kpat_ (personal access token) or spat_ (system account token)"
+	}
+	return ""
+}
+
+// secretGVR is what the metadata client looks up to tell a missing Secret from an unlabelled one.
+var secretGVR = corev1.SchemeGroupVersion.WithResource("secrets")

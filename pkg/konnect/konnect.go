@@ -1,0 +1,81 @@
+// Package konnect is the controller's view of Kong Konnect: what a token check can conclude
+// (Result), the Validator interface the controller calls, and a caching, single-flight,
+// rate-limited Validator that stands in front of the real client.
+//
+// The real client lives in the leaf package pkg/konnect/sdkclient, the only importer of the
+// Konnect SDK, so that nothing else pays for compiling it.
+package konnect
+
+import (
+	"context"
+	"time"
+)
+
+// Verdict is what a token check concluded.
+type Verdict int
+
+const (
+	// VerdictValid: Konnect accepted the token and named its organization.
+	VerdictValid Verdict = iota
+	// VerdictInvalid: Konnect answered 401.
+	VerdictInvalid
+	// VerdictForbidden: Konnect answered 403.
+	VerdictForbidden
+	// VerdictInvalidResponse: Konnect answered 200 without an organization id, a body that
+	// could not be decoded, or a status that says neither yes nor no (e.g. 404).
+	VerdictInvalidResponse
+	// VerdictUnavailable: Konnect could not be asked: timeout, connection error, 429 or 5xx.
+	// It says nothing about the token.
+	VerdictUnavailable
+)
+
+// String returns the verdict's name, as used in logs and metric labels.
+func (v Verdict) String() string {
+	switch v {
+	case VerdictValid:
+		return "valid"
+	case VerdictInvalid:
+		return "invalid"
+	case VerdictForbidden:
+		return "forbidden"
+	case VerdictInvalidResponse:
+		return "invalid_response"
+	case VerdictUnavailable:
+		return "unavailable"
+	default:
+		return "unknown"
+	}
+}
+
+// Result is the outcome of checking one token against one Konnect host.
+type Result struct {
+	// Verdict is what the check concluded.
+	Verdict Verdict
+	// OrganizationID is the organization the token belongs to; set only for VerdictValid.
+	OrganizationID string
+	// Message says, for a person, what Konnect answered or what went wrong. It never holds
+	// the token.
+	Message string
+	// StatusCode is Konnect's HTTP status, or 0 when no answer arrived.
+	StatusCode int
+	// RetryAfter is how long Konnect asked us to wait (Retry-After of a 429 or 5xx), or 0. On an
+	// Unavailable result from a CachingValidator it is instead the time left until that
+	// validator will ask Konnect again for this token (backoff or Retry-After, whichever is
+	// later): requeueing sooner would only be answered from its cache.
+	RetryAfter time.Duration
+}
+
+// Validator checks a token against Konnect. serverURL is the normalised
+// https://host[:port] of the configuration. Implementations never return the token in a
+// Result and never log it.
+type Validator interface {
+	Validate(ctx context.Context, token, serverURL string) Result
+}
+
+// ValidatorFunc adapts a function to Validator.
+type ValidatorFunc func(ctx context.Context, token, serverURL string) Result
+
+// Validate calls f.
+func (f ValidatorFunc) Validate(ctx context.Context, token, serverURL string) Result {
+	return f(ctx, token, serverURL)
+}
