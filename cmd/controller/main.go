@@ -87,6 +87,7 @@ func main() {
 	klog.InitFlags(flag.CommandLine)
 	opts.addFlags(flag.CommandLine)
 	flag.Parse()
+	capVerbosity()
 	if opts.showVersion {
 		fmt.Println(version.Version)
 		return
@@ -106,6 +107,26 @@ func main() {
 		os.Exit(1)
 	}
 	klog.Flush()
+}
+
+// maxVerbosity is the highest -v honoured. From -v=6 up client-go logs requests, and from
+// -v=8 the bodies of API responses, which hold inline tokens and Secret data. The
+// controller's own logs stop at V(5), so nothing useful is lost.
+const maxVerbosity = 5
+
+// capVerbosity lowers -v to maxVerbosity and refuses -vmodule, which could raise client-go's
+// files past it, so that no -v a user can pass prints a token.
+func capVerbosity() {
+	if vmodule := flag.Lookup("vmodule"); vmodule != nil && vmodule.Value.String() != "" {
+		fmt.Fprintln(os.Stderr, "konnect-auth-controller: --vmodule is not supported: it could make client-go log API bodies, which hold tokens; use -v (at most 5)")
+		os.Exit(2)
+	}
+	v := flag.Lookup("v")
+	var level klog.Level
+	if err := level.Set(v.Value.String()); err == nil && level > maxVerbosity {
+		_ = v.Value.Set(fmt.Sprint(maxVerbosity))
+		klog.Background().Info("Lowered -v: levels above 5 make client-go print API bodies, which hold tokens", "requested", int(level), "using", maxVerbosity)
+	}
 }
 
 func run(ctx context.Context, opts options) error {

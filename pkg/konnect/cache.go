@@ -139,22 +139,21 @@ func Hashed(token, serverURL string) string {
 
 // hostOf extracts the lower-cased host[:port] of a server URL, dropping the default port.
 func hostOf(serverURL string) string {
-	s := strings.TrimSpace(serverURL)
+	host := strings.TrimSpace(serverURL)
+	s := host
 	if !strings.Contains(s, "://") {
 		s = "https://" + s
 	}
-	host := s
 	if u, err := url.Parse(s); err == nil && u.Host != "" {
 		host = u.Host
 	}
-	host = strings.ToLower(host)
-	return strings.TrimSuffix(host, ":443")
+	return strings.TrimSuffix(strings.ToLower(host), ":443")
 }
 
 // Stats reports cache effectiveness for metrics. hits counts Validate calls answered without
 // a call of their own (from the cache, or by sharing another caller's in-flight call);
-// misses counts calls made to the next Validator. Calls abandoned because the caller's
-// context ended, or refused by the rate limiter, count as neither.
+// misses counts calls made to the next Validator, i.e. requests to Konnect. A Validate call
+// that ends because its context ended, or that the rate limiter turned away, adds no hit.
 func (c *CachingValidator) Stats() (hits, misses uint64) {
 	return c.hits.Load(), c.misses.Load()
 }

@@ -137,8 +137,28 @@ func classifyRaw(token string, o outcome) konnect.Result {
 		}
 		return fromStatus(o.status, o.header, "", o.now)
 	}
+	if text, ok := proxyRefusal(o.err); ok {
+		return konnect.Result{Verdict: konnect.VerdictUnavailable,
+			Message: "the HTTPS proxy refused to connect to Konnect: " + text}
+	}
 	return konnect.Result{Verdict: konnect.VerdictUnavailable,
 		Message: "the request to Konnect failed: " + shortError(o.err, token)}
+}
+
+// proxyRefusal recognises net/http's report of a proxy that answered CONNECT with an error:
+// a bare status text such as "Forbidden", which would otherwise read as Konnect's answer.
+func proxyRefusal(err error) (string, bool) {
+	var urlErr *url.Error
+	if !errors.As(err, &urlErr) || urlErr.Err == nil {
+		return "", false
+	}
+	text := urlErr.Err.Error()
+	for code := 100; code <= 599; code++ {
+		if t := http.StatusText(code); t != "" && t == text {
+			return strconv.Itoa(code) + " " + t, true
+		}
+	}
+	return "", false
 }
 
 // classifyOrganization judges a decoded 200 answer.

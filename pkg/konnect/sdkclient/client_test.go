@@ -228,6 +228,7 @@ func TestValidateStatuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f.set(tc.handler)
 			r := c.Validate(context.Background(), testToken, testServerURL)
+			t.Logf("Message: %s", r.Message)
 			assertNoToken(t, r)
 			if r.Verdict != tc.verdict || r.StatusCode != tc.status {
 				t.Fatalf("got %v/%d (%q), want %v/%d", r.Verdict, r.StatusCode, r.Message, tc.verdict, tc.status)
@@ -443,6 +444,12 @@ func TestValidateNetworkErrors(t *testing.T) {
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(plain.Close)
 
+	// A proxy that refuses every CONNECT.
+	refusingProxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not allowed: "+r.Header.Get("Authorization"), http.StatusForbidden)
+	}))
+	t.Cleanup(refusingProxy.Close)
+
 	tests := []struct {
 		name      string
 		transport func() *http.Transport
@@ -486,6 +493,12 @@ func TestValidateNetworkErrors(t *testing.T) {
 			tr.Proxy = http.ProxyURL(mustURL(t, "http://"+closedAddr))
 			return tr
 		}, "cannot reach the HTTPS proxy: connection refused"},
+		{"proxy refuses CONNECT", func() *http.Transport {
+			tr := f.transport()
+			tr.DialContext = nil
+			tr.Proxy = http.ProxyURL(mustURL(t, refusingProxy.URL))
+			return tr
+		}, "the HTTPS proxy refused to connect to Konnect: 403 Forbidden"},
 		{"other error", func() *http.Transport {
 			tr := f.transport()
 			tr.DialContext = func(context.Context, string, string) (net.Conn, error) {
@@ -498,6 +511,7 @@ func TestValidateNetworkErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := New(Options{Timeout: 5 * time.Second, Transport: tc.transport()})
 			r := c.Validate(context.Background(), testToken, testServerURL)
+			t.Logf("Message: %s", r.Message)
 			assertNoToken(t, r)
 			if r.Verdict != konnect.VerdictUnavailable || r.StatusCode != 0 {
 				t.Fatalf("got %+v, want Unavailable without status", r)

@@ -42,12 +42,17 @@ type KonnectAPIAuthConfiguration struct {
 	Status KonnectAPIAuthConfigurationStatus `json:"status,omitempty"`
 }
 
-// KonnectAPIAuthConfigurationSpec says where the Konnect token is and which server it is for.
-//
+// Cross-field admission rules of the spec. The token's own rules sit here rather than on the
+// token field so that a refused token is not echoed back: the apiserver quotes a field's
+// value in its error, but not an object's.
 // +kubebuilder:validation:XValidation:rule="self.type != 'token' || has(self.token)",message="spec.token is required when type is token"
 // +kubebuilder:validation:XValidation:rule="self.type != 'secretRef' || has(self.secretRef)",message="spec.secretRef is required when type is secretRef"
 // +kubebuilder:validation:XValidation:rule="!(has(self.token) && has(self.secretRef))",message="spec.token and spec.secretRef cannot both be set: set only the one that type names"
+// +kubebuilder:validation:XValidation:rule="!has(self.token) || self.token.startsWith('kpat_') || self.token.startsWith('spat_')",message="spec.token must be a Konnect token: it must start with kpat_ (personal access token) or spat_ (system account token)",fieldPath=".token"
+// +kubebuilder:validation:XValidation:rule="!has(self.token) || !self.token.matches('\\\\s')",message="spec.token must not contain white space",fieldPath=".token"
 // +kubebuilder:validation:XValidation:rule="oldSelf.type != 'token' || self.type != 'token' || has(self.token)",message="spec.token cannot be removed while type is token: to take the token from a Secret, change type to secretRef and set spec.secretRef"
+
+// KonnectAPIAuthConfigurationSpec says where the Konnect token is and which server it is for.
 type KonnectAPIAuthConfigurationSpec struct {
 	// type says where the token is: "token" for an inline token in spec.token, or "secretRef"
 	// for the "token" key of the Secret named by spec.secretRef.
@@ -58,8 +63,6 @@ type KonnectAPIAuthConfigurationSpec struct {
 	// token (starting with spat_), given inline. Anyone who can read this resource can read
 	// the token: prefer type secretRef where that matters.
 	// +kubebuilder:validation:MaxLength=1024
-	// +kubebuilder:validation:XValidation:rule="self.startsWith('kpat_') || self.startsWith('spat_')",message="spec.token must be a Konnect token: it must start with kpat_ (personal access token) or spat_ (system account token)"
-	// +kubebuilder:validation:XValidation:rule="!self.matches('\\\\s')",message="spec.token must not contain white space"
 	// +optional
 	Token string `json:"token,omitempty"`
 

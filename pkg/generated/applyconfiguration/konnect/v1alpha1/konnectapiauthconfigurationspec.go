@@ -25,6 +25,9 @@ import (
 // KonnectAPIAuthConfigurationSpecApplyConfiguration represents a declarative configuration of the KonnectAPIAuthConfigurationSpec type for use
 // with apply.
 //
+// Cross-field admission rules of the spec. The token's own rules sit here rather than on the
+// token field so that a refused token is not echoed back: the apiserver quotes a field's
+// value in its error, but not an object's.
 // KonnectAPIAuthConfigurationSpec says where the Konnect token is and which server it is for.
 type KonnectAPIAuthConfigurationSpecApplyConfiguration struct {
 	// type says where the token is: "token" for an inline token in spec.token, or "secretRef"

@@ -1,0 +1,322 @@
+package controller_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
+)
+
+// TestUserGuide follows the user guide: each of its two manifests, pasted into a shell with
+// KONNECT_TOKEN set, reaches VALID True with the organization and the normalised server URL,
+// `kubectl wait` returns, and the condition reads as the guide shows.
+func TestUserGuide(t *testing.T) {
+	createNamespace(t, "kong")
+	for _, guide := range []struct {
+		script  string
+		message string
+	}{
+		{"userguide-token.sh", "Token is valid"},
+		{"userguide-secret.sh", "Token from Secret kong/konnect-api-auth-secret is valid"},
+	} {
+		t.Run(guide.script, func(t *testing.T) {
+			script, err := os.ReadFile(filepath.Join("testdata", guide.script))
+			if err != nil {
+				t.Fatal(err)
+			}
+			token := newToken(t)
+			t.Logf("$ %s", strings.TrimSpace(string(script)))
+			t.Logf("%s", shell(t, string(script), token))
+			t.Cleanup(func() {
+				kubectl(t, "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "--wait=true")
+				kubectl(t, "delete", "secret", "konnect-api-auth-secret", "-n", "kong", "--ignore-not-found")
+			})
+
+			kubectl(t, "wait", "--for=condition=APIAuthValid", "konnectapiauthconfiguration/konnect-api-auth", "-n", "kong", "--timeout=60s")
+
+			header, row, raw := getTable(t, "kong", "konnect-api-auth")
+			t.Logf("$ kubectl get konnectapiauthconfiguration konnect-api-auth -n kong\n%s", raw)
+			if strings.Join(header, " ") != "NAME VALID ORGID SERVERURL AGE" {
+				t.Errorf("columns = %v, want NAME VALID ORGID SERVERURL AGE", header)
+			}
+			if len(row) != 5 || row[0] != "konnect-api-auth" || row[1] != "True" || row[2] != orgID || row[3] != "https://us.api.konghq.com" {
+				t.Errorf("row = %v, want konnect-api-auth True %s https://us.api.konghq.com <age>", row, orgID)
+			}
+
+			out := kubectl(t, "get", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "-o",
+				`jsonpath={.status.conditions[?(@.type=='APIAuthValid')]}`)
+			t.Logf("condition: %s", out)
+			var cond metav1.Condition
+			if err := json.Unmarshal([]byte(out), &cond); err != nil {
+				t.Fatalf("condition %q: %v", out, err)
+			}
+			if cond.Type != "APIAuthValid" || cond.Status != "True" || cond.Reason != "Valid" || cond.Message != guide.message ||
+				cond.ObservedGeneration != 1 || cond.LastTransitionTime.IsZero() {
+				t.Errorf("condition = %+v, want APIAuthValid True Valid %q observedGeneration 1", cond, guide.message)
+			}
+		})
+	}
+}
+
+// secretYAML is a labelled Secret holding data under the given key.
+func secretYAML(ns, name, key, value string, labelled bool) string {
+	labels := ""
+	if labelled {
+		labels = "\n  labels:\n    konghq.com/credential: konnect\n    konghq.com/secret: \"true\""
+	}
+	data := ""
+	if key != "" {
+		data = fmt.Sprintf("\nstringData:\n  %s: %q", key, value)
+	}
+	return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s%s%s\n", name, ns, labels, data)
+}
+
+func secretRefConfigYAML(ns, name, secretName, secretNamespace string) string {
+	nsLine := ""
+	if secretNamespace != "" {
+		nsLine = "\n    namespace: " + secretNamespace
+	}
+	return fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
+kind: KonnectAPIAuthConfiguration
+metadata:
+  name: %s
+  namespace: %s
+spec:
+  type: secretRef
+  secretRef:
+    name: %s%s
+  serverURL: us.api.konghq.com
+`, name, ns, secretName, nsLine)
+}
+
+func tokenConfigYAML(ns, name, token string) string {
+	return fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
+kind: KonnectAPIAuthConfiguration
+metadata:
+  name: %s
+  namespace: %s
+spec:
+  type: token
+  token: %s
+  serverURL: https://eu.api.konghq.com
+`, name, ns, token)
+}
+
+// TestSecretRotation: rotating the Secret to a revoked token turns the verdict False/Invalid
+// and clears the organization within seconds; rotating back turns it True again.
+func TestSecretRotation(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	good := newToken(t)
+	revoked := newToken(t)
+	konnect.RevokeToken(revoked)
+
+	apply(t, secretYAML(ns, "creds", "token", good, true))
+	apply(t, secretRefConfigYAML(ns, "rotating", "creds", ""))
+	waitForCondition(t, ns, "rotating", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+
+	start := time.Now()
+	apply(t, secretYAML(ns, "creds", "token", revoked, true))
+	cfg := waitForCondition(t, ns, "rotating", metav1.ConditionFalse, konnectv1alpha1.ReasonInvalid)
+	t.Logf("revoked token seen after %v: %q", time.Since(start).Round(time.Millisecond), condition(cfg).Message)
+	if cfg.Status.OrganizationID != "" {
+		t.Errorf("organizationID = %q with a revoked token, want it cleared", cfg.Status.OrganizationID)
+	}
+	_, row, raw := getTable(t, ns, "rotating")
+	if row[1] != "False" || len(row) != 4 { // NAME VALID SERVERURL AGE: ORGID is empty
+		t.Errorf("kubectl get after revocation:\n%s", raw)
+	}
+	if !strings.Contains(condition(cfg).Message, "Invalid credentials") {
+		t.Errorf("message = %q, want Konnect's words", condition(cfg).Message)
+	}
+
+	apply(t, secretYAML(ns, "creds", "token", good, true))
+	cfg = waitForCondition(t, ns, "rotating", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	if cfg.Status.OrganizationID != orgID {
+		t.Errorf("organizationID = %q after rotating back, want %s", cfg.Status.OrganizationID, orgID)
+	}
+}
+
+// TestSecretProblems: each way a Secret can be wrong has its own reason and a message that
+// says what to do.
+func TestSecretProblems(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	token := newToken(t)
+
+	t.Run("trailing newline is trimmed", func(t *testing.T) {
+		// As `echo $TOKEN > file; kubectl create secret generic --from-file` would make it.
+		file := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		kubectl(t, "create", "secret", "generic", "newline", "-n", ns, "--from-file=token="+file)
+		kubectl(t, "label", "secret", "newline", "-n", ns, "konghq.com/credential=konnect")
+		apply(t, secretRefConfigYAML(ns, "newline", "newline", ""))
+		waitForCondition(t, ns, "newline", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	})
+
+	t.Run("deleted Secret", func(t *testing.T) {
+		apply(t, secretYAML(ns, "doomed", "token", token, true))
+		apply(t, secretRefConfigYAML(ns, "doomed", "doomed", ""))
+		waitForCondition(t, ns, "doomed", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+		kubectl(t, "delete", "secret", "doomed", "-n", ns)
+		cfg := waitForCondition(t, ns, "doomed", metav1.ConditionFalse, konnectv1alpha1.ReasonSecretNotFound)
+		if msg := condition(cfg).Message; !strings.Contains(msg, "doomed") || !strings.Contains(msg, "konghq.com/credential=konnect") {
+			t.Errorf("message = %q, want it to name the Secret and the label", msg)
+		}
+		if cfg.Status.OrganizationID != "" {
+			t.Errorf("organizationID = %q, want it cleared", cfg.Status.OrganizationID)
+		}
+	})
+
+	t.Run("unlabelled Secret", func(t *testing.T) {
+		apply(t, secretYAML(ns, "plain", "token", token, false))
+		apply(t, secretRefConfigYAML(ns, "plain", "plain", ""))
+		cfg := waitForCondition(t, ns, "plain", metav1.ConditionFalse, konnectv1alpha1.ReasonSecretNotFound)
+		if msg := condition(cfg).Message; !strings.Contains(msg, "not labelled konghq.com/credential=konnect") {
+			t.Errorf("message = %q, want it to name the missing label", msg)
+		}
+		// Adding the label is all it takes.
+		kubectl(t, "label", "secret", "plain", "-n", ns, "konghq.com/credential=konnect")
+		waitForCondition(t, ns, "plain", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	})
+
+	t.Run("Secret without token key", func(t *testing.T) {
+		apply(t, secretYAML(ns, "nokey", "password", token, true))
+		apply(t, secretRefConfigYAML(ns, "nokey", "nokey", ""))
+		cfg := waitForCondition(t, ns, "nokey", metav1.ConditionFalse, konnectv1alpha1.ReasonInvalidSecret)
+		if msg := condition(cfg).Message; !strings.Contains(msg, `no key "token"`) {
+			t.Errorf("message = %q, want it to name the key", msg)
+		}
+	})
+
+	t.Run("cross-namespace reference", func(t *testing.T) {
+		other := controlplane.NewNamespace(t, cp)
+		apply(t, secretYAML(other, "elsewhere", "token", token, true))
+		apply(t, secretRefConfigYAML(ns, "cross", "elsewhere", other))
+		cfg := waitForCondition(t, ns, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
+		if msg := condition(cfg).Message; !strings.Contains(msg, "cross-namespace references are refused") {
+			t.Errorf("message = %q", msg)
+		}
+	})
+
+	t.Run("Konnect refuses with 403", func(t *testing.T) {
+		forbidden := newToken(t)
+		konnect.SetTokenBehavior(forbidden, fakekonnect.Behavior{Mode: fakekonnect.ModeForbidden})
+		apply(t, tokenConfigYAML(ns, "forbidden", forbidden))
+		waitForCondition(t, ns, "forbidden", metav1.ConditionFalse, konnectv1alpha1.ReasonForbidden)
+	})
+
+	t.Run("Konnect answers 200 without an organization", func(t *testing.T) {
+		empty := newToken(t)
+		konnect.SetTokenBehavior(empty, fakekonnect.Behavior{Mode: fakekonnect.ModeEmptyOK})
+		apply(t, tokenConfigYAML(ns, "empty-org", empty))
+		waitForCondition(t, ns, "empty-org", metav1.ConditionFalse, konnectv1alpha1.ReasonInvalidResponse)
+	})
+}
+
+// TestOutageKeepsTrue: while Konnect answers 503, re-validations keep failing but a True
+// verdict stays True; a new configuration is Unknown/KonnectUnavailable; after the outage the
+// new one becomes True.
+func TestOutageKeepsTrue(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	token := newToken(t)
+	apply(t, tokenConfigYAML(ns, "steady", token))
+	before := waitForCondition(t, ns, "steady", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+
+	konnect.SetBehavior(fakekonnect.Behavior{Mode: fakekonnect.ModeServerError, Status: 503})
+	defer konnect.SetBehavior(fakekonnect.BehaviorNormal)
+	callsAtStart := konnect.CallsFor(token)
+
+	late := newToken(t)
+	apply(t, tokenConfigYAML(ns, "during-outage", late))
+	cfg := waitForCondition(t, ns, "during-outage", metav1.ConditionUnknown, konnectv1alpha1.ReasonKonnectUnavailable)
+	if msg := condition(cfg).Message; !strings.Contains(msg, "503") {
+		t.Errorf("message = %q, want the status code", msg)
+	}
+
+	// Several re-validation intervals pass in the outage.
+	deadline := time.Now().Add(4 * revalidateInterval)
+	for time.Now().Before(deadline) {
+		cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(context.Background(), "steady", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := condition(cfg); c.Status != metav1.ConditionTrue || cfg.Status.OrganizationID != orgID {
+			t.Fatalf("the outage changed a True verdict: %+v", cfg.Status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if konnect.CallsFor(token) == callsAtStart {
+		t.Fatalf("no re-validation reached Konnect during the outage; the test proves nothing")
+	}
+	after := waitForCondition(t, ns, "steady", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	if !condition(after).LastTransitionTime.Equal(&condition(before).LastTransitionTime) {
+		t.Errorf("lastTransitionTime moved during the outage")
+	}
+
+	konnect.SetBehavior(fakekonnect.BehaviorNormal)
+	waitForCondition(t, ns, "during-outage", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+}
+
+// TestCreatedWhileControllerDown: a configuration created while no controller runs is
+// validated once one starts.
+func TestCreatedWhileControllerDown(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	if err := ctrl.Stop(30 * time.Second); err != nil {
+		t.Fatalf("stopping the controller: %v", err)
+	}
+	token := newToken(t)
+	apply(t, tokenConfigYAML(ns, "while-down", token))
+	time.Sleep(time.Second)
+	cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(context.Background(), "while-down", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Status.Conditions) != 0 {
+		t.Fatalf("status written with no controller running: %+v", cfg.Status)
+	}
+
+	ctrl, err = framework.StartController(controller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForCondition(t, ns, "while-down", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+}
+
+// TestMissingCRD: without the CRD the controller exits non-zero and says what to install.
+func TestMissingCRD(t *testing.T) {
+	bare, err := controlplane.Start(context.Background(), controlplane.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Stop()
+	c, err := framework.StartController(framework.ControllerOptions{
+		Kubeconfig: bare.KubeconfigPath(), Env: konnect.Env(), LogPath: filepath.Join(t.TempDir(), "log"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(time.Minute):
+		c.Kill()
+		t.Fatal("the controller kept running without its CRD")
+	}
+	if code := c.ExitCode(); code == 0 {
+		t.Errorf("exit code 0 without the CRD")
+	}
+	if !strings.Contains(c.Log(), "install the KonnectAPIAuthConfiguration CRD") {
+		t.Errorf("log does not say to install the CRD:\n%s", c.Log())
+	}
+}

@@ -1,0 +1,89 @@
+package fakekonnect
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// servingNames are the DNS names the fake's serving certificate covers: every host the
+// Konnect SDK may be sent to, above all global.api.konghq.com where it checks tokens.
+var servingNames = []string{"*.api.konghq.com", "global.api.konghq.com", "*.konghq.com"}
+
+// certificates is a throwaway CA and a serving certificate it signed.
+type certificates struct {
+	caPEM   []byte
+	serving tls.Certificate
+}
+
+// newCertificates generates a fresh ECDSA P-256 CA and a serving certificate for
+// servingNames, both valid from an hour ago for a week. Nothing is written to disk here.
+func newCertificates(now time.Time) (*certificates, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating CA key: %w", err)
+	}
+	caTemplate := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{Organization: []string{"fakekonnect"}, CommonName: "fakekonnect throwaway test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(7 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("creating CA certificate: %w", err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, fmt.Errorf("parsing CA certificate: %w", err)
+	}
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating serving key: %w", err)
+	}
+	template := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{Organization: []string{"fakekonnect"}, CommonName: "global.api.konghq.com"},
+		DNSNames:     append([]string(nil), servingNames...),
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("creating serving certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing serving certificate: %w", err)
+	}
+
+	return &certificates{
+		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		serving: tls.Certificate{
+			Certificate: [][]byte{der},
+			PrivateKey:  key,
+			Leaf:        leaf,
+		},
+	}, nil
+}
+
+// randomSerial returns a random positive 128-bit serial number, as RFC 5280 recommends.
+func randomSerial() *big.Int {
+	// rand.Int never fails with crypto/rand.Reader since Go 1.24: the reader cannot fail.
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	return n.Add(n, big.NewInt(1))
+}

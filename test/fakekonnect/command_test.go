@@ -1,0 +1,170 @@
+package fakekonnect
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// commandPackage is the command that runs the fake as a process.
+const commandPackage = "github.com/konnect-auth-controller/konnect-auth-controller/test/cmd/fakekonnect"
+
+// syncBuffer is a bytes.Buffer safe to write from a process pipe while a test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the command")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go tool to build the command: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "fakekonnect")
+	if out, err := exec.Command(goTool, "build", "-o", bin, commandPackage).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "--dir", dir, "--tokens", tokenB+"="+orgB, "-v")
+	cmd.Env = append(os.Environ(), "FAKE_KONNECT_TOKENS="+tokenA+"="+orgA)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		// Only if the test failed before stopping it: kill the one process it started.
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		// Drain the rest, so Wait does not block on the pipe.
+		for sc.Scan() {
+			t.Errorf("unexpected extra stdout line %q", sc.Text())
+		}
+		exited <- cmd.Wait()
+	}()
+	var line string
+	select {
+	case line = <-lines:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no ready line within 30s; stderr:\n%s", stderr.String())
+	}
+
+	var info struct {
+		ProxyURL string `json:"proxyURL"`
+		CAFile   string `json:"caFile"`
+		AdminURL string `json:"adminURL"`
+	}
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&info); err != nil {
+		t.Fatalf("ready line %q: %v", line, err)
+	}
+	if info.CAFile != filepath.Join(dir, CAFileName) || !strings.HasPrefix(info.ProxyURL, "http://127.0.0.1:") || !strings.HasPrefix(info.AdminURL, "http://127.0.0.1:") {
+		t.Fatalf("ready line = %+v", info)
+	}
+
+	c := newClient(t, info.ProxyURL, info.CAFile, 10*time.Second)
+	resp, body := getMe(t, c, meURL, tokenA) // from the environment
+	checkOrg(t, resp, body, orgA)
+	resp, body = getMe(t, c, meURL, tokenB) // from the flag
+	checkOrg(t, resp, body, orgB)
+	resp, body = getMe(t, c, meURL, "kpat_unknown")
+	checkProblem(t, resp, body, http.StatusUnauthorized)
+
+	// Switch it to rate limiting through the admin endpoint.
+	ar, err := http.Post(info.AdminURL+"/behavior?mode=ratelimited&retryAfter=3s", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar.Body.Close()
+	if ar.StatusCode != http.StatusNoContent {
+		t.Fatalf("POST /behavior: %s", ar.Status)
+	}
+	resp, body = getMe(t, c, meURL, tokenA)
+	checkProblem(t, resp, body, http.StatusTooManyRequests)
+	if resp.Header.Get("Retry-After") != "3" {
+		t.Errorf("Retry-After = %q, want 3", resp.Header.Get("Retry-After"))
+	}
+
+	ar, err = http.Get(info.AdminURL + "/calls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report CallsReport
+	err = json.NewDecoder(ar.Body).Decode(&report)
+	ar.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Total != 4 || report.PerToken[TokenHash(tokenA)] != 2 || report.PerToken[TokenHash(tokenB)] != 1 ||
+		report.PerToken[TokenHash("kpat_unknown")] != 1 {
+		t.Errorf("calls report = %+v", report)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err   // for the cleanup
+		if err != nil { // an *exec.ExitError for any non-zero status
+			t.Fatalf("exit: %v, want status 0; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("still running 15s after SIGTERM; stderr:\n%s", stderr.String())
+	}
+	if _, err := os.Stat(info.CAFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ca.pem after exit: %v, want it removed", err)
+	}
+	logs := stderr.String()
+	if strings.Contains(logs, tokenA) || strings.Contains(logs, tokenB) || strings.Contains(line, tokenA) {
+		t.Errorf("a token was printed:\n%s", logs)
+	}
+	if !strings.Contains(logs, "sha256:") {
+		t.Errorf("-v logged no requests:\n%s", logs)
+	}
+}
