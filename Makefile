@@ -43,6 +43,22 @@ test: tools build verify ## Everything: generated-code check, unit, fuzz and end
 	go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) fuzz
 
+.PHONY: demo
+demo: tools build ## Run the product on a local control plane: apiserver, controller, Konnect (fake unless KONNECT_TOKEN is set).
+	KONNECT_AUTH_CONTROLLER_BIN=$(BIN)/konnect-auth-controller go run ./test/cmd/demo
+
+.PHONY: bench
+bench: tools build ## Measure convergence and cost at 1,000, 5,000 and 10,000 configurations (BENCH_FLAGS to change).
+	KONNECT_AUTH_CONTROLLER_BIN=$(BIN)/konnect-auth-controller go run ./test/bench $(BENCH_FLAGS)
+
+.PHONY: image
+image: ## Build the container image (needs a Docker engine); image-check proves the binary is static and runs.
+	docker build -t konnect-auth-controller:$(VERSION) --build-arg VERSION=$(VERSION) .
+
+.PHONY: image-check
+image-check: build
+	hack/check-static.sh $(BIN)/konnect-auth-controller
+
 .PHONY: clean
 clean:
 	rm -rf $(BIN)

@@ -63,6 +63,8 @@ type Options struct {
 	RevalidateInterval time.Duration
 	// Clock drives the queue's delays and condition timestamps; tests pass a fake one.
 	Clock clock.WithTicker
+	// MetricsProvider, if set, receives the workqueue's metrics.
+	MetricsProvider workqueue.MetricsProvider
 }
 
 // Clients are the API clients the controller uses.
@@ -144,7 +146,7 @@ func NewController(
 		validator:     validator,
 		rateLimiter:   rateLimiter,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(rateLimiter,
-			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: Name, Clock: opts.Clock}),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: Name, Clock: opts.Clock, MetricsProvider: opts.MetricsProvider}),
 		broadcaster:        broadcaster,
 		recorder:           broadcaster.NewRecorder(scheme, corev1.EventSource{Component: Name}),
 		clock:              opts.Clock,
@@ -265,6 +267,9 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	wg.Wait()
 	return nil
 }
+
+// Lister returns the configurations the controller sees, for metrics.
+func (c *Controller) Lister() listers.KonnectAPIAuthConfigurationLister { return c.configs }
 
 // HasSynced reports whether the informer caches the controller reads from are filled.
 func (c *Controller) HasSynced() bool {

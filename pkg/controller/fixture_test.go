@@ -273,4 +273,3 @@ func assertNoToken(t testing.TB, what, s string) {
 		}
 	}
 }
-

@@ -90,7 +90,15 @@ func StartController(opts ControllerOptions) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"--kubeconfig=" + opts.Kubeconfig}, opts.Args...)
+	args := []string{"--kubeconfig=" + opts.Kubeconfig}
+	// The binary's default ports (:8080, :8081) would collide between tests running side by
+	// side; a test that wants the endpoints passes its own addresses.
+	for _, flag := range []string{"--health-probe-bind-address", "--metrics-bind-address"} {
+		if !hasFlag(opts.Args, flag) {
+			args = append(args, flag+"=0")
+		}
+	}
+	args = append(args, opts.Args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stdout = logFile
@@ -107,6 +115,15 @@ func StartController(opts ControllerOptions) (*Controller, error) {
 		close(c.done)
 	}()
 	return c, nil
+}
+
+func hasFlag(args []string, flag string) bool {
+	for _, a := range args {
+		if a == flag || strings.HasPrefix(a, flag+"=") || a == "-"+strings.TrimPrefix(flag, "--") || strings.HasPrefix(a, "-"+strings.TrimPrefix(flag, "--")+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // Pid is the controller's process id.
