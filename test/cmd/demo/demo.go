@@ -486,6 +486,8 @@ func (d *demo) printReady(ctx context.Context) error {
 
 // cleanup stops, in reverse order, everything run started, and removes the work folder.
 func (d *demo) cleanup() error {
+	// The binary framework.ControllerBinary built, if it built one (nothing to say about it).
+	defer framework.CleanupBinary()
 	if d.workDir == "" && d.forward == nil {
 		return nil // nothing was started
 	}
@@ -511,7 +513,6 @@ func (d *demo) cleanup() error {
 	if d.forward != nil {
 		d.forward.close()
 	}
-	framework.CleanupBinary()
 	if d.workDir != "" {
 		if err := os.RemoveAll(d.workDir); err != nil {
 			errs = append(errs, fmt.Errorf("removing %s: %w", d.workDir, err))
