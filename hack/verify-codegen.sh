@@ -7,7 +7,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 scratch=$(mktemp -d)
 trap 'rm -rf "${scratch}"' EXIT
 
-OUTPUT_ROOT="${scratch}" "${root}/hack/update-codegen.sh" >/dev/null
+# Generate in a copy of the tree, so that a failed check leaves the work tree untouched.
+tar -C "${root}" --exclude=./bin --exclude=./.git -cf - . | tar -C "${scratch}" -xf -
+CODEGEN_BIN="${root}/bin/codegen" "${scratch}/hack/update-codegen.sh" >/dev/null
 
 status=0
 for dir in pkg/apis pkg/generated manifests/crd; do
@@ -16,7 +18,7 @@ for dir in pkg/apis pkg/generated manifests/crd; do
   fi
 done
 if [[ ${status} -ne 0 ]]; then
-  echo "verify-codegen: generated files are out of date; run hack/update-codegen.sh" >&2
+  echo "verify-codegen: generated files are out of date; run hack/update-codegen.sh (make generate)" >&2
   exit 1
 fi
 echo "verify-codegen: generated code and CRD are up to date"
