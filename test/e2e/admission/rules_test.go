@@ -34,6 +34,10 @@ func TestReject(t *testing.T) {
 				stdout, stderr, err := apply(t, f, ns)
 				msg := assertRejected(t, stdout, stderr, err, f.expect)
 				t.Logf("rejected %s: %s", name, msg)
+				// A refused token must not be echoed back to the terminal (or audit log).
+				if token, _ := f.spec["token"].(string); len(token) > 3 && strings.Contains(stdout+stderr, token) {
+					t.Errorf("the rejection quotes the token %q:\n%s", token, stderr)
+				}
 				got.add(name, msg)
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
