@@ -91,7 +91,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue, e
 		return requeue{}, fmt.Errorf("writing status of %s: %w", klog.KObj(cfg), err)
 	}
 
-	if cur := conditionOf(&konnectv1alpha1.KonnectAPIAuthConfiguration{Status: status}); cur != nil &&
+	if cur := meta.FindStatusCondition(status.Conditions, konnectv1alpha1.ConditionAPIAuthValid); cur != nil &&
 		(old == nil || old.Status != cur.Status || old.Reason != cur.Reason) {
 		logger.V(2).Info("Verdict changed", "status", cur.Status, "reason", cur.Reason)
 		eventType := corev1.EventTypeWarning
