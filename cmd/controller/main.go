@@ -199,6 +199,10 @@ func run(ctx context.Context, opts options) error {
 			// re-validation really asks Konnect again.
 			TTL:     opts.revalidateInterval,
 			Limiter: rate.NewLimiter(rate.Limit(opts.konnectQPS), opts.konnectBurst),
+			// Workers whose configuration shares a token with a slow call wait for it at
+			// most this long, then move on to other configurations (no head-of-line blocking
+			// when Konnect hangs).
+			JoinWait: time.Second,
 		})
 	m.RegisterCache(cachingValidator.Stats)
 

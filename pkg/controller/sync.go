@@ -52,16 +52,15 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue, e
 
 	want, next, keep := c.evaluate(ctx, cfg)
 	status := *cfg.Status.DeepCopy()
-	if normalized, err := serverurl.Normalize(cfg.Spec.ServerURL); err == nil {
-		status.ServerURL = normalized
-	} else {
-		status.ServerURL = ""
-	}
 	var old *metav1.Condition
 	if cond := conditionOf(cfg); cond != nil {
 		old = cond.DeepCopy()
 	}
 	if !keep {
+		status.ServerURL = ""
+		if normalized, err := serverurl.Normalize(cfg.Spec.ServerURL); err == nil {
+			status.ServerURL = normalized
+		}
 		status.OrganizationID = want.orgID
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 			Type:               konnectv1alpha1.ConditionAPIAuthValid,
@@ -142,6 +141,11 @@ func (c *Controller) evaluate(ctx context.Context, cfg *konnectv1alpha1.KonnectA
 		return verdict{status: metav1.ConditionFalse, reason: konnectv1alpha1.ReasonForbidden, message: result.Message}, c.revalidateAfter(), false
 	case konnect.VerdictInvalidResponse:
 		return verdict{status: metav1.ConditionFalse, reason: konnectv1alpha1.ReasonInvalidResponse, message: result.Message}, c.revalidateAfter(), false
+	case konnect.VerdictPending:
+		// Another worker is asking Konnect about this very token and it is taking long:
+		// leave the status alone and look again soon, rather than hold this worker too.
+		logger.V(4).Info("A check of this token is in flight; looking again later", "after", result.RetryAfter)
+		return verdict{}, requeue{after: result.RetryAfter}, true
 	}
 
 	// Konnect could not be asked. That says nothing about the token, so a True verdict on

@@ -418,3 +418,24 @@ func drain(f *fixture) sets.Set[string] {
 	}
 	return names
 }
+
+// TestPendingLeavesStatusAlone: when another worker's check of the same token is taking long,
+// sync writes nothing and looks again after the RetryAfter it was given, without backoff.
+func TestPendingLeavesStatusAlone(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	cfg := inlineConfig("waiting", tokenValid)
+	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
+	f.konnect.set(tokenValid, konnect.Result{Verdict: konnect.VerdictPending, RetryAfter: time.Second, Message: "a check of this token is already in flight"})
+	key := cache.MetaObjectToName(cfg)
+
+	f.ctrl.queue.Add(key)
+	f.ctrl.processNextWorkItem(ctx)
+	if n := f.statusPatches(); n != 0 {
+		t.Errorf("a pending check wrote status %d times", n)
+	}
+	if n := f.ctrl.queue.NumRequeues(key); n != 0 {
+		t.Errorf("a pending check counted as %d failures", n)
+	}
+	f.clock.Step(time.Second)
+	waitForQueueLen(t, f, 1)
+}

@@ -49,7 +49,16 @@ type CacheOptions struct {
 
 	// MaxUnavailableBackoff caps that doubling. Zero means DefaultMaxUnavailableBackoff.
 	MaxUnavailableBackoff time.Duration
+
+	// JoinWait bounds how long a caller waits for a call that another caller already has in
+	// flight for the same token. Past it the caller gets VerdictPending at once, so a Konnect
+	// that hangs ties up one worker per token instead of every worker whose configuration
+	// shares that token. Zero means wait for the call however long it takes.
+	JoinWait time.Duration
 }
+
+// pendingRetry is when a caller turned away by JoinWait should ask again.
+const pendingRetry = time.Second
 
 // CachingValidator stands in front of the real Konnect client so that Konnect sees one call
 // per token and host, not one per configuration:
@@ -73,11 +82,14 @@ type CachingValidator struct {
 	clock      clock.PassiveClock
 	sweepEvery time.Duration
 
-	group singleflight.Group
+	group    singleflight.Group
+	joinWait time.Duration
 
 	mu        sync.Mutex
 	entries   map[string]*cacheEntry
 	lastSweep time.Time
+	// flying holds when the call in flight for a key started.
+	flying map[string]time.Time
 
 	hits   atomic.Uint64
 	misses atomic.Uint64
@@ -103,7 +115,9 @@ func NewCachingValidator(next Validator, opts CacheOptions) *CachingValidator {
 		maxBackoff: opts.MaxUnavailableBackoff,
 		limiter:    opts.Limiter,
 		clock:      opts.Clock,
+		joinWait:   opts.JoinWait,
 		entries:    map[string]*cacheEntry{},
+		flying:     map[string]time.Time{},
 	}
 	if c.clock == nil {
 		c.clock = clock.RealClock{}
@@ -182,9 +196,36 @@ func (c *CachingValidator) Validate(ctx context.Context, token, serverURL string
 			return canceled(ctx)
 		}
 
+		// A caller that finds a call in flight waits for it at most joinWait from the
+		// call's start. (A call that starts right after this look is joined without a
+		// bound, as if it had been started by this caller.)
+		var joinTimeout <-chan time.Time
+		if c.joinWait > 0 {
+			c.mu.Lock()
+			started, flying := c.flying[key]
+			c.mu.Unlock()
+			if flying {
+				remaining := c.joinWait - c.clock.Since(started)
+				if remaining <= 0 {
+					return pending()
+				}
+				timer := time.NewTimer(remaining)
+				defer timer.Stop()
+				joinTimeout = timer.C
+			}
+		}
+
 		var mine atomic.Bool
 		ch := c.group.DoChan(key, func() (any, error) {
 			mine.Store(true)
+			c.mu.Lock()
+			c.flying[key] = c.clock.Now()
+			c.mu.Unlock()
+			defer func() {
+				c.mu.Lock()
+				delete(c.flying, key)
+				c.mu.Unlock()
+			}()
 			return c.call(ctx, key, token, serverURL), nil
 		})
 
@@ -194,6 +235,8 @@ func (c *CachingValidator) Validate(ctx context.Context, token, serverURL string
 			// The flight goes on for the callers that share it (or ends with our context
 			// if it is ours); this caller stops waiting.
 			return canceled(ctx)
+		case <-joinTimeout:
+			return pending()
 		case res := <-ch:
 			f, _ = res.Val.(flight)
 		}
@@ -316,6 +359,12 @@ func (c *CachingValidator) maybeSweep(now time.Time) {
 			delete(c.entries, k)
 		}
 	}
+}
+
+// pending is the Result for a caller that stopped waiting for another caller's call.
+func pending() Result {
+	return Result{Verdict: VerdictPending, RetryAfter: pendingRetry,
+		Message: "a check of this token is already in flight"}
 }
 
 // canceled is the Result for a caller whose context ended before an answer.

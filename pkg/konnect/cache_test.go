@@ -494,3 +494,52 @@ func TestCacheConcurrentMixedKeysRace(t *testing.T) {
 		t.Fatalf("%d real calls, want at most 14", calls.Load())
 	}
 }
+
+// TestJoinWaitBoundsWaitingForAnotherCall: a caller that finds a call in flight for its token
+// waits at most JoinWait from that call's start, then gets VerdictPending; once the call
+// answers, everyone gets its verdict from the cache.
+func TestJoinWaitBoundsWaitingForAnotherCall(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	slow := ValidatorFunc(func(ctx context.Context, token, serverURL string) Result {
+		calls.Add(1)
+		<-release
+		return Result{Verdict: VerdictValid, OrganizationID: "org"}
+	})
+	c := NewCachingValidator(slow, CacheOptions{TTL: time.Hour, JoinWait: 100 * time.Millisecond})
+
+	first := make(chan Result)
+	go func() { first <- c.Validate(context.Background(), "kpat_joinwait", "https://us.api.konghq.com") }()
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+
+	start := time.Now()
+	joined := c.Validate(context.Background(), "kpat_joinwait", "https://us.api.konghq.com")
+	waited := time.Since(start)
+	if joined.Verdict != VerdictPending || joined.RetryAfter <= 0 {
+		t.Fatalf("joiner got %+v, want VerdictPending with a RetryAfter", joined)
+	}
+	if waited > 2*time.Second {
+		t.Fatalf("joiner waited %v for a call that hangs", waited)
+	}
+	// Past JoinWait, a new caller does not wait at all.
+	start = time.Now()
+	if late := c.Validate(context.Background(), "kpat_joinwait", "https://us.api.konghq.com"); late.Verdict != VerdictPending {
+		t.Fatalf("late joiner got %+v, want VerdictPending", late)
+	}
+	if waited := time.Since(start); waited > 50*time.Millisecond {
+		t.Errorf("late joiner waited %v, want no wait", waited)
+	}
+
+	close(release)
+	if r := <-first; r.Verdict != VerdictValid {
+		t.Fatalf("the caller that made the call got %+v", r)
+	}
+	if r := c.Validate(context.Background(), "kpat_joinwait", "https://us.api.konghq.com"); r.Verdict != VerdictValid {
+		t.Fatalf("after the call answered: %+v, want the cached Valid verdict", r)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("Konnect saw %d calls, want 1", n)
+	}
+}

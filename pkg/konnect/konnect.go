@@ -27,6 +27,10 @@ const (
 	// VerdictUnavailable: Konnect could not be asked: timeout, connection error, 429 or 5xx.
 	// It says nothing about the token.
 	VerdictUnavailable
+	// VerdictPending: a check of this token is in flight for another caller and has taken
+	// longer than the caller may wait (CacheOptions.JoinWait). Ask again after RetryAfter;
+	// it says nothing about the token.
+	VerdictPending
 )
 
 // String returns the verdict's name, as used in logs and metric labels.
@@ -42,6 +46,8 @@ func (v Verdict) String() string {
 		return "invalid_response"
 	case VerdictUnavailable:
 		return "unavailable"
+	case VerdictPending:
+		return "pending"
 	default:
 		return "unknown"
 	}
