@@ -148,10 +148,10 @@ mkdir -p "${root_dir}"
 cp "${bin}" "${root_dir}/konnect-auth-controller"
 chroot_cmd=()
 if [[ $(id -u) -eq 0 ]] && command -v chroot >/dev/null 2>&1; then
-  chroot_cmd=(chroot --userspec=65532:65532 "${root_dir}")
-elif command -v unshare >/dev/null 2>&1 && unshare -r true 2>/dev/null; then
+  chroot_cmd=("$(command -v chroot)" --userspec=65532:65532 "${root_dir}")
+elif command -v unshare >/dev/null 2>&1 && command -v chroot >/dev/null 2>&1 && unshare -r true 2>/dev/null; then
   # Unprivileged: root only inside a user namespace, so the user cannot be switched too.
-  chroot_cmd=(unshare -r chroot "${root_dir}")
+  chroot_cmd=("$(command -v unshare)" -r "$(command -v chroot)" "${root_dir}")
 fi
 if [[ ${#chroot_cmd[@]} -gt 0 ]]; then
   chmod 0755 "${scratch}" "${root_dir}" "${root_dir}/konnect-auth-controller"
@@ -160,7 +160,7 @@ if [[ ${#chroot_cmd[@]} -gt 0 ]]; then
   code=$?
   set -e
   if [[ ${code} -eq 0 && "${inroot}" == "${version}" ]]; then
-    pass "${chroot_cmd[*]/${root_dir}/EMPTY-ROOT} /konnect-auth-controller --version: ${inroot} (a root file system holding nothing but the binary)"
+    pass "chroot into a directory holding nothing but the binary$([[ $(id -u) -eq 0 ]] && echo ', as 65532:65532'): --version: ${inroot}"
   else
     fail "in an empty root: exit ${code}: ${inroot}"
   fi

@@ -241,10 +241,14 @@ func run(ctx context.Context, opts options) error {
 
 	// Informers start at once, also on a standby replica, so that it takes over with warm
 	// caches; only the leader runs workers.
-	configFactory.Start(ctx.Done())
-	secretFactory.Start(ctx.Done())
+	// The informers stop with run, whatever ends it (SIGTERM or a lost Lease): the factories'
+	// Shutdown waits for them.
+	informerCtx, stopInformers := context.WithCancel(ctx)
+	configFactory.Start(informerCtx.Done())
+	secretFactory.Start(informerCtx.Done())
 	defer configFactory.Shutdown()
 	defer secretFactory.Shutdown()
+	defer stopInformers()
 
 	if !opts.leaderElect {
 		return ctrl.Run(ctx, opts.workers)
@@ -326,7 +330,11 @@ func runWithLeaderElection(ctx context.Context, opts options, kubeClient kuberne
 	if lost {
 		return errors.New("lost the leader Lease; exiting so that a fresh start rejoins the election")
 	}
-	logger.Info("Stopped; the Lease is released")
+	if elector.IsLeader() {
+		logger.Info("Stopped; the Lease could not be released and will expire")
+	} else {
+		logger.Info("Stopped")
+	}
 	return runErr
 }
 

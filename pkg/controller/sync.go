@@ -125,7 +125,7 @@ func (c *Controller) evaluate(ctx context.Context, cfg *konnectv1alpha1.KonnectA
 
 	result := c.validator.Validate(ctx, source.token, normalized)
 	logger.V(4).Info("Konnect answered", "verdict", result.Verdict.String(), "statusCode", result.StatusCode,
-		"tokenHash", konnect.Hashed(source.token, normalized))
+		"tokenHash", konnect.Hashed(source.token, normalized)[:16])
 
 	switch result.Verdict {
 	case konnect.VerdictValid:

@@ -44,6 +44,11 @@ func New(version string) *Metrics {
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"outcome"}),
 	}
+	// Every outcome exists from the start, so rate() and absence alerts work before the first call.
+	for v := konnect.VerdictValid; v <= konnect.VerdictUnavailable; v++ {
+		m.konnectRequests.WithLabelValues(v.String())
+		m.konnectDuration.WithLabelValues(v.String())
+	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info", Help: "The controller's version; always 1.",
 	}, []string{"version"})

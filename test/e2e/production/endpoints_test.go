@@ -1,0 +1,223 @@
+package production_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
+)
+
+// TestReadyzWaitsForCacheSync makes "before the caches sync" last as long as the test wants:
+// the controller runs as a ServiceAccount that may use discovery (every authenticated user
+// may) but may not yet list configurations or Secrets, so its informers cannot sync. For as
+// long as that lasts /readyz must answer 503 while /healthz answers 200 (alive, not ready).
+// Then the manifests' ClusterRole is bound to it in its namespace: the informers' retries
+// succeed, and /readyz turns 200, and the controller works.
+func TestReadyzWaitsForCacheSync(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	_, client := clients(t, cp)
+	applyControllerClusterRole(t)
+	kubectl(t, cp, "", "create", "serviceaccount", "not-yet-allowed", "-n", ns)
+	sa := serviceAccountKubeconfig(t, cp, ns, "not-yet-allowed")
+
+	p := startController(t, "readyz", sa, nil, "--namespace="+ns, "-v=2")
+	p.waitServing(t)
+	// Until RBAC allows it, the informers' lists are refused…
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.WaitForLog(ctx, "forbidden"); err != nil {
+		t.Fatal(err)
+	}
+	// …and /readyz says not ready, every time it is asked, while /healthz says alive.
+	deadline := time.Now().Add(3 * time.Second)
+	polls := 0
+	for time.Now().Before(deadline) {
+		code, body, err := p.get("/readyz")
+		if err != nil || code != 503 {
+			t.Fatalf("/readyz before the caches synced = %d %q (%v), want 503", code, body, err)
+		}
+		if code, body, err := p.get("/healthz"); err != nil || code != 200 {
+			t.Fatalf("/healthz while not ready = %d %q (%v), want 200", code, body, err)
+		}
+		polls++
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, body, _ := p.get("/readyz")
+	t.Logf("/readyz answered 503 to %d polls over 3s before the caches could sync: %q", polls, strings.TrimSpace(body))
+
+	granted := time.Now()
+	kubectl(t, cp, "", "create", "rolebinding", "konnect-auth-controller", "-n", ns,
+		"--clusterrole=konnect-auth-controller", "--serviceaccount="+ns+":not-yet-allowed")
+	waitFor(t, 90*time.Second, "/readyz 200 once the caches can sync", func() (bool, string) {
+		code, body, err := p.get("/readyz")
+		return code == 200, fmt.Sprint(code, " ", body, err)
+	})
+	t.Logf("/readyz turned 200 %v after the RBAC was granted (the informers' retries back off)", time.Since(granted).Round(time.Millisecond))
+
+	kubectl(t, cp, tokenConfigYAML(ns, "after-ready", newToken(t)), "apply", "-f", "-")
+	waitForCondition(t, client, ns, "after-ready", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+}
+
+// TestMetrics scrapes /metrics of a leading controller before and after it validates a set
+// of configurations, and checks it against what the fake Konnect itself counted over the
+// controller's lifetime: the request counter (by outcome), the latency histogram, the cache's
+// misses (each a request) and hits, the named workqueue, the configurations by verdict, the
+// build version, and that no token (nor a hash of one) appears anywhere in the output.
+func TestMetrics(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	_, client := clients(t, cp)
+	args := append([]string{"--leader-elect=true", "--leader-elect-namespace=" + ns, "--namespace=" + ns, "-v=10"}, fastLeaderElection...)
+	// This controller is the only one running, so every request the fake Konnect sees from
+	// now on is its.
+	callsAtStart := konnect.Calls()
+	p := startController(t, "metrics", cp.KubeconfigPath(), nil, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.WaitForLog(ctx, "Started leading"); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		waitFor(t, 20*time.Second, path+" 200", func() (bool, string) {
+			code, body, err := p.get(path)
+			return code == 200, fmt.Sprint(code, body, err)
+		})
+	}
+
+	// Three configurations share a token (one call, two cache hits); one has its own; one's
+	// token is revoked (401, outcome "invalid"); one takes its token from a Secret.
+	shared, own, revoked, inSecret := newToken(t), newToken(t), newToken(t), newToken(t)
+	konnect.RevokeToken(revoked)
+	var docs []string
+	for i := range 3 {
+		docs = append(docs, tokenConfigYAML(ns, fmt.Sprintf("shared-%d", i), shared))
+	}
+	docs = append(docs, tokenConfigYAML(ns, "own", own), tokenConfigYAML(ns, "revoked", revoked),
+		fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: %s\n  labels:\n    konghq.com/credential: konnect\nstringData:\n  token: %s\n", ns, inSecret),
+		secretRefConfigYAML(ns, "from-secret", "creds"))
+	kubectl(t, cp, strings.Join(docs, "---\n"), "apply", "-f", "-")
+	for _, name := range []string{"shared-0", "shared-1", "shared-2", "own", "from-secret"} {
+		waitForCondition(t, client, ns, name, metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	}
+	waitForCondition(t, client, ns, "revoked", metav1.ConditionFalse, konnectv1alpha1.ReasonInvalid)
+
+	text, m := scrape(t, p)
+	fakeCalls := konnect.Calls() - callsAtStart
+	requests, _ := sum(m, "konnect_auth_controller_konnect_requests_total", nil)
+	t.Logf("after 6 configurations (4 distinct tokens): the fake Konnect counted %d requests, the controller's counter %v", fakeCalls, requests)
+	if int64(requests) != fakeCalls {
+		t.Errorf("konnect_auth_controller_konnect_requests_total = %v, but the fake Konnect received %d requests", requests, fakeCalls)
+	}
+	if fakeCalls != 4 {
+		t.Errorf("the fake Konnect received %d requests for 4 distinct tokens, want 4 (one per token)", fakeCalls)
+	}
+	checkMetricValue(t, m, "konnect_auth_controller_konnect_requests_total", map[string]string{"outcome": "valid"}, 3)
+	checkMetricValue(t, m, "konnect_auth_controller_konnect_requests_total", map[string]string{"outcome": "invalid"}, 1)
+	checkMetricValue(t, m, "konnect_auth_controller_konnect_request_duration_seconds_count", nil, requests)
+	checkMetricValue(t, m, "konnect_auth_controller_validation_cache_misses_total", nil, requests)
+	if hits, _ := sum(m, "konnect_auth_controller_validation_cache_hits_total", nil); hits < 2 {
+		t.Errorf("validation_cache_hits_total = %v; the two other users of the shared token should have been hits", hits)
+	}
+	checkMetricValue(t, m, "konnect_auth_controller_configurations", map[string]string{"status": "True", "reason": "Valid"}, 5)
+	checkMetricValue(t, m, "konnect_auth_controller_configurations", map[string]string{"status": "False", "reason": "Invalid"}, 1)
+	queue := map[string]string{"name": "konnect-auth-controller"}
+	if adds, ok := sum(m, "workqueue_adds_total", queue); !ok || adds < 6 {
+		t.Errorf("workqueue_adds_total{name=\"konnect-auth-controller\"} = %v (present %v), want at least one add per configuration (6)", adds, ok)
+	}
+	for _, name := range []string{"workqueue_depth", "workqueue_queue_duration_seconds_count", "workqueue_work_duration_seconds_count", "workqueue_retries_total"} {
+		if _, ok := sum(m, name, queue); !ok {
+			t.Errorf("no %s{name=\"konnect-auth-controller\"}", name)
+		}
+	}
+	checkMetricValue(t, m, "konnect_auth_controller_build_info", map[string]string{"version": binaryVersion(t)}, 1)
+	checkNoTokens(t, text)
+
+	// The counter moves with the fake's count: one more token, one more request on both sides.
+	callsBefore := konnect.Calls()
+	kubectl(t, cp, tokenConfigYAML(ns, "one-more", newToken(t)), "apply", "-f", "-")
+	waitForCondition(t, client, ns, "one-more", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	text, m = scrape(t, p)
+	requestsAfter, _ := sum(m, "konnect_auth_controller_konnect_requests_total", nil)
+	if moved, fakeMoved := requestsAfter-requests, konnect.Calls()-callsBefore; int64(moved) != fakeMoved || fakeMoved != 1 {
+		t.Errorf("after one more token the counter moved by %v and the fake's count by %d, want 1 and 1", moved, fakeMoved)
+	}
+	if total := konnect.Calls() - callsAtStart; int64(requestsAfter) != total {
+		t.Errorf("over the controller's lifetime: counter %v, fake Konnect %d", requestsAfter, total)
+	}
+	checkMetricValue(t, m, "konnect_auth_controller_configurations", map[string]string{"status": "True", "reason": "Valid"}, 6)
+	checkNoTokens(t, text)
+}
+
+// scrape fetches /metrics and parses it.
+func scrape(t testing.TB, p *proc) (string, []sample) {
+	t.Helper()
+	code, body, err := p.get("/metrics")
+	if err != nil || code != 200 {
+		t.Fatalf("GET /metrics = %d (%v)", code, err)
+	}
+	return body, parseMetrics(t, body)
+}
+
+// checkMetricValue checks the sum of the samples of name matching labels.
+func checkMetricValue(t testing.TB, m []sample, name string, labels map[string]string, want float64) {
+	t.Helper()
+	got, ok := sum(m, name, labels)
+	if !ok || got != want {
+		t.Errorf("%s%v = %v (present %v), want %v", name, labels, got, ok, want)
+	}
+}
+
+// checkNoTokens fails if the metrics text holds any token the tests issued, its secret part
+// without the kpat_ prefix, or its SHA-256 (the fake Konnect's own key for it).
+func checkNoTokens(t testing.TB, text string) {
+	t.Helper()
+	var needles []string
+	for _, token := range issuedTokens() {
+		needles = append(needles, token, strings.TrimPrefix(token, "kpat_"), fakekonnect.TokenHash(token))
+	}
+	if found := framework.ContainsAny([]byte(text), needles...); len(found) > 0 {
+		t.Errorf("/metrics contains token material: %v", found)
+	}
+	t.Logf("/metrics (%d bytes) holds none of %d tokens, in clear or hashed", len(text), len(needles)/3)
+}
+
+// binaryVersion returns what the built binary prints for --version.
+func binaryVersion(t testing.TB) string {
+	t.Helper()
+	bin, err := framework.ControllerBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// applyControllerClusterRole applies the manifests' controller ClusterRole to the shared
+// control plane (idempotent).
+func applyControllerClusterRole(t testing.TB) {
+	t.Helper()
+	r := render(t, clusterWide)
+	for _, u := range r.objs {
+		if u.GetKind() == "ClusterRole" && u.GetName() == "konnect-auth-controller" {
+			b, err := json.Marshal(u.Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kubectl(t, cp, string(b), "apply", "-f", "-")
+			return
+		}
+	}
+	t.Fatal("no controller ClusterRole in the rendered manifests")
+}

@@ -1,0 +1,523 @@
+// Package production_test proves that konnect-auth-controller can be run in production as the
+// manifests in manifests/ install it, end to end against real parts: a real etcd and
+// kube-apiserver (test/controlplane), the built controller binary run as a process
+// (test/e2e/framework), a fake Konnect reached only through HTTPS_PROXY and SSL_CERT_FILE
+// (test/fakekonnect), and kubectl driven as a user types it (kubectl's built-in kustomize
+// included).
+//
+//   - manifests_test.go: `kubectl kustomize` renders both variants with the promised contents,
+//     and `kubectl apply -k` is accepted by a real apiserver (also server-side, dry run), with
+//     the Pod template admitted under the "restricted" Pod Security Standard.
+//   - rbac_test.go: the controller runs as its ServiceAccount with only the manifests' RBAC,
+//     reaches VALID True on the user guide's flow, and is refused everything else.
+//   - aggregation_test.go: the user-facing ClusterRoles reach `admin` and `edit`, not `view`.
+//   - ha_test.go: two replicas, one leader; SIGKILL fails over; SIGTERM releases the Lease;
+//     a lost Lease ends the process with exit code 1.
+//   - endpoints_test.go: /readyz is 503 until the caches sync, /healthz, and /metrics tracking
+//     the fake Konnect's own request count, with no token in sight.
+//
+// It needs bin/etcd, bin/kube-apiserver and bin/kubectl (`make tools`); bin/kube-controller-manager
+// is used when present (aggregation_test.go says what it adds).
+package production_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
+)
+
+var (
+	// cp is shared by the tests that do not install the manifests (HA, endpoints, aggregation);
+	// the install tests start their own, empty control planes so that the cluster-wide RBAC of
+	// one variant cannot leak into the proof of the other.
+	cp       *controlplane.ControlPlane
+	konnect  *fakekonnect.Server
+	workDir  string
+	repoRoot string
+
+	issuedMu sync.Mutex
+	issued   []string // every token the tests made, to search logs and metrics for
+)
+
+const (
+	orgID = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
+	// verdictTimeout bounds how long a verdict may take to show.
+	verdictTimeout = 30 * time.Second
+	// saNamespace and saName are the controller's ServiceAccount in the manifests.
+	saNamespace = "konnect-system"
+	saName      = "konnect-auth-controller"
+	// leaseName is the default --leader-elect-id, which the leader-election Role names.
+	leaseName = "konnect-auth-controller"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(controlplane.RunTestMain(m, &cp, setup, teardown))
+}
+
+func setup() error {
+	var err error
+	if repoRoot, err = controlplane.RepoRoot(); err != nil {
+		return err
+	}
+	if workDir, err = os.MkdirTemp("", "e2e-production-"); err != nil {
+		return err
+	}
+	if konnect, err = fakekonnect.Start(fakekonnect.Options{Dir: workDir}); err != nil {
+		return err
+	}
+	// Build the binary now, so that a compile error fails fast and no test's timing includes it.
+	_, err = framework.ControllerBinary()
+	return err
+}
+
+func teardown() error {
+	if konnect != nil {
+		konnect.Close()
+	}
+	framework.CleanupBinary()
+	return os.RemoveAll(workDir)
+}
+
+// newToken returns a fresh personal access token that the fake Konnect accepts for orgID.
+func newToken(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	token := "kpat_" + hex.EncodeToString(b)
+	konnect.AddToken(token, orgID)
+	issuedMu.Lock()
+	issued = append(issued, token)
+	issuedMu.Unlock()
+	return token
+}
+
+// issuedTokens returns a copy of every token issued so far.
+func issuedTokens() []string {
+	issuedMu.Lock()
+	defer issuedMu.Unlock()
+	return append([]string(nil), issued...)
+}
+
+// ---------------------------------------------------------------------------------------
+// Control planes and kubectl
+
+// startEmptyControlPlane starts a control plane of its own for one test, without the CRD, as a
+// fresh cluster would be before `kubectl apply -k manifests/`.
+func startEmptyControlPlane(t *testing.T) *controlplane.ControlPlane {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := controlplane.Start(ctx, controlplane.Options{})
+	if err != nil {
+		t.Fatalf("starting a control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stopping the control plane: %v", err)
+		}
+	})
+	return c
+}
+
+// kubectl runs kubectl with c's admin kubeconfig, fails the test if it fails, and returns
+// stdout and stderr.
+func kubectl(t testing.TB, c *controlplane.ControlPlane, stdin string, args ...string) (string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var in io.Reader
+	if stdin != "" {
+		in = strings.NewReader(stdin)
+	}
+	out, stderr, err := c.KubectlInput(ctx, in, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return out, stderr
+}
+
+// kubectlWith runs kubectl with another kubeconfig (a ServiceAccount's), as that identity would
+// type it. It does not fail the test: refusals are what some callers look for.
+func kubectlWith(c *controlplane.ControlPlane, kubeconfig string, args ...string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	full := append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + filepath.Join(filepath.Dir(kubeconfig), "kubectl-cache")}, args...)
+	cmd := exec.CommandContext(ctx, c.KubectlPath(), full...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// shell runs a snippet with bash exactly as a user would paste it: kubectl on the PATH,
+// KUBECONFIG (c's admin) and KONNECT_TOKEN in the environment.
+func shell(t testing.TB, c *controlplane.ControlPlane, script, token string) string {
+	t.Helper()
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(),
+		"PATH="+filepath.Dir(c.KubectlPath())+":"+os.Getenv("PATH"),
+		"KUBECONFIG="+c.KubeconfigPath(),
+		"KONNECT_TOKEN="+token)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// clients returns admin clients for c.
+func clients(t testing.TB, c *controlplane.ControlPlane) (kubernetes.Interface, clientset.Interface) {
+	t.Helper()
+	kube, err := kubernetes.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	konnectClient, err := clientset.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kube, konnectClient
+}
+
+// tokenKubeconfig writes a kubeconfig for c's apiserver that authenticates with token, the way
+// a Pod's mounted ServiceAccount token would, and returns its path.
+func tokenKubeconfig(t testing.TB, c *controlplane.ControlPlane, dir, user, token string) string {
+	t.Helper()
+	restCfg := c.RESTConfig()
+	cluster := &clientcmdapi.Cluster{Server: c.APIServerURL()}
+	if len(restCfg.TLSClientConfig.CAData) > 0 {
+		cluster.CertificateAuthorityData = restCfg.TLSClientConfig.CAData
+	} else {
+		cluster.InsecureSkipTLSVerify = true
+	}
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["controlplane"] = cluster
+	kc.AuthInfos[user] = &clientcmdapi.AuthInfo{Token: token}
+	kc.Contexts[user] = &clientcmdapi.Context{Cluster: "controlplane", AuthInfo: user}
+	kc.CurrentContext = user
+	path := filepath.Join(dir, user+".kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// serviceAccountKubeconfig issues a token for the ServiceAccount ns/name with the TokenRequest
+// API (`kubectl create token`), writes a kubeconfig with it, and checks with
+// `kubectl auth whoami` that the apiserver sees that ServiceAccount.
+func serviceAccountKubeconfig(t testing.TB, c *controlplane.ControlPlane, ns, name string) string {
+	t.Helper()
+	token, _ := kubectl(t, c, "", "create", "token", name, "-n", ns, "--duration=2h")
+	token = strings.TrimSpace(token)
+	dir, err := os.MkdirTemp(workDir, "sa-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := tokenKubeconfig(t, c, dir, name, token)
+	out, stderr, err := kubectlWith(c, path, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+	want := "system:serviceaccount:" + ns + ":" + name
+	if err != nil || out != want {
+		t.Fatalf("kubectl auth whoami with the ServiceAccount's token = %q (%v %s), want %s", out, err, stderr, want)
+	}
+	return path
+}
+
+// ---------------------------------------------------------------------------------------
+// Controller processes
+
+// proc is a controller process started by a test, with its probe and metrics addresses.
+type proc struct {
+	*framework.Controller
+	name        string
+	healthAddr  string
+	metricsAddr string
+}
+
+// startController starts the built controller binary with kubeconfig and args (after which
+// come loopback health and metrics addresses on free ports), the fake Konnect's environment
+// and env. It is stopped when the test ends, and its log is then searched for every token the
+// tests issued.
+func startController(t *testing.T, name, kubeconfig string, env []string, args ...string) *proc {
+	t.Helper()
+	ports := freePorts(t, 2)
+	p := &proc{
+		name:        name,
+		healthAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		metricsAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
+	}
+	logDir, err := os.MkdirTemp(workDir, "logs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Go's flag package keeps the last value of a repeated flag, so these win over any
+	// address in args (such as the Deployment's :8080 and :8081).
+	args = append(args, "--health-probe-bind-address="+p.healthAddr, "--metrics-bind-address="+p.metricsAddr)
+	c, err := framework.StartController(framework.ControllerOptions{
+		Kubeconfig: kubeconfig,
+		Env:        append(konnect.Env(), env...),
+		Args:       args,
+		LogPath:    filepath.Join(logDir, name+".log"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Controller = c
+	t.Logf("started controller %s (pid %d): %s", name, c.Pid(), strings.Join(args, " "))
+	t.Cleanup(func() {
+		_ = c.Stop(30 * time.Second)
+		log := c.Log()
+		if found := framework.ContainsAny([]byte(log), issuedTokens()...); len(found) > 0 {
+			t.Errorf("controller %s's log contains tokens: %v", name, found)
+		}
+		if t.Failed() {
+			t.Logf("controller %s log (tail):\n%s", name, tail(log, 60))
+		}
+	})
+	return p
+}
+
+// url returns the URL of path on the health (/healthz, /readyz) or metrics server.
+func (p *proc) url(path string) string {
+	if path == "/metrics" {
+		return "http://" + p.metricsAddr + path
+	}
+	return "http://" + p.healthAddr + path
+}
+
+// get fetches one of the controller's endpoints.
+func (p *proc) get(path string) (int, string, error) {
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(p.url(path))
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// waitServing waits until the controller answers on its health address.
+func (p *proc) waitServing(t testing.TB) {
+	t.Helper()
+	waitFor(t, 30*time.Second, p.name+" serving "+p.healthAddr, func() (bool, string) {
+		select {
+		case <-p.Done():
+			t.Fatalf("controller %s exited (code %d) before serving:\n%s", p.name, p.ExitCode(), tail(p.Log(), 40))
+		default:
+		}
+		code, body, err := p.get("/healthz")
+		return err == nil, fmt.Sprint(code, body, err)
+	})
+}
+
+var identityRE = regexp.MustCompile(`"Started leading".*?identity="([^"]+)"`)
+
+// leaderIdentity returns the identity a controller logged with "Started leading", or "".
+func (p *proc) leaderIdentity() string {
+	if m := identityRE.FindStringSubmatch(p.Log()); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close() // held until all are picked, so that they differ
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// ---------------------------------------------------------------------------------------
+// Waiting and reading
+
+// waitFor polls cond every 100ms until it is true, failing the test after timeout with what
+// cond last said.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		var ok bool
+		ok, last = cond()
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
+	}
+}
+
+// waitForCondition waits until configuration ns/name's APIAuthValid condition has status and
+// reason, and returns it.
+func waitForCondition(t testing.TB, client clientset.Interface, ns, name string, status metav1.ConditionStatus, reason string) *metav1.Condition {
+	t.Helper()
+	var cond *metav1.Condition
+	waitFor(t, verdictTimeout, fmt.Sprintf("%s/%s APIAuthValid %s/%s", ns, name, status, reason), func() (bool, string) {
+		cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		cond = conditionOf(cfg)
+		return cond != nil && cond.Status == status && cond.Reason == reason, fmt.Sprintf("%+v", cfg.Status)
+	})
+	return cond
+}
+
+func conditionOf(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) *metav1.Condition {
+	for i := range cfg.Status.Conditions {
+		if cfg.Status.Conditions[i].Type == konnectv1alpha1.ConditionAPIAuthValid {
+			return &cfg.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func tokenConfigYAML(ns, name, token string) string {
+	return fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
+kind: KonnectAPIAuthConfiguration
+metadata:
+  name: %s
+  namespace: %s
+spec:
+  type: token
+  token: %s
+  serverURL: us.api.konghq.com
+`, name, ns, token)
+}
+
+func secretRefConfigYAML(ns, name, secretName string) string {
+	return fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
+kind: KonnectAPIAuthConfiguration
+metadata:
+  name: %s
+  namespace: %s
+spec:
+  type: secretRef
+  secretRef:
+    name: %s
+  serverURL: us.api.konghq.com
+`, name, ns, secretName)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// Prometheus text format
+
+// sample is one line of the Prometheus text format.
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+var (
+	sampleRE = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$`)
+	labelRE  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
+)
+
+// parseMetrics parses the Prometheus text exposition format (enough of it for these tests:
+// comments are skipped, label values are unescaped only for \" and \\).
+func parseMetrics(t testing.TB, text string) []sample {
+	t.Helper()
+	var samples []sample
+	s := bufio.NewScanner(strings.NewReader(text))
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := strings.TrimSpace(s.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		m := sampleRE.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("not a Prometheus sample: %q", line)
+		}
+		v, err := strconv.ParseFloat(m[3], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", line, err)
+		}
+		labels := map[string]string{}
+		for _, l := range labelRE.FindAllStringSubmatch(m[2], -1) {
+			labels[l[1]] = strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(l[2])
+		}
+		samples = append(samples, sample{name: m[1], labels: labels, value: v})
+	}
+	return samples
+}
+
+// sum adds the values of the samples named name whose labels include want.
+func sum(samples []sample, name string, want map[string]string) (total float64, found bool) {
+	for _, s := range samples {
+		if s.name != name {
+			continue
+		}
+		match := true
+		for k, v := range want {
+			if s.labels[k] != v {
+				match = false
+			}
+		}
+		if match {
+			total += s.value
+			found = true
+		}
+	}
+	return total, found
+}
+
+// exitedWithin waits up to d for p to exit and reports whether it did.
+func exitedWithin(p *proc, d time.Duration) bool {
+	select {
+	case <-p.Done():
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// signalAndTime sends sig and returns when it was sent.
+func signalAndTime(p *proc, sig syscall.Signal) time.Time {
+	now := time.Now()
+	p.Signal(sig)
+	return now
+}

@@ -1,0 +1,369 @@
+package production_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+)
+
+func contextWithTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Minute)
+}
+
+// Short leader-election timings keep the tests quick; the ratios are client-go's defaults'.
+var fastLeaderElection = []string{
+	"--leader-elect-lease-duration=6s",
+	"--leader-elect-renew-deadline=4s",
+	"--leader-elect-retry-period=1s",
+}
+
+// TestInstallClusterWide installs the default variant on an empty cluster with
+// `kubectl apply -k manifests/` and then runs the controller the way the Deployment would: with
+// the Deployment's own args and env, authenticated as its ServiceAccount by a token from the
+// TokenRequest API, so that the manifests' RBAC is all it has. The user guide's flow reaches
+// VALID True (the RBAC is sufficient), no request of the controller is ever refused, and the
+// ServiceAccount holds exactly the controller's permissions and nothing else (not excessive).
+func TestInstallClusterWide(t *testing.T) {
+	c := startEmptyControlPlane(t)
+	r := applyVariant(t, c, clusterWide)
+	kube, _ := clients(t, c)
+	kubectl(t, c, "", "create", "namespace", "kong")
+	// Permissions in one more namespace, to show the cluster-wide grants reach everywhere.
+	kubectl(t, c, "", "create", "namespace", "team-b")
+
+	sa := serviceAccountKubeconfig(t, c, saNamespace, saName)
+	p := runAsServiceAccount(t, c, r, sa)
+	userGuideFlow(t, c, p)
+
+	checkEffectivePermissions(t, c, sa, map[string][]string{
+		"kong":      controllerPermissions,
+		"team-b":    controllerPermissions,
+		saNamespace: union(controllerPermissions, leasePermissions),
+	})
+	checkRefusals(t, c, sa, []canI{
+		// It never writes a Secret…
+		{"create", "secrets", "kong", false},
+		{"update", "secrets", "kong", false},
+		{"patch", "secrets", "kong", false},
+		{"delete", "secrets", "kong", false},
+		// …nor a configuration, only the status subresource, and only by patch.
+		{"create", "konnectapiauthconfigurations", "kong", false},
+		{"update", "konnectapiauthconfigurations", "kong", false},
+		{"patch", "konnectapiauthconfigurations", "kong", false},
+		{"delete", "konnectapiauthconfigurations", "kong", false},
+		{"update", "konnectapiauthconfigurations --subresource=status", "kong", false},
+		{"patch", "konnectapiauthconfigurations --subresource=status", "kong", true},
+		// No other resource.
+		{"list", "pods", "--all-namespaces", false},
+		{"get", "configmaps", saNamespace, false},
+		{"create", "serviceaccounts --subresource=token", saNamespace, false},
+		{"create", "clusterrolebindings", "", false},
+		{"impersonate", "serviceaccounts", "kong", false},
+		// Its own Lease only: no other Lease, no Lease elsewhere, no delete, no list.
+		{"get", "leases/" + leaseName, saNamespace, true},
+		{"update", "leases/" + leaseName, saNamespace, true},
+		{"get", "leases/kube-controller-manager", saNamespace, false},
+		{"update", "leases/other", saNamespace, false},
+		{"delete", "leases/" + leaseName, saNamespace, false},
+		{"list", "leases", saNamespace, false},
+		{"get", "leases/" + leaseName, "default", false},
+		{"create", "leases", "default", false},
+		// Stated plainly: cluster-wide, RBAC cannot narrow Secrets by label, so it may read
+		// every Secret; the informer only lists the labelled ones. The namespaced variant
+		// narrows this to one namespace.
+		{"list", "secrets", "--all-namespaces", true},
+	})
+	// Real requests, not only reviews: writing a Secret, deleting a configuration, listing Pods.
+	checkForbidden(t, c, sa, "create", "secret", "generic", "stolen", "-n", "kong", "--from-literal=token=x")
+	checkForbidden(t, c, sa, "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong")
+	checkForbidden(t, c, sa, "get", "pods", "--all-namespaces")
+	checkNeverRefused(t, p)
+
+	// The Lease is held by the controller that logged "Started leading".
+	lease, err := kube.CoordinationV1().Leases(saNamespace).Get(context.Background(), leaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != p.leaderIdentity() {
+		t.Errorf("Lease %s/%s holder = %v, want %q", saNamespace, leaseName, lease.Spec.HolderIdentity, p.leaderIdentity())
+	}
+}
+
+// TestInstallNamespaced is TestInstallClusterWide for the namespaced overlay: the controller,
+// with the overlay's --namespace=kong and only Roles, validates configurations in kong, never
+// looks at another namespace, and cannot read a Secret outside kong.
+func TestInstallNamespaced(t *testing.T) {
+	c := startEmptyControlPlane(t)
+	r := applyVariant(t, c, namespaced)
+	_, client := clients(t, c)
+	kubectl(t, c, "", "create", "namespace", "team-b")
+
+	// A configuration outside the watched namespace: the controller must leave it alone.
+	outside := newToken(t)
+	kubectl(t, c, tokenConfigYAML("team-b", "outside", outside), "apply", "-f", "-")
+
+	sa := serviceAccountKubeconfig(t, c, saNamespace, saName)
+	p := runAsServiceAccount(t, c, r, sa)
+	if !strings.Contains(strings.Join(p.args, " "), "--namespace=kong") {
+		t.Fatalf("the overlay's Deployment does not pass --namespace=kong: %v", p.args)
+	}
+	userGuideFlow(t, c, p)
+
+	cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations("team-b").Get(context.Background(), "outside", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Status.Conditions) != 0 || konnect.CallsFor(outside) != 0 {
+		t.Errorf("the namespaced controller touched team-b/outside: status %+v, %d Konnect calls", cfg.Status, konnect.CallsFor(outside))
+	}
+
+	checkEffectivePermissions(t, c, sa, map[string][]string{
+		"kong":      controllerPermissions,
+		"team-b":    nil,
+		saNamespace: leasePermissions,
+	})
+	checkRefusals(t, c, sa, []canI{
+		{"list", "secrets", "kong", true},
+		{"get", "secrets", "team-b", false},
+		{"get", "secrets", saNamespace, false},
+		{"get", "secrets", "default", false},
+		{"list", "secrets", "--all-namespaces", false},
+		{"list", "konnectapiauthconfigurations", "--all-namespaces", false},
+		{"get", "konnectapiauthconfigurations", "team-b", false},
+		{"create", "events", "team-b", false},
+		{"create", "secrets", "kong", false},
+		{"update", "konnectapiauthconfigurations", "kong", false},
+		{"delete", "konnectapiauthconfigurations", "kong", false},
+		{"list", "pods", "kong", false},
+		{"get", "leases/" + leaseName, saNamespace, true},
+		{"get", "leases/" + leaseName, "kong", false},
+	})
+	checkForbidden(t, c, sa, "get", "secrets", "-n", "team-b")
+	checkForbidden(t, c, sa, "get", "secrets", "--all-namespaces")
+	checkForbidden(t, c, sa, "create", "secret", "generic", "stolen", "-n", "kong", "--from-literal=token=x")
+	checkNeverRefused(t, p)
+}
+
+// saProc is a controller run as the ServiceAccount, with the args it was given.
+type saProc struct {
+	*proc
+	args []string
+}
+
+// runAsServiceAccount starts the controller with the rendered Deployment's args and env
+// ($(POD_NAMESPACE) expanded to konnect-system), the ServiceAccount's kubeconfig, and short
+// leader-election timings, and waits until it leads: leader election works with the Role.
+func runAsServiceAccount(t *testing.T, c *controlplane.ControlPlane, r rendered, kubeconfig string) *saProc {
+	t.Helper()
+	args, env := deploymentArgs(t, r)
+	args = append(args, fastLeaderElection...)
+	// -v=10 asks for everything (it is capped at 5): the log is searched for tokens.
+	args = append(args, "-v=10")
+	p := &saProc{proc: startController(t, "as-serviceaccount", kubeconfig, env, args...), args: args}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.WaitForLog(ctx, "Started leading"); err != nil {
+		t.Fatalf("%v\n%s", err, tail(p.Log(), 40))
+	}
+	return p
+}
+
+// userGuideFlow follows the user guide in namespace kong as its user types it (admin
+// kubeconfig, KONNECT_TOKEN set): the inline token, then the Secret reference, each reaching
+// VALID True; then an unlabelled Secret gets SecretNotFound naming the missing label (which
+// takes the metadata-only get); and the controller recorded Events.
+func userGuideFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc) {
+	t.Helper()
+	_, client := clients(t, c)
+	kube, _ := clients(t, c)
+	for _, guide := range []struct{ script, message string }{
+		{"userguide-token.sh", "Token is valid"},
+		{"userguide-secret.sh", "Token from Secret kong/konnect-api-auth-secret is valid"},
+	} {
+		// The user guide's own commands, shared with test/e2e/controller.
+		script, err := os.ReadFile(filepath.Join(repoRoot, "test", "e2e", "controller", "testdata", guide.script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shell(t, c, string(script), newToken(t))
+		out, _ := kubectl(t, c, "", "wait", "--for=condition=APIAuthValid", "konnectapiauthconfiguration/konnect-api-auth", "-n", "kong", "--timeout=60s")
+		t.Logf("%s: %s", guide.script, strings.TrimSpace(out))
+		cond := waitForCondition(t, client, "kong", "konnect-api-auth", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+		if cond.Message != guide.message {
+			t.Errorf("%s: message %q, want %q", guide.script, cond.Message, guide.message)
+		}
+		table, _ := kubectl(t, c, "", "get", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong")
+		t.Logf("$ kubectl get konnectapiauthconfiguration konnect-api-auth -n kong\n%s", table)
+		if !strings.Contains(table, "True") || !strings.Contains(table, orgID) {
+			t.Errorf("kubectl get does not show VALID True and the organization:\n%s", table)
+		}
+		kubectl(t, c, "", "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "--wait=true")
+	}
+
+	// A Secret without the label: the informer cannot see it; the metadata-only get tells
+	// "exists but is not labelled" from "not found".
+	kubectl(t, c, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\n  namespace: kong\nstringData:\n  token: "+newToken(t)+"\n", "apply", "-f", "-")
+	kubectl(t, c, secretRefConfigYAML("kong", "plain", "plain"), "apply", "-f", "-")
+	cond := waitForCondition(t, client, "kong", "plain", metav1.ConditionFalse, konnectv1alpha1.ReasonSecretNotFound)
+	if !strings.Contains(cond.Message, "exists but is not labelled konghq.com/credential=konnect") {
+		t.Errorf("message %q: the controller could not tell the unlabelled Secret from a missing one", cond.Message)
+	}
+
+	// Events on the configurations, by the controller.
+	waitFor(t, 20*time.Second, "the controller's Events in kong", func() (bool, string) {
+		events, err := kube.CoreV1().Events("kong").List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		reasons := map[string]bool{}
+		for _, e := range events.Items {
+			if e.Source.Component == "konnect-auth-controller" && e.InvolvedObject.Kind == "KonnectAPIAuthConfiguration" {
+				reasons[e.InvolvedObject.Name+"/"+e.Reason] = true
+			}
+		}
+		return reasons["konnect-api-auth/"+konnectv1alpha1.ReasonValid] && reasons["plain/"+konnectv1alpha1.ReasonSecretNotFound], strings.Join(mapKeys(reasons), ", ")
+	})
+}
+
+// checkEffectivePermissions asks the apiserver, as the ServiceAccount
+// (SelfSubjectRulesReview), for everything it may do in each namespace, and compares with
+// want after taking away what any ServiceAccount has without a binding of its own (the
+// built-in grants to system:authenticated: self reviews, ClusterTrustBundles, …), read from
+// the same review for a ServiceAccount that has no bindings.
+func checkEffectivePermissions(t *testing.T, c *controlplane.ControlPlane, kubeconfig string, want map[string][]string) {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baselineCfg := c.RESTConfig()
+	baselineCfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + saNamespace + ":no-bindings",
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + saNamespace, "system:authenticated"},
+	}
+	for ns, wantPerms := range want {
+		baseline := rulesReview(t, baselineCfg, ns)
+		var got []string
+		for _, p := range rulesReview(t, cfg, ns) {
+			if !slices.Contains(baseline, p) {
+				got = append(got, p)
+			}
+		}
+		wantSorted := union(wantPerms)
+		t.Logf("in %s the ServiceAccount may %v, beyond what every ServiceAccount may (%v)", ns, got, baseline)
+		if !slices.Equal(got, wantSorted) {
+			t.Errorf("the ServiceAccount's permissions in %s:\n  got  %v\n  want %v", ns, got, wantSorted)
+		}
+	}
+}
+
+// rulesReview returns the permissions the identity of cfg has in ns, by SelfSubjectRulesReview.
+func rulesReview(t *testing.T, cfg *rest.Config, ns string) []string {
+	t.Helper()
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	review, err := kube.AuthorizationV1().SelfSubjectRulesReviews().Create(context.Background(),
+		&authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if review.Status.Incomplete {
+		t.Fatalf("rules review in %s is incomplete: %s", ns, review.Status.EvaluationError)
+	}
+	var rules []rbacv1.PolicyRule
+	for _, r := range review.Status.ResourceRules {
+		rules = append(rules, rbacv1.PolicyRule{Verbs: r.Verbs, APIGroups: r.APIGroups, Resources: r.Resources, ResourceNames: r.ResourceNames})
+	}
+	return permissions(rules)
+}
+
+// canI is one `kubectl auth can-i VERB RESOURCE -n NS` and its expected answer.
+type canI struct {
+	verb, resource, namespace string
+	want                      bool
+}
+
+// checkRefusals asks `kubectl auth can-i`, with the ServiceAccount's kubeconfig, each question.
+func checkRefusals(t *testing.T, c *controlplane.ControlPlane, kubeconfig string, questions []canI) {
+	t.Helper()
+	for _, q := range questions {
+		args := append([]string{"auth", "can-i", q.verb}, strings.Fields(q.resource)...)
+		switch {
+		case q.namespace == "--all-namespaces":
+			args = append(args, "--all-namespaces")
+		case q.namespace != "":
+			args = append(args, "-n", q.namespace)
+		}
+		out, stderr, err := kubectlWith(c, kubeconfig, args...)
+		answer := strings.TrimSpace(out)
+		if answer != "yes" && answer != "no" {
+			t.Errorf("kubectl %s: %q %s %v", strings.Join(args, " "), out, stderr, err)
+			continue
+		}
+		if got := answer == "yes"; got != q.want {
+			t.Errorf("as the ServiceAccount, kubectl %s = %s, want %v", strings.Join(args, " "), answer, q.want)
+		}
+	}
+}
+
+// checkForbidden runs kubectl with the ServiceAccount's kubeconfig and expects the apiserver
+// to refuse it.
+func checkForbidden(t *testing.T, c *controlplane.ControlPlane, kubeconfig string, args ...string) {
+	t.Helper()
+	out, stderr, err := kubectlWith(c, kubeconfig, args...)
+	if err == nil || !strings.Contains(stderr, "forbidden") {
+		t.Errorf("as the ServiceAccount, kubectl %s was not refused: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+		return
+	}
+	t.Logf("as the ServiceAccount: kubectl %s: %s", strings.Join(args, " "), strings.TrimSpace(stderr))
+}
+
+// checkNeverRefused: no request the controller made while running as its ServiceAccount was
+// refused (client-go logs every forbidden list, watch, patch or Event).
+func checkNeverRefused(t *testing.T, p *saProc) {
+	t.Helper()
+	for _, line := range strings.Split(p.Log(), "\n") {
+		if strings.Contains(strings.ToLower(line), "forbidden") {
+			t.Errorf("the controller was refused a request: %s", line)
+		}
+	}
+}
+
+// union returns the sorted, de-duplicated union of permission lists.
+func union(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		for _, p := range l {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func mapKeys(m map[string]bool) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
