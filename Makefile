@@ -45,7 +45,9 @@ test: tools build verify ## Everything: generated-code check, unit, fuzz and end
 
 .PHONY: demo
 demo: tools build ## Run the product on a local control plane: apiserver, controller, Konnect (fake unless KONNECT_TOKEN is set).
-	KONNECT_AUTH_CONTROLLER_BIN=$(BIN)/konnect-auth-controller go run ./test/cmd/demo
+	@echo "demo: building test/cmd/demo (the first build takes a few minutes) ..."
+	go build -o $(BIN)/demo ./test/cmd/demo
+	KONNECT_AUTH_CONTROLLER_BIN=$(BIN)/konnect-auth-controller $(BIN)/demo
 
 .PHONY: bench
 bench: tools build ## Measure convergence and cost at 1,000, 5,000 and 10,000 configurations (BENCH_FLAGS to change).

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -122,6 +123,11 @@ func main() {
 	if opts.showVersion {
 		fmt.Println(version.Version)
 		return
+	}
+	// The Konnect SDK prints whole requests, bearer token included, when this is set.
+	if v := os.Getenv("KONNECT_SDK_HTTP_DUMP_REQUEST"); v != "" && v != "false" && v != "0" {
+		fmt.Fprintln(os.Stderr, "konnect-auth-controller: refusing to start with KONNECT_SDK_HTTP_DUMP_REQUEST set: the Konnect SDK would print tokens")
+		os.Exit(2)
 	}
 	if err := opts.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "konnect-auth-controller:", err)
@@ -281,8 +287,12 @@ func runWithLeaderElection(ctx context.Context, opts options, kubeClient kuberne
 	// at once on a standby), which is what makes ReleaseOnCancel release the Lease.
 	electorCtx, stopElector := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopElector()
-	var runErr error
-	var lost bool
+	var (
+		runErr      error
+		led         atomic.Bool
+		lost        bool
+		workersDone = make(chan struct{})
+	)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		Name:            opts.leaderElectID,
@@ -293,6 +303,8 @@ func runWithLeaderElection(ctx context.Context, opts options, kubeClient kuberne
 		WatchDog:        watchdog,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leading context.Context) {
+				led.Store(true)
+				defer close(workersDone)
 				logger.Info("Started leading", "lease", klog.KRef(namespace, opts.leaderElectID), "identity", identity)
 				// Workers stop when the process is told to stop or the Lease is lost.
 				workCtx, stopWork := context.WithCancel(ctx)
@@ -327,13 +339,21 @@ func runWithLeaderElection(ctx context.Context, opts options, kubeClient kuberne
 		}
 	}()
 	elector.Run(electorCtx)
+	if led.Load() {
+		// The workers drain (within the controller's shutdown grace) before the process ends,
+		// also when the Lease was lost.
+		<-workersDone
+	}
 	if lost {
 		return errors.New("lost the leader Lease; exiting so that a fresh start rejoins the election")
 	}
-	if elector.IsLeader() {
+	switch {
+	case !led.Load():
+		logger.Info("Stopped without having led")
+	case elector.IsLeader():
 		logger.Info("Stopped; the Lease could not be released and will expire")
-	} else {
-		logger.Info("Stopped")
+	default:
+		logger.Info("Stopped; the Lease is released")
 	}
 	return runErr
 }

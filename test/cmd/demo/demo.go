@@ -42,6 +42,10 @@ const (
 	demoOrgID = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 	// controllerStopGrace is how long the controller gets to exit after SIGTERM.
 	controllerStopGrace = 15 * time.Second
+	// settleFalse is how long a False verdict must last before the demo gives up on it: a
+	// configuration seen before its Secret reaches the controller's cache is briefly
+	// SecretNotFound.
+	settleFalse = 5 * time.Second
 	// logTailLines is how much of the controller's log a failure shows.
 	logTailLines = 30
 )
@@ -109,8 +113,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 		d.say("Signal received")
 		return nil
 	case <-d.controller.Done():
-		return fmt.Errorf("the controller exited unexpectedly (exit code %d); last lines of %s:\n%s",
-			d.controller.ExitCode(), d.controller.LogPath(), tail(d.controller.Log(), logTailLines))
+		return fmt.Errorf("the controller exited unexpectedly (exit code %d)%s", d.controller.ExitCode(), d.controllerLogTail())
 	}
 }
 
@@ -122,8 +125,8 @@ func (d *demo) interrupted(ctx context.Context, err error) error {
 	return err
 }
 
-// prepare checks everything that can be checked before starting anything: the port, the
-// binaries, the examples.
+// prepare checks what can be checked before anything starts (the port, the binaries) and
+// creates the work folder.
 func (d *demo) prepare(ctx context.Context) error {
 	// The port first: it is the likeliest mistake, and it must fail before anything starts.
 	if d.opts.port != 0 {
@@ -306,8 +309,8 @@ func (d *demo) startController(env []string) error {
 	logPath := filepath.Join(d.workDir, "controller.log")
 	d.say("Starting the controller: %s %s", relPath(d.repoRoot, bin), strings.Join(args, " "))
 	d.detail("log: %s", logPath)
-	for _, e := range endpoints {
-		d.detail("serving %s", e)
+	if len(endpoints) > 0 {
+		d.detail("health and metrics: %s", strings.Join(endpoints, " "))
 	}
 	d.controller, err = framework.StartController(framework.ControllerOptions{
 		Kubeconfig: d.kubeconfig,
@@ -346,8 +349,10 @@ func (d *demo) applyExamples(ctx context.Context) error {
 			return fmt.Errorf("reading %s: %w", file, err)
 		}
 		d.configs = append(d.configs, names...)
-		d.detail("$ kubectl apply -f %s", relPath(d.repoRoot, file))
-		if err := d.kubectl(ctx, strings.NewReader(manifest), "apply", "-f", "-"); err != nil {
+		// Server-side apply: client-side apply would keep a copy of the token in the
+		// last-applied-configuration annotation (docs/security.md).
+		d.detail("$ kubectl apply --server-side -f %s", relPath(d.repoRoot, file))
+		if err := d.kubectl(ctx, strings.NewReader(manifest), "apply", "--server-side", "-f", "-"); err != nil {
 			return err
 		}
 	}
@@ -376,18 +381,24 @@ func configNames(manifest string) ([]string, error) {
 	}
 }
 
-// waitValid waits until every example configuration is VALID True. A False verdict fails at
-// once (it will not change by itself), and so does the controller exiting.
+// waitValid waits until every example configuration is VALID True. A False verdict that lasts
+// (it will not change by itself) fails at once, and so does the controller exiting.
 func (d *demo) waitValid(ctx context.Context) error {
 	d.say("Waiting up to %s for %s to be VALID True ...", d.opts.timeout, strings.Join(d.configs, " and "))
 	waitCtx, cancel := context.WithTimeout(ctx, d.opts.timeout)
 	defer cancel()
 	seen := map[string]string{}
+	falseSince := map[string]time.Time{}
 	for {
 		valid := 0
 		var pending []string
 		for _, name := range d.configs {
 			state, cond := d.state(waitCtx, name)
+			if cond == nil || cond.Status != metav1.ConditionFalse {
+				delete(falseSince, name)
+			} else if _, ok := falseSince[name]; !ok {
+				falseSince[name] = time.Now()
+			}
 			if state != seen[name] {
 				seen[name] = state
 				d.detail("%s: %s", name, state)
@@ -395,11 +406,11 @@ func (d *demo) waitValid(ctx context.Context) error {
 			switch {
 			case cond != nil && cond.Status == metav1.ConditionTrue:
 				valid++
-			case cond != nil && cond.Status == metav1.ConditionFalse:
+			case cond != nil && cond.Status == metav1.ConditionFalse && time.Since(falseSince[name]) >= settleFalse:
 				return fmt.Errorf("%s/%s is VALID False: %s: %s\n    see docs/troubleshooting.md#%s%s",
 					namespace, name, cond.Reason, cond.Message, strings.ToLower(cond.Reason), d.controllerLogTail())
 			default:
-				pending = append(pending, name+" ("+state+")")
+				pending = append(pending, name+": "+state)
 			}
 		}
 		if valid == len(d.configs) {
@@ -408,12 +419,12 @@ func (d *demo) waitValid(ctx context.Context) error {
 		select {
 		case <-waitCtx.Done():
 			if ctx.Err() == nil { // the timeout, not a signal
-				hint := ""
+				hint := "\n    see docs/troubleshooting.md"
 				if d.konnect == nil {
-					hint = "\n    is Konnect reachable from here? Set HTTPS_PROXY (and SSL_CERT_FILE for a TLS-inspecting proxy) if you need a proxy"
+					hint += "; is Konnect reachable from here? Behind a proxy, set HTTPS_PROXY (and SSL_CERT_FILE if it inspects TLS)"
 				}
-				return fmt.Errorf("timed out after %s waiting for VALID True: %s%s%s",
-					d.opts.timeout, strings.Join(pending, ", "), hint, d.controllerLogTail())
+				return fmt.Errorf("timed out after %s waiting for VALID True:\n    %s%s%s",
+					d.opts.timeout, strings.Join(pending, "\n    "), hint, d.controllerLogTail())
 			}
 			return ctx.Err()
 		case <-d.controller.Done():
@@ -447,8 +458,9 @@ func (d *demo) controllerLogTail() string {
 	if d.controller == nil {
 		return ""
 	}
-	return fmt.Sprintf("\n---- last %d lines of the controller log (%s) ----\n%s",
-		logTailLines, d.controller.LogPath(), tail(d.controller.Log(), logTailLines))
+	// Not the log's path: the work folder is removed before the demo exits.
+	return fmt.Sprintf("\n---- last %d lines of the controller log ----\n%s",
+		logTailLines, tail(d.controller.Log(), logTailLines))
 }
 
 // printReady prints the table and how to use the running demo.
@@ -491,7 +503,23 @@ func (d *demo) cleanup() error {
 	if d.workDir == "" && d.forward == nil {
 		return nil // nothing was started
 	}
-	d.say("Stopping the controller, the fake Konnect, kube-apiserver and etcd ...")
+	var started []string
+	if d.controller != nil {
+		started = append(started, "the controller")
+	}
+	if d.konnect != nil {
+		started = append(started, "the fake Konnect")
+	}
+	if d.cp != nil {
+		started = append(started, "kube-apiserver", "etcd")
+	}
+	if n := len(started); n > 1 {
+		d.say("Stopping %s and %s ...", strings.Join(started[:n-1], ", "), started[n-1])
+	} else if n == 1 {
+		d.say("Stopping %s ...", started[0])
+	} else {
+		d.say("Cleaning up ...")
+	}
 	var errs []error
 	if d.controller != nil {
 		if err := d.controller.Stop(controllerStopGrace); err != nil {

@@ -79,6 +79,10 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// Output piped into a reader that went away (`make demo | head`) must not kill the demo
+	// before it cleans up: with SIGPIPE caught, such writes just fail. (Caught rather than
+	// ignored, so that the processes it starts do not inherit an ignored SIGPIPE.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	d := &demo{opts: opts, out: os.Stdout}
 	err = d.run(ctx)
