@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
+)
+
+const (
+	// benchNamespace holds the configurations the controller converges.
+	benchNamespace = "bench"
+	// ceilingNamespace holds the configurations the ceiling writer patches; they are deleted
+	// before the controller starts.
+	ceilingNamespace = "bench-ceiling"
+)
+
+// result is what one run at one N measured.
+type result struct {
+	n, tokens int
+
+	setup          time.Duration // filling the cluster
+	ceilingWPS     float64       // status writes/s of the plain writer (the best of -ceiling-writers)
+	ceilingWriters int           // the number of writers that reached it
+	ceilingBusy    float64       // CPUs busy (machine-wide) while it was measured
+
+	apiserverCPU, etcdCPU float64 // their CPU seconds during convergence
+	convergeBusy          float64 // CPUs busy (machine-wide) during convergence
+
+	complete   bool          // every configuration became True before the timeout
+	converge   time.Duration // controller start → every configuration True
+	firstTrue  time.Duration // controller start → first configuration True
+	steadyRate float64       // configurations/s between 10% and 90% True
+	calls      int64         // Konnect calls during convergence
+	writes     int64         // status writes seen during convergence
+	rssMiB     float64       // the controller's VmHWM over convergence and idle window
+	cpuS       float64       // the controller's utime+stime at convergence
+	idleWrites int64
+	idleCalls  int64
+	idleCPUS   float64 // CPU seconds the controller spent in the idle window
+	events     int64   // Events in the namespace when convergence ended
+	idleEvents int64   // Events created during the idle window
+	idle       time.Duration
+
+	loadBefore, loadAfter string
+}
+
+func (r result) configsPerS() float64 {
+	if !r.complete || r.converge <= 0 {
+		return 0
+	}
+	return float64(r.n) / r.converge.Seconds()
+}
+
+func (r result) ratio() float64 {
+	if r.ceilingWPS <= 0 {
+		return 0
+	}
+	return r.configsPerS() / r.ceilingWPS
+}
+
+// benchLine is the machine-readable line, in the exact format.
+func (r result) benchLine() string {
+	converge := fmt.Sprintf("%.2f", r.converge.Seconds())
+	if !r.complete {
+		converge = "incomplete"
+	}
+	return fmt.Sprintf("BENCH objects=%d tokens=%d converge_s=%s configs_per_s=%.1f ceiling_writes_per_s=%.1f ratio=%.2f konnect_calls=%d rss_mib=%.1f cpu_s=%.2f idle_writes=%d idle_konnect_calls=%d",
+		r.n, r.tokens, converge, r.configsPerS(), r.ceilingWPS, r.ratio(), r.calls, r.rssMiB, r.cpuS, r.idleWrites, r.idleCalls)
+}
+
+// runOne measures one N on a control plane of its own.
+func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
+	res = result{n: n, tokens: cfg.tokens, idle: cfg.idle, loadBefore: loadAverage()}
+
+	work, err := os.MkdirTemp("", "konnect-bench-")
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if cfg.keep {
+			fmt.Printf("work folder kept: %s\n", work)
+			return
+		}
+		_ = os.RemoveAll(work)
+	}()
+
+	step := stepper()
+	cp, err := controlplane.StartWithCRDs(ctx, controlplane.Options{})
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if stopErr := cp.Stop(); stopErr != nil && err == nil {
+			err = stopErr
+		}
+	}()
+	apiserverPid, etcdPid := controlPlanePids(cp.Dir())
+	step(fmt.Sprintf("control plane up (kube-apiserver pid %d, etcd pid %d)", apiserverPid, etcdPid))
+
+	tokens := makeTokens(cfg.tokens)
+	fake, err := fakekonnect.Start(fakekonnect.Options{Dir: work})
+	if err != nil {
+		return res, err
+	}
+	defer fake.Close()
+	for i, t := range tokens {
+		fake.AddToken(t, orgFor(i))
+	}
+
+	// Unthrottled clients: the setup and the ceiling writer must not be held back here.
+	restConfig := cp.RESTConfig()
+	restConfig.QPS = -1
+	restConfig.UserAgent = "konnect-bench"
+	kubeConfig := rest.CopyConfig(restConfig)
+	kubeConfig.ContentType = "application/vnd.kubernetes.protobuf"
+	kube, err := kubernetes.NewForConfig(kubeConfig)
+	if err != nil {
+		return res, err
+	}
+	client, err := clientset.NewForConfig(restConfig)
+	if err != nil {
+		return res, err
+	}
+	for _, ns := range []string{benchNamespace, ceilingNamespace} {
+		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			return res, fmt.Errorf("creating namespace %s: %w", ns, err)
+		}
+	}
+
+	start := time.Now()
+	ceilingObjs, err := populate(ctx, kube, client, cfg, n, tokens)
+	if err != nil {
+		return res, err
+	}
+	res.setup = time.Since(start)
+	step(fmt.Sprintf("created %d configurations, %d labelled Secrets, %d unrelated Secrets, %d ceiling objects in %.1fs",
+		n, n/2, cfg.unrelatedSecrets, len(ceilingObjs), res.setup.Seconds()))
+
+	for _, writers := range cfg.ceilingWriters {
+		before := sampleCPU(os.Getpid(), apiserverPid, etcdPid)
+		wps, err := measureCeiling(ctx, client, ceilingObjs, writers, cfg.ceilingDuration)
+		if err != nil {
+			return res, fmt.Errorf("ceiling: %w", err)
+		}
+		after := sampleCPU(os.Getpid(), apiserverPid, etcdPid)
+		// The CPU figures include the one-second warm-up.
+		step(fmt.Sprintf("ceiling: %.1f status writes/s (%d writers, %v); CPU s: kube-apiserver %.1f, etcd %.1f, writer %.1f; %.2f of %d CPUs busy",
+			wps, writers, cfg.ceilingDuration, after.apiserver-before.apiserver, after.etcd-before.etcd,
+			after.controller-before.controller, busyCores(before, after), runtime.NumCPU()))
+		if wps > res.ceilingWPS {
+			res.ceilingWPS, res.ceilingWriters = wps, writers
+			res.ceilingBusy = busyCores(before, after)
+		}
+	}
+	if err := deleteCeilingObjects(ctx, client); err != nil {
+		return res, err
+	}
+	step("ceiling objects deleted")
+
+	w, err := startWatcher(ctx, client, benchNamespace, n)
+	if err != nil {
+		return res, err
+	}
+	defer w.stop()
+	step(fmt.Sprintf("watching %d configurations, none True", n))
+
+	args, err := controllerArgs(cfg.controllerArgs)
+	if err != nil {
+		return res, err
+	}
+	fake.ResetCounts()
+	writes0 := w.writes.Load()
+	t0 := time.Now()
+	ctrl, err := framework.StartController(framework.ControllerOptions{
+		Kubeconfig: cp.KubeconfigPath(),
+		Env:        fake.Env(),
+		Args:       args,
+		LogPath:    filepath.Join(work, fmt.Sprintf("controller-%d.log", n)),
+	})
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if stopErr := ctrl.Stop(30 * time.Second); stopErr != nil && err == nil && ctx.Err() == nil {
+			err = fmt.Errorf("controller: %w\n%s", stopErr, tail(ctrl.Log(), 20))
+		}
+	}()
+	pid := ctrl.Pid()
+	cpu0 := sampleCPU(pid, apiserverPid, etcdPid)
+
+	timeout := time.NewTimer(cfg.convergeTimeout)
+	defer timeout.Stop()
+	select {
+	case <-w.allTrue:
+		res.complete = true
+	case <-timeout.C:
+		fmt.Printf("  !! not converged after %v: %d of %d True\n", cfg.convergeTimeout, w.validCount(), n)
+	case <-ctrl.Done():
+		return res, fmt.Errorf("the controller exited during convergence (code %d):\n%s", ctrl.ExitCode(), tail(ctrl.Log(), 30))
+	case <-ctx.Done():
+		return res, ctx.Err()
+	}
+	convergedAt := time.Now()
+	res.calls = fake.Calls()
+	cpu1 := sampleCPU(pid, apiserverPid, etcdPid)
+	res.events = countEvents(ctx, kube, benchNamespace)
+	stats, err := readProc(pid)
+	if err != nil {
+		return res, err
+	}
+	res.apiserverCPU, res.etcdCPU, res.convergeBusy = cpu1.apiserver-cpu0.apiserver, cpu1.etcd-cpu0.etcd, busyCores(cpu0, cpu1)
+	if res.complete {
+		res.converge = w.allTrueAt.Sub(t0)
+	} else {
+		res.converge = convergedAt.Sub(t0)
+	}
+	if ft := w.firstTrueAt(); !ft.IsZero() {
+		res.firstTrue = ft.Sub(t0)
+	}
+	res.cpuS = stats.cpuSeconds
+	res.writes = w.writes.Load() - writes0
+	step(fmt.Sprintf("converged: %d/%d True in %.2fs (first True after %.2fs), %d Konnect calls, %d status writes, %.2f CPU s, peak RSS %.1f MiB",
+		w.validCount(), n, res.converge.Seconds(), res.firstTrue.Seconds(), res.calls, res.writes, stats.cpuSeconds, stats.hwmMiB()))
+	res.steadyRate = w.steadyRate()
+	step(fmt.Sprintf("True over time: %s (%.1f configurations/s from 10%% to 90%%)", w.progress(t0), res.steadyRate))
+	step(fmt.Sprintf("during convergence: CPU s kube-apiserver %.1f, etcd %.1f, controller %.1f; %.2f of %d CPUs busy; %d Events recorded",
+		res.apiserverCPU, res.etcdCPU, cpu1.controller-cpu0.controller, res.convergeBusy, runtime.NumCPU(), res.events))
+
+	// The idle window starts right away: a write or a call that convergence left behind
+	// counts as idle traffic.
+	idleWrites0, idleCalls0, idleCPU0 := w.writes.Load(), fake.Calls(), stats.cpuSeconds
+	if cfg.idle > 0 {
+		select {
+		case <-time.After(cfg.idle):
+		case <-ctrl.Done():
+			return res, fmt.Errorf("the controller exited during the idle window (code %d):\n%s", ctrl.ExitCode(), tail(ctrl.Log(), 30))
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+	}
+	res.idleWrites = w.writes.Load() - idleWrites0
+	res.idleEvents = countEvents(ctx, kube, benchNamespace) - res.events
+	res.idleCalls = fake.Calls() - idleCalls0
+	stats, err = readProc(pid)
+	if err != nil {
+		return res, err
+	}
+	res.idleCPUS = stats.cpuSeconds - idleCPU0
+	res.rssMiB = stats.hwmMiB()
+	res.loadAfter = loadAverage()
+	step(fmt.Sprintf("idle %v: %d status writes, %d Konnect calls, %d Events, %.2f CPU s; peak RSS %.1f MiB; %d True→not True transitions seen",
+		cfg.idle, res.idleWrites, res.idleCalls, res.idleEvents, res.idleCPUS, res.rssMiB, w.falls.Load()))
+	return res, nil
+}
+
+// controllerArgs are the controller's flags for a run: the probe and metrics endpoints on
+// free loopback ports when the binary has those flags, then the user's.
+func controllerArgs(extra []string) ([]string, error) {
+	bin, err := framework.ControllerBinary()
+	if err != nil {
+		return nil, err
+	}
+	// -h prints the flags and exits (2 with the standard flag package): only the text counts.
+	help, _ := exec.Command(bin, "-h").CombinedOutput()
+	var args []string
+	for _, f := range []string{"metrics-bind-address", "health-probe-bind-address"} {
+		if !strings.Contains(string(help), f) || hasFlag(extra, f) {
+			continue
+		}
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, fmt.Sprintf("--%s=127.0.0.1:%d", f, port))
+	}
+	return append(args, extra...), nil
+}
+
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// stepper returns a function that prints a progress line with the time since the last one.
+func stepper() func(string) {
+	last := time.Now()
+	return func(msg string) {
+		now := time.Now()
+		fmt.Printf("  [%6.1fs] %s\n", now.Sub(last).Seconds(), msg)
+		last = now
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// countEvents returns how many Events the namespace holds (-1 if it cannot tell), from one
+// list call of a single item.
+func countEvents(ctx context.Context, kube kubernetes.Interface, namespace string) int64 {
+	list, err := kube.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return -1
+	}
+	n := int64(len(list.Items))
+	if list.RemainingItemCount != nil {
+		n += *list.RemainingItemCount
+	}
+	return n
+}
