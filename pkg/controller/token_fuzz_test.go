@@ -60,16 +60,16 @@ func FuzzSecretToken(f *testing.F) {
 		switch {
 		case !hasKey || trimmed == "":
 			wantReason = konnectv1alpha1.ReasonInvalidSecret
-		case !wellFormed(trimmed):
+		case !fuzzWellFormed(trimmed):
 			wantReason = konnectv1alpha1.ReasonInvalidToken
 		}
 
 		if problem == nil {
 			if wantReason != "" {
-				t.Fatalf("data %q was accepted, want %s", clip(data), wantReason)
+				t.Fatalf("data %q was accepted, want %s", fuzzClip(data), wantReason)
 			}
 			if source.token != trimmed {
-				t.Fatalf("token = %q, want the trimmed data %q", clip([]byte(source.token)), clip([]byte(trimmed)))
+				t.Fatalf("token = %q, want the trimmed data %q", fuzzClip([]byte(source.token)), fuzzClip([]byte(trimmed)))
 			}
 			if source.secret != wantSecret {
 				t.Fatalf("secret = %q, want %q", source.secret, wantSecret)
@@ -77,7 +77,7 @@ func FuzzSecretToken(f *testing.F) {
 			return
 		}
 		if problem.reason != wantReason {
-			t.Fatalf("data %q (key present: %t) gave %s: %q; want %s", clip(data), hasKey, problem.reason, problem.message, orAccepted(wantReason))
+			t.Fatalf("data %q (key present: %t) gave %s: %q; want %s", fuzzClip(data), hasKey, problem.reason, problem.message, fuzzOrAccepted(wantReason))
 		}
 		if source != (tokenSource{}) {
 			t.Fatalf("a problem came with a token source %+v", source)
@@ -94,9 +94,9 @@ func FuzzSecretToken(f *testing.F) {
 	})
 }
 
-// wellFormed is the token rule as the spec and the CRD state it, written independently of
+// fuzzWellFormed is the token rule as the spec and the CRD state it, written independently of
 // checkTokenFormat: kpat_ or spat_, at most 1024 bytes, printable ASCII without white space.
-func wellFormed(token string) bool {
+func fuzzWellFormed(token string) bool {
 	if len(token) > 1024 || !(strings.HasPrefix(token, "kpat_") || strings.HasPrefix(token, "spat_")) {
 		return false
 	}
@@ -108,7 +108,7 @@ func wellFormed(token string) bool {
 	return true
 }
 
-func orAccepted(reason string) string {
+func fuzzOrAccepted(reason string) string {
 	if reason == "" {
 		return "it accepted"
 	}
@@ -116,7 +116,7 @@ func orAccepted(reason string) string {
 }
 
 // clip shortens data for a failure message.
-func clip(data []byte) string {
+func fuzzClip(data []byte) string {
 	if len(data) > 80 {
 		return string(data[:80]) + "…"
 	}

@@ -24,7 +24,8 @@ var stampSeq atomic.Int64
 
 // measureCeiling has writers goroutines merge-patch the status subresource of objs, round
 // robin (writer w owns objs[w], objs[w+writers], …), as fast as the apiserver answers, for
-// d after a warm-up, and returns the successful writes per second in the window.
+// d after a warm-up, and returns the successful writes per second in the window and the
+// number of successful writes in all (warm-up included).
 //
 // Each patch has the shape of the controller's (pkg/controller/sync.go writeStatus): a
 // resourceVersion precondition, organizationID, serverURL and one APIAuthValid condition.
@@ -32,7 +33,7 @@ var stampSeq atomic.Int64
 // changes the object and reaches etcd (an unchanged object would be a no-op for the
 // apiserver). Because a writer owns its objects, the resourceVersion from its previous
 // patch is always current and no write conflicts.
-func measureCeiling(ctx context.Context, client clientset.Interface, objs []ceilingObject, writers int, d time.Duration) (float64, error) {
+func measureCeiling(ctx context.Context, client clientset.Interface, objs []ceilingObject, writers int, d time.Duration) (wps float64, total int64, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
@@ -41,6 +42,7 @@ func measureCeiling(ctx context.Context, client clientset.Interface, objs []ceil
 
 	var (
 		counted  atomic.Int64
+		written  atomic.Int64
 		failures atomic.Int64
 		lastErr  atomic.Value
 		wg       sync.WaitGroup
@@ -75,6 +77,7 @@ func measureCeiling(ctx context.Context, client clientset.Interface, objs []ceil
 				switch {
 				case err == nil:
 					obj.resourceVersion = got.ResourceVersion
+					written.Add(1)
 					if !now.Before(windowStart) && !now.After(windowEnd) {
 						counted.Add(1)
 					}
@@ -98,13 +101,13 @@ func measureCeiling(ctx context.Context, client clientset.Interface, objs []ceil
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return 0, fmt.Errorf("too many failed writes, last: %w", firstErr)
+		return 0, 0, fmt.Errorf("too many failed writes, last: %w", firstErr)
 	}
 	if time.Now().Before(windowEnd) {
-		return 0, context.Canceled
+		return 0, 0, context.Canceled
 	}
 	if n := failures.Load(); n > 0 {
 		fmt.Printf("  ceiling: %d writes failed and were not counted (last: %v)\n", n, lastErr.Load())
 	}
-	return float64(counted.Load()) / d.Seconds(), nil
+	return float64(counted.Load()) / d.Seconds(), written.Load(), nil
 }

@@ -116,20 +116,28 @@ func describeMachine() string {
 	return fmt.Sprintf("%d CPUs (%s), %s memory, %s/%s, %s, load average %s", runtime.NumCPU(), model, mem, runtime.GOOS, runtime.GOARCH, runtime.Version(), loadAverage())
 }
 
-// printTable prints the results as an aligned table.
+// printTable prints the results as two aligned tables: throughput, then cost.
 func printTable(out io.Writer, results []result) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "objects\ttokens\tsetup_s\tceiling_w/s@writers\tconverge_s\tfirst_true_s\tconfigs/s\tsteady_cfg/s\tratio\tkonnect_calls\tstatus_writes\tpeak_rss_MiB\tcpu_s\tcpu_ms/config\tapiserver_cpu_s\tetcd_cpu_s\tbusy_cpus\tevents\tidle_writes\tidle_calls\tidle_events\tidle_cpu_s\tload_before\tload_after\t")
+	fmt.Fprintln(tw, "objects\ttokens\tceiling_w/s@writers\tconverge_s\tfirst_true_s\tconfigs/s\tsteady_cfg/s\tratio\tcpu_ms/write\tcpu_ms/cfg\tcpu_eff\tbusy_cpus\tload_before\tload_after\t")
 	for _, r := range results {
 		converge := fmt.Sprintf("%.2f", r.converge.Seconds())
 		if !r.complete {
 			converge = "incomplete"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f@%d\t%s\t%.2f\t%.1f\t%.1f\t%.2f\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.1f\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%s\t%s\t\n",
-			r.n, r.tokens, r.setup.Seconds(), r.ceilingWPS, r.ceilingWriters, converge, r.firstTrue.Seconds(), r.configsPerS(), r.steadyRate, r.ratio(),
-			r.calls, r.writes, r.rssMiB, r.cpuS, 1000*r.cpuS/float64(r.n), r.apiserverCPU, r.etcdCPU, r.convergeBusy,
-			r.events, r.idleWrites, r.idleCalls, r.idleEvents, r.idleCPUS,
+		fmt.Fprintf(tw, "%d\t%d\t%.1f@%d\t%s\t%.2f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n",
+			r.n, r.tokens, r.ceilingWPS, r.ceilingWriters, converge, r.firstTrue.Seconds(), r.configsPerS(), r.steadyRate, r.ratio(),
+			1000*r.ceilingCPUPerWrite, 1000*r.convergeCPUPerConfig, r.cpuEfficiency(), r.convergeBusy,
 			strings.ReplaceAll(r.loadBefore, " ", "/"), strings.ReplaceAll(r.loadAfter, " ", "/"))
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "objects\tkonnect_calls\tstatus_writes\tevents\tpeak_rss_MiB\tcpu_s\tcpu_ms/config\tapiserver_cpu_s\tetcd_cpu_s\tidle_writes\tidle_calls\tidle_events\tidle_cpu_s\tsetup_s\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.1f\t%.1f\t%d\t%d\t%d\t%.2f\t%.1f\t\n",
+			r.n, r.calls, r.writes, r.events, r.rssMiB, r.cpuS, 1000*r.cpuS/float64(r.n), r.apiserverCPU, r.etcdCPU,
+			r.idleWrites, r.idleCalls, r.idleEvents, r.idleCPUS, r.setup.Seconds())
 	}
 	tw.Flush()
 }

@@ -38,6 +38,11 @@ type result struct {
 	ceilingWPS     float64       // status writes/s of the plain writer (the best of -ceiling-writers)
 	ceilingWriters int           // the number of writers that reached it
 	ceilingBusy    float64       // CPUs busy (machine-wide) while it was measured
+	// ceilingCPUPerWrite is the CPU seconds kube-apiserver, etcd and the writer spent per
+	// write in that round; convergeCPUPerConfig is kube-apiserver, etcd and the controller
+	// per configuration during convergence. Unlike wall-clock rates they hardly depend on
+	// what else runs on the machine.
+	ceilingCPUPerWrite, convergeCPUPerConfig float64
 
 	apiserverCPU, etcdCPU float64 // their CPU seconds during convergence
 	convergeBusy          float64 // CPUs busy (machine-wide) during convergence
@@ -154,7 +159,7 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 
 	for _, writers := range cfg.ceilingWriters {
 		before := sampleCPU(os.Getpid(), apiserverPid, etcdPid)
-		wps, err := measureCeiling(ctx, client, ceilingObjs, writers, cfg.ceilingDuration)
+		wps, total, err := measureCeiling(ctx, client, ceilingObjs, writers, cfg.ceilingDuration)
 		if err != nil {
 			return res, fmt.Errorf("ceiling: %w", err)
 		}
@@ -166,6 +171,9 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 		if wps > res.ceilingWPS {
 			res.ceilingWPS, res.ceilingWriters = wps, writers
 			res.ceilingBusy = busyCores(before, after)
+			if total > 0 {
+				res.ceilingCPUPerWrite = (after.apiserver - before.apiserver + after.etcd - before.etcd + after.controller - before.controller) / float64(total)
+			}
 		}
 	}
 	if err := deleteCeilingObjects(ctx, client); err != nil {
@@ -225,6 +233,7 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 		return res, err
 	}
 	res.apiserverCPU, res.etcdCPU, res.convergeBusy = cpu1.apiserver-cpu0.apiserver, cpu1.etcd-cpu0.etcd, busyCores(cpu0, cpu1)
+	res.convergeCPUPerConfig = (res.apiserverCPU + res.etcdCPU + cpu1.controller - cpu0.controller) / float64(n)
 	if res.complete {
 		res.converge = w.allTrueAt.Sub(t0)
 	} else {
@@ -341,4 +350,14 @@ func countEvents(ctx context.Context, kube kubernetes.Interface, namespace strin
 		n += *list.RemainingItemCount
 	}
 	return n
+}
+
+// cpuEfficiency is the CPU a plain status write costs divided by the CPU a configuration
+// costs when the controller converges it: 1 means the controller adds nothing to the
+// apiserver's own cost of a status write, 0.5 that a configuration costs twice a write.
+func (r result) cpuEfficiency() float64 {
+	if r.convergeCPUPerConfig <= 0 {
+		return 0
+	}
+	return r.ceilingCPUPerWrite / r.convergeCPUPerConfig
 }
