@@ -115,7 +115,7 @@ func fuzzOrAccepted(reason string) string {
 	return reason
 }
 
-// clip shortens data for a failure message.
+// fuzzClip shortens data for a failure message.
 func fuzzClip(data []byte) string {
 	if len(data) > 80 {
 		return string(data[:80]) + "…"
