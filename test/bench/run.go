@@ -116,7 +116,7 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 		}
 	}()
 	apiserverPid, etcdPid := controlPlanePids(cp.Dir())
-	step(fmt.Sprintf("control plane up (kube-apiserver pid %d, etcd pid %d)", apiserverPid, etcdPid))
+	step(fmt.Sprintf("control plane up in %s (kube-apiserver pid %d, etcd pid %d)", cp.Dir(), apiserverPid, etcdPid))
 
 	tokens := makeTokens(cfg.tokens)
 	fake, err := fakekonnect.Start(fakekonnect.Options{Dir: work})

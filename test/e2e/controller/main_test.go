@@ -7,8 +7,6 @@ package controller_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -106,9 +104,7 @@ func teardown() error {
 // newToken returns a fresh personal access token the fake Konnect accepts for orgID.
 func newToken(t testing.TB) string {
 	t.Helper()
-	b := make([]byte, 20)
-	_, _ = rand.Read(b)
-	token := "kpat_" + hex.EncodeToString(b)
+	token := framework.RandomToken()
 	konnect.AddToken(token, orgID)
 	issued = append(issued, token)
 	return token

@@ -13,8 +13,6 @@ package faults_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -92,9 +90,7 @@ func teardown() error {
 // newToken returns a fresh personal access token that the fake Konnect accepts.
 func newToken(t testing.TB) string {
 	t.Helper()
-	b := make([]byte, 20)
-	_, _ = rand.Read(b)
-	token := "kpat_" + hex.EncodeToString(b)
+	token := framework.RandomToken()
 	konnect.AddToken(token, orgID)
 	issuedMu.Lock()
 	issued = append(issued, token)

@@ -23,8 +23,6 @@ package production_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -108,9 +106,7 @@ func teardown() error {
 // newToken returns a fresh personal access token that the fake Konnect accepts for orgID.
 func newToken(t testing.TB) string {
 	t.Helper()
-	b := make([]byte, 20)
-	_, _ = rand.Read(b)
-	token := "kpat_" + hex.EncodeToString(b)
+	token := framework.RandomToken()
 	konnect.AddToken(token, orgID)
 	issuedMu.Lock()
 	issued = append(issued, token)
