@@ -12,7 +12,15 @@ module=$(go list -m)
 export GOBIN="${CODEGEN_BIN:-${root}/bin/codegen}"
 mkdir -p "${GOBIN}"
 
+# `go list -m -f '{{.Dir}}'` prints nothing for a module that is not in the module cache yet, and on
+# a fresh machine nothing else downloads the generator (the controller build does not need it):
+# download it first.
+go mod download k8s.io/code-generator
 codegen_root=$(go list -m -f '{{.Dir}}' k8s.io/code-generator)
+if [[ ! -f "${codegen_root}/kube_codegen.sh" ]]; then
+  echo "update-codegen: kube_codegen.sh not found in k8s.io/code-generator ('${codegen_root}')" >&2
+  exit 1
+fi
 # shellcheck source=/dev/null
 source "${codegen_root}/kube_codegen.sh"
 
