@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates everything generated from pkg/apis: deepcopy functions, the typed clientset (with
-# watch and apply configurations), listers and informers under pkg/generated, and the CRD
-# manifest under manifests/crd. Generators come from the versions pinned in go.mod.
+# watch), listers and informers under pkg/generated, and the CRD manifest under manifests/crd.
+# Generators come from the versions pinned in go.mod. No apply configurations: status is
+# written as a JSON merge patch with a resourceVersion precondition (pkg/controller/sync.go).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,7 +33,6 @@ kube::codegen::gen_helpers \
 
 kube::codegen::gen_client \
   --with-watch \
-  --with-applyconfig \
   --output-dir "${root}/pkg/generated" \
   --output-pkg "${module}/pkg/generated" \
   --boilerplate "${boilerplate}" \

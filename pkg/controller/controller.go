@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -52,10 +52,14 @@ const (
 	// conflictRetryDelay is how long to wait before syncing again after a write that lost a
 	// race with another writer: the informer brings the newer object meanwhile.
 	conflictRetryDelay = 250 * time.Millisecond
-
-	// shutdownGrace bounds how long syncs in flight may run on after shutdown begins.
-	shutdownGrace = 15 * time.Second
 )
+
+// TokenChecker answers what is known about a token without waiting on Konnect
+// (konnect.Checker). A VerdictPending answer means a check is on its way; the controller is
+// then told through Wake.
+type TokenChecker interface {
+	Check(token, serverURL string, asker types.NamespacedName) konnect.Result
+}
 
 // Options are the controller's tunables.
 type Options struct {
@@ -90,10 +94,9 @@ type Controller struct {
 	secrets       corelisters.SecretLister
 	cachesSynced  []cache.InformerSynced
 
-	validator konnect.Validator
+	checker TokenChecker
 
-	rateLimiter workqueue.TypedRateLimiter[cache.ObjectName]
-	queue       workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
@@ -110,7 +113,7 @@ func NewController(
 	clients Clients,
 	configInformer informers.KonnectAPIAuthConfigurationInformer,
 	secretInformer coreinformers.SecretInformer,
-	validator konnect.Validator,
+	checker TokenChecker,
 	opts Options,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
@@ -121,10 +124,11 @@ func NewController(
 		opts.Clock = clock.RealClock{}
 	}
 
-	// Failures back off per configuration from 1s to 5min: a Konnect outage costs a handful
-	// of calls per configuration per hour rather than a tight loop. The overall bucket
-	// (50/s, burst 500) bounds how fast failing items come back in aggregate, so that ten
-	// thousand configurations failing at once do not flood the apiserver with retries.
+	// This limiter paces only retries after errors of our own or of the apiserver (a status
+	// write that failed): Konnect's failures are backed off per token by the TokenChecker,
+	// which says when to look again. Per configuration from 1s to 5min, so an apiserver that
+	// is down is not hammered; the overall bucket (50/s, burst 500) bounds how fast failing
+	// items come back in aggregate when ten thousand fail at once.
 	rateLimiter := workqueue.NewTypedMaxOfRateLimiter(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](time.Second, 5*time.Minute),
 		&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(rate.Limit(50), 500)},
@@ -143,8 +147,7 @@ func NewController(
 		configs:       configInformer.Lister(),
 		configIndexer: configInformer.Informer().GetIndexer(),
 		secrets:       secretInformer.Lister(),
-		validator:     validator,
-		rateLimiter:   rateLimiter,
+		checker:       checker,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(rateLimiter,
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: Name, Clock: opts.Clock, MetricsProvider: opts.MetricsProvider}),
 		broadcaster:        broadcaster,
@@ -164,7 +167,7 @@ func NewController(
 	configHandler, err := configInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
-			// Periodic resyncs deliver the same version again; nothing changed.
+			// A relist after a broken watch delivers unchanged objects again.
 			if old.(metav1.Object).GetResourceVersion() != cur.(metav1.Object).GetResourceVersion() {
 				c.enqueue(cur)
 			}
@@ -209,6 +212,14 @@ func (c *Controller) enqueue(obj any) {
 	c.queue.Add(cache.MetaObjectToName(obj.(metav1.Object)))
 }
 
+// Wake re-queues the configurations that were told a check of their token was pending, now
+// that it has ended. It is the TokenChecker's callback and never blocks.
+func (c *Controller) Wake(askers []types.NamespacedName) {
+	for _, a := range askers {
+		c.queue.Add(cache.ObjectName(a))
+	}
+}
+
 // enqueueSecretUsers re-queues the configurations that name a Secret that was created,
 // changed or deleted.
 func (c *Controller) enqueueSecretUsers(obj any) {
@@ -229,8 +240,10 @@ func (c *Controller) enqueueSecretUsers(obj any) {
 	}
 }
 
-// Run waits for the caches, starts workers and blocks until ctx ends; then it stops taking
-// work, waits for the workers to finish what they hold, and returns.
+// Run waits for the caches, starts workers and blocks until ctx ends. Then no worker takes
+// another item, and no status is written any more (after a lost Lease another replica is
+// leading); Run returns once the workers have let go of what they held, which is quick,
+// because no sync waits on Konnect.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	logger := klog.FromContext(ctx)
@@ -247,23 +260,14 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		return errors.New("caches did not sync before the controller was stopped")
 	}
 
-	// Syncs run on a context that outlives ctx by at most shutdownGrace, so that a sync in
-	// flight at shutdown finishes its status write instead of being cut off half-way, while a
-	// hung call cannot hold the process up for long.
-	syncCtx, cancelSyncs := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelSyncs()
-
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Go(func() { c.runWorker(syncCtx) })
+		wg.Go(func() { c.runWorker(ctx) })
 	}
 	<-ctx.Done()
-	logger.Info("Shutting down: finishing the syncs in flight", "grace", shutdownGrace)
-	grace := time.AfterFunc(shutdownGrace, cancelSyncs)
-	defer grace.Stop()
-	// ShutDownWithDrain waits until every item a worker holds is Done; items still waiting
-	// are dropped and picked up again by the next instance.
-	c.queue.ShutDownWithDrain()
+	logger.Info("Shutting down: taking no more work")
+	// Wakes the workers blocked in Get; items still queued are left to the next leader.
+	c.queue.ShutDown()
 	wg.Wait()
 	return nil
 }
@@ -286,47 +290,34 @@ func (c *Controller) runWorker(ctx context.Context) {
 	}
 }
 
-// processNextWorkItem syncs one configuration and decides when it is looked at next.
+// processNextWorkItem syncs one configuration and, when sync asks for it, schedules the next
+// look. It stops once ctx has ended, also for an item it already took: client-go's queue
+// hands out queued items until it is shut down, and a replica that lost its Lease must not
+// sync beside the new leader.
 func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	key, quit := c.queue.Get()
 	if quit {
 		return false
 	}
 	defer c.queue.Done(key)
+	if ctx.Err() != nil {
+		return false
+	}
 
-	next, err := c.sync(ctx, key)
+	after, err := c.sync(ctx, key)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// Cut short by the shutdown; the next leader syncs it.
 	case err != nil:
 		utilruntime.HandleErrorWithContext(ctx, err, "Syncing KonnectAPIAuthConfiguration failed", "konnectAPIAuthConfiguration", klog.KRef(key.Namespace, key.Name))
 		c.queue.AddRateLimited(key)
-	case next.retry:
-		// Konnect could not answer: back off per configuration, but never call again before
-		// the time a 429's Retry-After named.
-		delay := c.rateLimiter.When(key)
-		if next.after > delay {
-			delay = next.after
-		}
-		c.queue.AddAfter(key, delay)
-	case next.after > 0:
-		c.queue.Forget(key)
-		c.queue.AddAfter(key, next.after)
 	default:
 		c.queue.Forget(key)
+		if after > 0 {
+			c.queue.AddAfter(key, after)
+		}
 	}
 	return true
-}
-
-// requeue says when sync wants to see a configuration again.
-type requeue struct {
-	// retry: the check failed transiently; back off (at least by after).
-	retry bool
-	// after: look again after this long (re-validation, or a lost write race).
-	after time.Duration
-}
-
-// revalidateAfter is when a settled verdict is checked again.
-func (c *Controller) revalidateAfter() requeue {
-	return requeue{after: wait.Jitter(c.revalidateInterval, revalidateJitter)}
 }
 
 // conditionOf returns the APIAuthValid condition of a configuration, or nil.

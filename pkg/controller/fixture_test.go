@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	kubeinformers "k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
@@ -89,6 +90,28 @@ func (f *fakeKonnect) callsFor(token string) int {
 	return f.calls[token]
 }
 
+// syncChecker answers every check at once from a Validator, as a konnect.Checker does once it
+// knows the answer, so that tests of sync's decisions need no background calls. An Unavailable
+// answer says to look again after Konnect's Retry-After, or a second.
+type syncChecker struct{ v konnect.Validator }
+
+func (s syncChecker) Check(token, serverURL string, _ types.NamespacedName) konnect.Result {
+	r := s.v.Validate(context.Background(), token, serverURL)
+	if r.Verdict == konnect.VerdictUnavailable {
+		r.NextCheck = max(r.RetryAfter, time.Second)
+	}
+	return r
+}
+
+// realChecker puts a konnect.Checker, as in production, on the fixture's clock in front of the
+// fake Konnect, waking the controller.
+func realChecker(ctx context.Context) func(f *fixture) TokenChecker {
+	return func(f *fixture) TokenChecker {
+		return konnect.NewChecker(ctx, f.konnect, konnect.CheckerOptions{TTL: time.Hour, Clock: f.clock,
+			Done: func(askers []types.NamespacedName) { f.ctrl.Wake(askers) }})
+	}
+}
+
 // fixture is a controller wired to fake clientsets, preloaded listers, a fake clock and a
 // fake Konnect.
 type fixture struct {
@@ -109,7 +132,8 @@ type fixtureOptions struct {
 	secrets []*corev1.Secret
 	// unlabelled are Secrets without the credential label: only their metadata can be found.
 	unlabelled []*corev1.Secret
-	validator  konnect.Validator
+	// checker, when set, replaces the default syncChecker in front of the fake Konnect.
+	checker func(f *fixture) TokenChecker
 	// informers: start the informers on the fake clientsets instead of preloading listers.
 	informers bool
 }
@@ -143,14 +167,14 @@ func newFixture(t testing.TB, ctx context.Context, o fixtureOptions) *fixture {
 		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) {
 			lo.LabelSelector = konnectv1alpha1.SecretCredentialLabel + "=" + konnectv1alpha1.SecretCredentialLabelValue
 		}))
-	validator := o.validator
-	if validator == nil {
-		validator = f.konnect
+	var checker TokenChecker = syncChecker{f.konnect}
+	if o.checker != nil {
+		checker = o.checker(f)
 	}
 	ctrl, err := NewController(ctx, Clients{Kube: f.kube, Konnect: f.client, Metadata: metaClient},
 		f.configFactory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
 		f.secretFactory.Core().V1().Secrets(),
-		validator, Options{RevalidateInterval: time.Hour, Clock: f.clock})
+		checker, Options{RevalidateInterval: time.Hour, Clock: f.clock})
 	if err != nil {
 		t.Fatalf("NewController: %v", err)
 	}

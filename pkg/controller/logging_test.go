@@ -89,14 +89,25 @@ func TestNoTokenInLogs(t *testing.T) {
 	f.clock.Step(2 * time.Hour)
 	run(f, "kept")
 
-	// The caching validator in front, as in production.
+	// The production Checker in front: pending, then woken and answered from memory.
 	shared := []*konnectv1alpha1.KonnectAPIAuthConfiguration{inlineConfig("s1", tokenValid2), inlineConfig("s2", tokenValid2)}
-	f = newFixture(t, ctx, fixtureOptions{configs: shared, validator: konnect.NewCachingValidator(newFakeKonnect(), konnect.CacheOptions{TTL: time.Hour})})
+	f = newFixture(t, ctx, fixtureOptions{configs: shared, checker: realChecker(ctx)})
 	run(f, "s1", "s2")
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if cond := conditionOf(f.get("s2")); cond != nil && cond.Status == metav1.ConditionTrue {
+			if cond := conditionOf(f.get("s1")); cond != nil && cond.Status == metav1.ConditionTrue {
+				break
+			}
+		}
+		if f.ctrl.queue.Len() > 0 {
+			f.ctrl.processNextWorkItem(ctx)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	klog.Flush()
 
 	contextual := logger.GetSink().(ktesting.Underlier).GetBuffer().String()
-	if !strings.Contains(contextual, "Finished syncing") || !strings.Contains(contextual, "Konnect answered") {
+	if !strings.Contains(contextual, "Finished syncing") || !strings.Contains(contextual, "Token checked") {
 		t.Fatalf("the -v=10 log lacks the per-sync detail this test relies on:\n%s", contextual)
 	}
 	if len(events) == 0 {
@@ -107,7 +118,8 @@ func TestNoTokenInLogs(t *testing.T) {
 	assertNoToken(t, "events", strings.Join(events, "\n"))
 }
 
-// TestEventsOnlyWhenTheVerdictChanges: an event per change of verdict, none per sync.
+// TestEventsOnlyWhenTheVerdictChanges: an Event when a verdict turns False or recovers, none per
+// sync and none for a first True verdict.
 func TestEventsOnlyWhenTheVerdictChanges(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	cfg := inlineConfig("konnect-api-auth", tokenValid)
@@ -129,13 +141,21 @@ func TestEventsOnlyWhenTheVerdictChanges(t *testing.T) {
 	f.konnect.set(tokenValid, konnect.Result{Verdict: konnect.VerdictInvalid, StatusCode: 401, Message: "Konnect refused the token (401 Unauthorized): Invalid credentials"})
 	syncRefresh()
 	syncRefresh()
+	f.konnect.set(tokenValid, konnect.Result{Verdict: konnect.VerdictUnavailable, StatusCode: 503, Message: "Konnect answered 503"})
+	f.clock.Step(time.Hour)
+	syncRefresh()
+	f.konnect.set(tokenValid, konnect.Result{Verdict: konnect.VerdictValid, OrganizationID: orgID, StatusCode: 200})
+	syncRefresh()
+	syncRefresh()
 	close(recorder.Events)
 
 	var got []string
 	for e := range recorder.Events {
 		got = append(got, e)
 	}
-	want := []string{"Normal Valid Token is valid", "Warning Invalid Konnect refused the token (401 Unauthorized): Invalid credentials"}
+	// The first True verdict is in the status and makes no Event; turning False does, and so
+	// does turning True again; Unknown (Konnect unavailable) makes none.
+	want := []string{"Warning Invalid Konnect refused the token (401 Unauthorized): Invalid credentials", "Normal Valid Token is valid"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events = %q, want %q", got, want)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -32,9 +34,10 @@ type verdict struct {
 	orgID   string
 }
 
-// sync brings one configuration's status in line with what Konnect says about its token and
-// says when to look at it again.
-func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue, error) {
+// sync brings one configuration's status in line with what Konnect says about its token. It
+// returns when to look at the configuration again (0: when an event or the TokenChecker's
+// wake-up brings it back).
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Duration, error) {
 	logger := klog.FromContext(ctx).WithValues("konnectAPIAuthConfiguration", klog.KRef(key.Namespace, key.Name))
 	ctx = klog.NewContext(ctx, logger)
 	start := c.clock.Now()
@@ -44,88 +47,78 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue, e
 	cfg, err := c.configs.KonnectAPIAuthConfigurations(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		logger.V(4).Info("Configuration is gone")
-		return requeue{}, nil
+		return 0, nil
 	}
 	if err != nil {
-		return requeue{}, err
+		return 0, err
 	}
 
-	want, next, keep := c.evaluate(ctx, cfg)
+	// The one place the server URL is normalised: status reports it, Konnect is asked at it
+	// and the TokenChecker keys on it.
+	serverURL, urlErr := serverurl.Normalize(cfg.Spec.ServerURL)
+	old := meta.FindStatusCondition(cfg.Status.Conditions, konnectv1alpha1.ConditionAPIAuthValid)
+	want, checked := c.evaluate(ctx, cfg, serverURL, urlErr, old)
+	after := c.nextLook(checked)
+	if want == nil {
+		logger.V(4).Info("Keeping the status", "verdict", checked.Verdict.String(), "after", after)
+		return after, nil
+	}
+
 	status := *cfg.Status.DeepCopy()
-	var old *metav1.Condition
-	if cond := conditionOf(cfg); cond != nil {
-		old = cond.DeepCopy()
-	}
-	if !keep {
-		status.ServerURL = ""
-		if normalized, err := serverurl.Normalize(cfg.Spec.ServerURL); err == nil {
-			status.ServerURL = normalized
-		}
-		status.OrganizationID = want.orgID
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type:               konnectv1alpha1.ConditionAPIAuthValid,
-			Status:             want.status,
-			Reason:             want.reason,
-			Message:            want.message,
-			ObservedGeneration: cfg.Generation,
-			LastTransitionTime: metav1.NewTime(c.clock.Now()),
-		})
-	}
-
+	status.ServerURL = serverURL
+	status.OrganizationID = want.orgID
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type:               konnectv1alpha1.ConditionAPIAuthValid,
+		Status:             want.status,
+		Reason:             want.reason,
+		Message:            want.message,
+		ObservedGeneration: cfg.Generation,
+		LastTransitionTime: metav1.NewTime(c.clock.Now()),
+	})
 	if equality.Semantic.DeepEqual(cfg.Status, status) {
 		logger.V(4).Info("Status is up to date", "reason", want.reason)
-		return next, nil
+		return after, nil
+	}
+	if ctx.Err() != nil {
+		// The run ended (SIGTERM or a lost Lease): another replica may be leading now.
+		return 0, ctx.Err()
 	}
 	if err := c.writeStatus(ctx, cfg, status); err != nil {
 		switch {
 		case apierrors.IsNotFound(err):
 			logger.V(4).Info("Configuration was deleted while syncing")
-			return requeue{}, nil
+			return 0, nil
 		case apierrors.IsConflict(err):
 			// Someone else wrote first; the informer is bringing the newer object. Not a
 			// failure, so it does not count towards this configuration's backoff.
 			logger.V(4).Info("Status write lost a race; syncing again")
-			return requeue{after: conflictRetryDelay}, nil
+			return conflictRetryDelay, nil
 		}
-		return requeue{}, fmt.Errorf("writing status of %s: %w", klog.KObj(cfg), err)
+		return 0, fmt.Errorf("writing status of %s: %w", klog.KObj(cfg), err)
 	}
-
-	if cur := meta.FindStatusCondition(status.Conditions, konnectv1alpha1.ConditionAPIAuthValid); cur != nil &&
-		(old == nil || old.Status != cur.Status || old.Reason != cur.Reason) {
-		logger.V(2).Info("Verdict changed", "status", cur.Status, "reason", cur.Reason)
-		eventType := corev1.EventTypeWarning
-		if cur.Status == metav1.ConditionTrue {
-			eventType = corev1.EventTypeNormal
-		}
-		c.recorder.Event(cfg, eventType, cur.Reason, cur.Message)
-	}
-	return next, nil
+	c.recordVerdictChange(ctx, cfg, old, want)
+	return after, nil
 }
 
-// evaluate decides the configuration's verdict. keep is true when the current condition
-// must stay as it is: Konnect could not be asked, and the True verdict already there is
-// about the very same spec.
-func (c *Controller) evaluate(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (want verdict, next requeue, keep bool) {
+// evaluate decides the configuration's verdict. It returns nil when the current condition must
+// stay as it is: a check of the token is pending, or Konnect could not be asked and the True
+// verdict already there is about the very same spec. checked is what the TokenChecker said, or
+// nil when the configuration was settled without asking it.
+func (c *Controller) evaluate(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration,
+	serverURL string, urlErr error, old *metav1.Condition) (want *verdict, checked *konnect.Result) {
 	logger := klog.FromContext(ctx)
-
-	normalized, err := serverurl.Normalize(cfg.Spec.ServerURL)
-	if err != nil {
-		return verdict{status: metav1.ConditionFalse, reason: ReasonInvalidServerURL, message: "spec." + err.Error()},
-			c.revalidateAfter(), false
+	if urlErr != nil {
+		return &verdict{status: metav1.ConditionFalse, reason: ReasonInvalidServerURL, message: "spec." + urlErr.Error()}, nil
 	}
-
 	source, problem := c.resolveToken(ctx, cfg)
 	if problem != nil {
 		logger.V(4).Info("Token could not be resolved", "reason", problem.reason)
-		// A malformed token or a missing Secret is not retried on a timer of its own: a
-		// change to the configuration or the Secret re-queues it.
-		return verdict{status: metav1.ConditionFalse, reason: problem.reason, message: problem.message},
-			c.revalidateAfter(), false
+		return &verdict{status: metav1.ConditionFalse, reason: problem.reason, message: problem.message}, nil
 	}
 
-	result := c.validator.Validate(ctx, source.token, normalized)
-	logger.V(4).Info("Konnect answered", "verdict", result.Verdict.String(), "statusCode", result.StatusCode,
-		"tokenHash", konnect.Hashed(source.token, normalized)[:16])
+	result := c.checker.Check(source.token, serverURL, types.NamespacedName{Namespace: cfg.Namespace, Name: cfg.Name})
+	logger.V(4).Info("Token checked", "verdict", result.Verdict.String(), "statusCode", result.StatusCode,
+		"tokenHash", konnect.Hashed(source.token, serverURL)[:16])
 
 	switch result.Verdict {
 	case konnect.VerdictValid:
@@ -133,30 +126,68 @@ func (c *Controller) evaluate(ctx context.Context, cfg *konnectv1alpha1.KonnectA
 		if source.secret != "" {
 			msg = fmt.Sprintf("Token from Secret %s is valid", source.secret)
 		}
-		return verdict{status: metav1.ConditionTrue, reason: konnectv1alpha1.ReasonValid, message: msg, orgID: result.OrganizationID},
-			c.revalidateAfter(), false
+		return &verdict{status: metav1.ConditionTrue, reason: konnectv1alpha1.ReasonValid, message: msg, orgID: result.OrganizationID}, &result
 	case konnect.VerdictInvalid:
-		return verdict{status: metav1.ConditionFalse, reason: konnectv1alpha1.ReasonInvalid, message: result.Message}, c.revalidateAfter(), false
+		return &verdict{status: metav1.ConditionFalse, reason: konnectv1alpha1.ReasonInvalid, message: result.Message}, &result
 	case konnect.VerdictForbidden:
-		return verdict{status: metav1.ConditionFalse, reason: konnectv1alpha1.ReasonForbidden, message: result.Message}, c.revalidateAfter(), false
+		return &verdict{status: metav1.ConditionFalse, reason: konnectv1alpha1.ReasonForbidden, message: result.Message}, &result
 	case konnect.VerdictInvalidResponse:
-		return verdict{status: metav1.ConditionFalse, reason: konnectv1alpha1.ReasonInvalidResponse, message: result.Message}, c.revalidateAfter(), false
+		return &verdict{status: metav1.ConditionFalse, reason: konnectv1alpha1.ReasonInvalidResponse, message: result.Message}, &result
 	case konnect.VerdictPending:
-		// Another worker is asking Konnect about this very token and it is taking long:
-		// leave the status alone and look again soon, rather than hold this worker too.
-		logger.V(4).Info("A check of this token is in flight; looking again later", "after", result.RetryAfter)
-		return verdict{}, requeue{after: result.RetryAfter}, true
+		return nil, &result
 	}
 
-	// Konnect could not be asked. That says nothing about the token, so a True verdict on
-	// the same generation stands; otherwise the verdict is Unknown until Konnect answers.
-	next = requeue{retry: true, after: result.RetryAfter}
-	if cond := conditionOf(cfg); cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == cfg.Generation {
-		logger.V(2).Info("Konnect is unavailable; keeping the True verdict", "statusCode", result.StatusCode)
-		return verdict{}, next, true
+	// Konnect could not be asked. That says nothing about the token, so a True verdict on the
+	// same generation stands; otherwise the verdict is Unknown until Konnect answers.
+	if old != nil && old.Status == metav1.ConditionTrue && old.ObservedGeneration == cfg.Generation {
+		logger.V(2).Info("Konnect is unavailable; keeping the True verdict", "statusCode", result.StatusCode, "nextCheck", result.NextCheck)
+		return nil, &result
 	}
-	return verdict{status: metav1.ConditionUnknown, reason: konnectv1alpha1.ReasonKonnectUnavailable,
-		message: "Konnect could not be asked: " + result.Message}, next, false
+	return &verdict{status: metav1.ConditionUnknown, reason: konnectv1alpha1.ReasonKonnectUnavailable,
+		message: "Konnect could not be asked: " + result.Message}, &result
+}
+
+// nextLook is when a configuration is looked at again, from what the TokenChecker said about
+// its token: the one place a requeue is decided (besides a lost write race).
+//
+//   - pending: not on a timer; the checker wakes it when the check ends;
+//   - Unavailable: when the checker would ask Konnect again (its per-token backoff, honouring
+//     Retry-After), not sooner: an earlier look would only be answered from memory;
+//   - a verdict, or a problem found without asking Konnect (a missing Secret, a malformed
+//     token): at the next re-validation, with jitter. A change to the configuration or its
+//     Secret brings it back sooner.
+func (c *Controller) nextLook(checked *konnect.Result) time.Duration {
+	switch {
+	case checked != nil && checked.Verdict == konnect.VerdictPending:
+		return 0
+	case checked != nil && checked.Verdict == konnect.VerdictUnavailable:
+		return max(checked.NextCheck, minUnavailableLook)
+	}
+	return wait.Jitter(c.revalidateInterval, revalidateJitter)
+}
+
+// minUnavailableLook keeps a checker that reports no wait from turning into a hot loop.
+const minUnavailableLook = 100 * time.Millisecond
+
+// recordVerdictChange records an Event when a written verdict changed in a way a person should
+// hear about: it turned False (or changed its False reason), or it turned True again after
+// being False or Unknown. A first True verdict and an Unknown one get none: the status already
+// says them, and ten thousand configurations created together would otherwise make ten
+// thousand Events, which client-go's recorder queues (up to 1,000) and drops beyond that, at
+// random. With only these Events, a mass create of good configurations writes no Event and the
+// recorder's queue is left for the verdicts that matter.
+func (c *Controller) recordVerdictChange(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration, old *metav1.Condition, want *verdict) {
+	changed := old == nil || old.Status != want.status || old.Reason != want.reason
+	if !changed {
+		return
+	}
+	klog.FromContext(ctx).V(2).Info("Verdict changed", "status", want.status, "reason", want.reason)
+	switch {
+	case want.status == metav1.ConditionFalse:
+		c.recorder.Event(cfg, corev1.EventTypeWarning, want.reason, want.message)
+	case want.status == metav1.ConditionTrue && old != nil && old.Status != metav1.ConditionTrue:
+		c.recorder.Event(cfg, corev1.EventTypeNormal, want.reason, want.message)
+	}
 }
 
 // writeStatus merge-patches the status subresource. The resourceVersion precondition makes

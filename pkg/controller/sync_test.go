@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clienttesting "k8s.io/client-go/testing"
@@ -22,7 +23,8 @@ import (
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
 
-// verdictCase is one row of SPEC §2: an input and the condition it must produce.
+// verdictCase is one row of the README's "Status and reasons" table: an input and the
+// condition it must produce.
 type verdictCase struct {
 	name       string
 	config     *konnectv1alpha1.KonnectAPIAuthConfiguration
@@ -119,11 +121,11 @@ func TestSyncVerdicts(t *testing.T) {
 			if tc.wantReason != ReasonInvalidServerURL && got.Status.ServerURL != "https://us.api.konghq.com" {
 				t.Errorf("serverURL = %q, want https://us.api.konghq.com", got.Status.ServerURL)
 			}
-			if next.retry != tc.wantRetry {
-				t.Errorf("retry = %v, want %v", next.retry, tc.wantRetry)
+			if tc.wantRetry && next != time.Second {
+				t.Errorf("looks again after %v, want the checker's 1s", next)
 			}
-			if !tc.wantRetry && (next.after < time.Hour || next.after > time.Hour*11/10) {
-				t.Errorf("re-validation after %v, want within [1h, 1h6m]", next.after)
+			if !tc.wantRetry && (next < time.Hour || next > time.Hour*11/10) {
+				t.Errorf("re-validation after %v, want within [1h, 1h6m]", next)
 			}
 			assertNoToken(t, "condition message", cond.Message)
 		})
@@ -177,8 +179,8 @@ func TestTransientFailureKeepsTrue(t *testing.T) {
 			if cond := conditionOf(f.get(cfg.Name)); cond.Status != metav1.ConditionTrue || f.get(cfg.Name).Status.OrganizationID != orgID {
 				t.Errorf("True verdict did not survive: %+v", cond)
 			}
-			if !next.retry || next.after != result.RetryAfter {
-				t.Errorf("requeue = %+v, want retry after at least %v", next, result.RetryAfter)
+			if want := max(result.RetryAfter, time.Second); next != want {
+				t.Errorf("looks again after %v, want the checker's %v", next, want)
 			}
 		})
 	}
@@ -256,7 +258,10 @@ func TestConflictIsRetriedWithoutBackoff(t *testing.T) {
 	waitForQueueLen(t, f, 1)
 }
 
-func TestRetryAfterIsHonoured(t *testing.T) {
+// TestLooksAgainWhenTheCheckerSays: an Unavailable answer is looked at again exactly when the
+// checker says it would ask Konnect again (here a 429's Retry-After), not on a backoff of the
+// queue's own.
+func TestLooksAgainWhenTheCheckerSays(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	cfg := inlineConfig("limited", tokenDown)
 	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
@@ -265,34 +270,57 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 
 	f.ctrl.queue.Add(key)
 	f.ctrl.processNextWorkItem(ctx)
-	// The per-item backoff alone would bring it back after 1s; Retry-After says 30s.
+	if n := f.ctrl.queue.NumRequeues(key); n != 0 {
+		t.Errorf("an Unavailable answer counted as %d failures in the queue", n)
+	}
 	f.clock.Step(29 * time.Second)
 	assertQueueStaysEmpty(t, f)
 	f.clock.Step(time.Second)
 	waitForQueueLen(t, f, 1)
 }
 
-func TestUnavailableBacksOffExponentially(t *testing.T) {
+// TestOutageBackoffIsPerToken runs the production Checker: while Konnect keeps failing, the
+// configuration is looked at after 1s, 2s, 4s, 8s, and Konnect is asked once each time; every
+// look in between (as its own status write's Update event would cause) is answered from memory.
+func TestOutageBackoffIsPerToken(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	cfg := inlineConfig("down", tokenDown)
-	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
+	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}, checker: realChecker(ctx)})
 	key := cache.MetaObjectToName(cfg)
 
 	for attempt, delay := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		// The look that finds the backoff over starts a call and is woken when it ends.
 		f.ctrl.queue.Add(key)
-		f.ctrl.processNextWorkItem(ctx)
+		processOne(t, f, ctx)
+		waitForQueueLen(t, f, 1)
+		processOne(t, f, ctx)
 		f.refresh(cfg.Name)
+		if got := f.konnect.callsFor(tokenDown); got != attempt+1 {
+			t.Fatalf("after attempt %d Konnect saw %d calls", attempt+1, got)
+		}
+		// Syncs in between (an Update event) neither call Konnect nor bring the next look forward.
+		for range 3 {
+			if next, err := f.ctrl.sync(ctx, key); err != nil || next != delay {
+				t.Fatalf("a sync during the backoff: next look after %v (%v), want %v", next, err, delay)
+			}
+		}
 		f.clock.Step(delay - time.Millisecond)
 		assertQueueStaysEmpty(t, f)
 		f.clock.Step(time.Millisecond)
 		waitForQueueLen(t, f, 1)
-		// Take the item the delay brought back, so the next attempt starts clean.
 		item, _ := f.ctrl.queue.Get()
 		f.ctrl.queue.Done(item)
-		if got := f.konnect.callsFor(tokenDown); got != attempt+1 {
-			t.Fatalf("after attempt %d Konnect saw %d calls", attempt+1, got)
-		}
 	}
+	if cond := conditionOf(f.get(cfg.Name)); cond == nil || cond.Reason != konnectv1alpha1.ReasonKonnectUnavailable {
+		t.Errorf("condition %+v, want Unknown/KonnectUnavailable", cond)
+	}
+}
+
+// processOne takes one item and syncs it, failing the test if none is queued.
+func processOne(t testing.TB, f *fixture, ctx context.Context) {
+	t.Helper()
+	waitForQueueLen(t, f, 1)
+	f.ctrl.processNextWorkItem(ctx)
 }
 
 func TestRevalidationIsScheduled(t *testing.T) {
@@ -321,23 +349,29 @@ func TestFortyConfigurationsWithOneTokenMakeOneCall(t *testing.T) {
 		secrets = append(secrets, tokenSecret(fmt.Sprintf("secret-%d", i), map[string][]byte{"token": []byte(tokenValid + "\n")}))
 		configs = append(configs, secretConfig(fmt.Sprintf("ref-%d", i), fmt.Sprintf("secret-%d", i)))
 	}
-	counting := newFakeKonnect()
-	counting.block = make(chan struct{})
-	f := newFixture(t, ctx, fixtureOptions{configs: configs, secrets: secrets,
-		validator: konnect.NewCachingValidator(counting, konnect.CacheOptions{TTL: time.Hour})})
+	f := newFixture(t, ctx, fixtureOptions{configs: configs, secrets: secrets, checker: realChecker(ctx)})
+	f.konnect.block = make(chan struct{})
+	counting := f.konnect
 
+	// Every sync returns at once, while the one call is out.
 	var wg sync.WaitGroup
 	for _, cfg := range configs {
 		wg.Go(func() {
-			if _, err := f.ctrl.sync(ctx, cache.MetaObjectToName(cfg)); err != nil {
-				t.Error(err)
+			if next, err := f.ctrl.sync(ctx, cache.MetaObjectToName(cfg)); err != nil || next != 0 {
+				t.Errorf("sync while the check is out: next %v, err %v; want 0 and no error", next, err)
 			}
 		})
 	}
-	// Let every sync reach Konnect before the single call answers.
-	time.Sleep(100 * time.Millisecond)
-	close(counting.block)
 	wg.Wait()
+	if n := f.statusPatches(); n != 0 {
+		t.Errorf("%d status writes while the check was pending, want none", n)
+	}
+	// The call ends and wakes exactly the forty.
+	close(counting.block)
+	waitForQueueLen(t, f, len(configs))
+	for range configs {
+		f.ctrl.processNextWorkItem(ctx)
+	}
 
 	if n := counting.callsFor(tokenValid); n != 1 {
 		t.Errorf("40 configurations sharing a token made %d Konnect calls, want 1", n)
@@ -419,13 +453,13 @@ func drain(f *fixture) sets.Set[string] {
 	return names
 }
 
-// TestPendingLeavesStatusAlone: when another worker's check of the same token is taking long,
-// sync writes nothing and looks again after the RetryAfter it was given, without backoff.
-func TestPendingLeavesStatusAlone(t *testing.T) {
+// TestPendingLeavesStatusAloneUntilWoken: while a check of the token is out, sync writes nothing
+// and schedules nothing: the checker's wake-up brings the configuration back.
+func TestPendingLeavesStatusAloneUntilWoken(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	cfg := inlineConfig("waiting", tokenValid)
 	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
-	f.konnect.set(tokenValid, konnect.Result{Verdict: konnect.VerdictPending, RetryAfter: time.Second, Message: "a check of this token is already in flight"})
+	f.konnect.set(tokenValid, konnect.Result{Verdict: konnect.VerdictPending, Message: "the token is being checked with Konnect"})
 	key := cache.MetaObjectToName(cfg)
 
 	f.ctrl.queue.Add(key)
@@ -436,6 +470,8 @@ func TestPendingLeavesStatusAlone(t *testing.T) {
 	if n := f.ctrl.queue.NumRequeues(key); n != 0 {
 		t.Errorf("a pending check counted as %d failures", n)
 	}
-	f.clock.Step(time.Second)
+	f.clock.Step(time.Hour)
+	assertQueueStaysEmpty(t, f)
+	f.ctrl.Wake([]types.NamespacedName{{Namespace: key.Namespace, Name: key.Name}})
 	waitForQueueLen(t, f, 1)
 }

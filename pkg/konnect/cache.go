@@ -4,14 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/clock"
 )
 
@@ -19,359 +18,254 @@ const (
 	// DefaultMinUnavailableBackoff is the first wait after Konnect could not be asked.
 	DefaultMinUnavailableBackoff = time.Second
 	// DefaultMaxUnavailableBackoff caps the wait between calls for a token while Konnect
-	// stays unavailable. It matches the controller's per-object backoff cap.
+	// stays unavailable.
 	DefaultMaxUnavailableBackoff = 5 * time.Minute
+	// DefaultTTL is how long a definitive verdict is reused when CheckerOptions.TTL is zero.
+	DefaultTTL = time.Hour
 )
 
-// CacheOptions configures a CachingValidator.
-type CacheOptions struct {
+// CheckerOptions configures a Checker.
+type CheckerOptions struct {
 	// TTL is how long a definitive verdict (Valid, Invalid, Forbidden, InvalidResponse) is
 	// reused. It is what turns 10,000 configurations sharing 100 tokens into 100 Konnect
 	// calls. Pass no more than the controller's re-validation interval, or a re-validation
-	// would be answered from the cache and a revoked token would be noticed late. Zero or
-	// less disables reuse of definitive verdicts; concurrent calls are still merged and
-	// Unavailable results still back off.
+	// would be answered from memory and a revoked token would be noticed late. Zero or less
+	// disables reuse of definitive verdicts; checks of a token already in flight are still
+	// merged and Unavailable results still back off.
 	TTL time.Duration
 
 	// Limiter, when set, is waited on right before each real call, to cap the process's
-	// request rate to Konnect whatever the number of tokens. Cache hits and merged calls do
-	// not consume it. Nil means no limit.
+	// request rate to Konnect whatever the number of tokens. Answers from memory and merged
+	// checks do not consume it. Nil means no limit.
 	Limiter *rate.Limiter
 
 	// Clock tells the time for expiry and backoff; tests pass a fake. Nil means the real
 	// clock. (The Limiter keeps its own, real, time.)
-	Clock clock.PassiveClock
+	Clock clock.Clock
 
 	// MinUnavailableBackoff is how long an Unavailable result is reused after the first
-	// failure for a token; each further consecutive failure doubles it. Zero means
-	// DefaultMinUnavailableBackoff.
-	MinUnavailableBackoff time.Duration
+	// failure for a token; each further consecutive failure doubles it, up to
+	// MaxUnavailableBackoff. Zero means the defaults above.
+	MinUnavailableBackoff, MaxUnavailableBackoff time.Duration
 
-	// MaxUnavailableBackoff caps that doubling. Zero means DefaultMaxUnavailableBackoff.
-	MaxUnavailableBackoff time.Duration
-
-	// JoinWait bounds how long a caller waits for a call that another caller already has in
-	// flight for the same token. Past it the caller gets VerdictPending at once, so a Konnect
-	// that hangs ties up one worker per token instead of every worker whose configuration
-	// shares that token. Zero means wait for the call however long it takes.
-	JoinWait time.Duration
+	// Done is called, from the goroutine that made the call, with every asker that got
+	// VerdictPending for a check that has now ended: they should ask again, and will be
+	// answered from memory. It must not block.
+	Done func(askers []types.NamespacedName)
 }
 
-// pendingRetry is when a caller turned away by JoinWait should ask again.
-const pendingRetry = time.Second
+// Checker stands between the controller and Konnect. No caller ever waits on Konnect:
+//
+//   - a check that can be answered from memory is answered at once: definitive verdicts for
+//     CheckerOptions.TTL, Unavailable results (timeouts, 429, 5xx) for a per-token backoff, or
+//     until Konnect's Retry-After if that is later;
+//   - otherwise the check starts one call in the background for that token and server URL and
+//     answers VerdictPending, as do further checks of the same token while the call is out;
+//     when it ends, CheckerOptions.Done is told who asked;
+//   - real calls wait on a process-wide rate limiter; the Validator bounds each call
+//     (sdkclient: --konnect-timeout).
+//
+// The backoff of a failing token lives here and only here: it grows with consecutive
+// Unavailable results however many configurations share the token, and however often they
+// are synced meanwhile. Entries are keyed by Hashed(token, serverURL); the token itself is
+// never stored. It is safe for concurrent use.
+type Checker struct {
+	next    Validator
+	ttl     time.Duration
+	limiter *rate.Limiter
+	clock   clock.Clock
+	backoff *flowcontrol.Backoff
+	done    func([]types.NamespacedName)
+	// ctx ends every call in flight when the process stops.
+	ctx context.Context
 
-// CachingValidator stands in front of the real Konnect client so that Konnect sees one call
-// per token and host, not one per configuration:
-//
-//   - definitive verdicts are reused for CacheOptions.TTL;
-//   - Unavailable results (timeouts, 429, 5xx) are reused for a per-token exponential
-//     backoff, or until Konnect's Retry-After if that is later, so an outage or a rate limit
-//     is not answered with a stampede however many configurations share the token;
-//   - concurrent checks of the same token and host are merged into one call;
-//   - real calls wait on a process-wide rate limiter.
-//
-// Entries are keyed by Hashed(token, serverURL); the token itself is never stored. Every
-// Unavailable result it returns carries RetryAfter set to the time left until it would ask
-// Konnect again, so the caller can requeue exactly then. It is safe for concurrent use.
-type CachingValidator struct {
-	next       Validator
-	ttl        time.Duration
-	minBackoff time.Duration
-	maxBackoff time.Duration
-	limiter    *rate.Limiter
-	clock      clock.PassiveClock
 	sweepEvery time.Duration
 
-	group    singleflight.Group
-	joinWait time.Duration
-
 	mu        sync.Mutex
-	entries   map[string]*cacheEntry
+	entries   map[string]*entry
 	lastSweep time.Time
-	// flying holds when the call in flight for a key started.
-	flying map[string]time.Time
 
 	hits   atomic.Uint64
 	misses atomic.Uint64
 }
 
-var _ Validator = (*CachingValidator)(nil)
-
-// cacheEntry is what is remembered about one token and host.
-type cacheEntry struct {
+// entry is what is known about one token and server URL.
+type entry struct {
+	// result and expires are the last answer and until when it is handed out; expires is
+	// zero before the first answer.
 	result  Result
 	expires time.Time
-	// failures counts consecutive Unavailable results; it drives the backoff and is reset by
-	// any definitive result.
-	failures int
+	// askers is non-nil while a call is in flight: who got VerdictPending meanwhile.
+	askers map[types.NamespacedName]struct{}
 }
 
-// NewCachingValidator returns a CachingValidator in front of next.
-func NewCachingValidator(next Validator, opts CacheOptions) *CachingValidator {
-	c := &CachingValidator{
-		next:       next,
-		ttl:        opts.TTL,
-		minBackoff: opts.MinUnavailableBackoff,
-		maxBackoff: opts.MaxUnavailableBackoff,
-		limiter:    opts.Limiter,
-		clock:      opts.Clock,
-		joinWait:   opts.JoinWait,
-		entries:    map[string]*cacheEntry{},
-		flying:     map[string]time.Time{},
+// NewChecker returns a Checker in front of next. Calls it starts end when ctx ends.
+func NewChecker(ctx context.Context, next Validator, opts CheckerOptions) *Checker {
+	c := &Checker{
+		next:    next,
+		ttl:     opts.TTL,
+		limiter: opts.Limiter,
+		clock:   opts.Clock,
+		done:    opts.Done,
+		ctx:     ctx,
+		entries: map[string]*entry{},
 	}
 	if c.clock == nil {
 		c.clock = clock.RealClock{}
 	}
-	if c.minBackoff <= 0 {
-		c.minBackoff = DefaultMinUnavailableBackoff
-	}
-	if c.maxBackoff <= 0 {
-		c.maxBackoff = DefaultMaxUnavailableBackoff
-	}
-	if c.maxBackoff < c.minBackoff {
-		c.maxBackoff = c.minBackoff
-	}
-	// Sweeping walks the whole map, so do it at most about once per TTL (but not more often
-	// than once a second for tiny TTLs); entries live at most one TTL (or backoff) past that.
-	c.sweepEvery = max(c.ttl, time.Second)
 	if c.ttl <= 0 {
-		c.sweepEvery = c.maxBackoff
+		c.ttl = DefaultTTL
 	}
+	if c.done == nil {
+		c.done = func([]types.NamespacedName) {}
+	}
+	minBackoff, maxBackoff := opts.MinUnavailableBackoff, opts.MaxUnavailableBackoff
+	if minBackoff <= 0 {
+		minBackoff = DefaultMinUnavailableBackoff
+	}
+	if maxBackoff <= 0 {
+		maxBackoff = DefaultMaxUnavailableBackoff
+	}
+	maxBackoff = max(maxBackoff, minBackoff)
+	// flowcontrol.Backoff doubles from min to max on each Next and forgets a token that has
+	// not failed for 2×max, so a token that recovers starts again at min.
+	c.backoff = flowcontrol.NewFakeBackOff(minBackoff, maxBackoff, c.clock)
+
+	// Sweeping walks the whole map, so do it at most about once per TTL (but not more often
+	// than once a second for tiny TTLs).
+	c.sweepEvery = max(c.ttl, time.Second)
 	c.lastSweep = c.clock.Now()
 	return c
 }
 
-// Hashed returns the cache key of a token and server URL: the hex SHA-256 of the URL's host
-// and the token. It identifies a token in logs and metrics without revealing it (tokens are
-// long random strings, so the hash cannot be reversed by guessing). serverURL may be a bare
-// host or https://host[:port]; the host is compared case-insensitively and a :443 port is
-// ignored.
+// Hashed returns the key of a token and a normalised server URL (serverurl.Normalize): the
+// hex SHA-256 of both. It identifies a token in logs and metrics without revealing it (tokens
+// are long random strings, so the hash cannot be reversed by guessing).
 func Hashed(token, serverURL string) string {
-	sum := sha256.Sum256([]byte(hostOf(serverURL) + "\x00" + token))
+	sum := sha256.Sum256([]byte(serverURL + "\x00" + token))
 	return hex.EncodeToString(sum[:])
 }
 
-// hostOf extracts the lower-cased host[:port] of a server URL, dropping the default port.
-func hostOf(serverURL string) string {
-	host := strings.TrimSpace(serverURL)
-	s := host
-	if !strings.Contains(s, "://") {
-		s = "https://" + s
-	}
-	if u, err := url.Parse(s); err == nil && u.Host != "" {
-		host = u.Host
-	}
-	return strings.TrimSuffix(strings.ToLower(host), ":443")
-}
-
-// Stats reports cache effectiveness for metrics. hits counts Validate calls answered without
-// a call of their own (from the cache, or by sharing another caller's in-flight call);
-// misses counts calls made to the next Validator, i.e. requests to Konnect. A Validate call
-// that ends because its context ended, or that the rate limiter turned away, adds no hit.
-func (c *CachingValidator) Stats() (hits, misses uint64) {
+// Stats reports effectiveness for metrics: hits counts checks answered from memory or merged
+// into a call already in flight; misses counts calls made to Konnect.
+func (c *Checker) Stats() (hits, misses uint64) {
 	return c.hits.Load(), c.misses.Load()
 }
 
-// flight is what one merged call hands to every caller that shared it.
-type flight struct {
-	result Result
-	// aborted is set when the call's context ended before it completed: the result says
-	// nothing about Konnect, was not cached, and a caller whose own context is still alive
-	// should ask again rather than inherit another caller's cancellation.
-	aborted bool
-	// fromCache is set when the flight found a fresh entry instead of calling.
-	fromCache bool
-}
-
-// Validate answers from the cache when it can, and otherwise makes (or joins) the one call
-// for this token and host. It returns Unavailable without calling when ctx ends first.
-func (c *CachingValidator) Validate(ctx context.Context, token, serverURL string) Result {
+// Check answers what is known about token at serverURL (the normalised URL), without waiting.
+// When nothing fresh is known it returns VerdictPending, makes sure a call is on its way, and
+// remembers asker so that CheckerOptions.Done names it when the call ends.
+func (c *Checker) Check(token, serverURL string, asker types.NamespacedName) Result {
 	key := Hashed(token, serverURL)
-	for {
-		if r, ok := c.lookup(key); ok {
-			c.hits.Add(1)
-			return r
-		}
-		if ctx.Err() != nil {
-			return canceled(ctx)
-		}
-
-		// A caller that finds a call in flight waits for it at most joinWait from the
-		// call's start. (A call that starts right after this look is joined without a
-		// bound, as if it had been started by this caller.)
-		var joinTimeout <-chan time.Time
-		if c.joinWait > 0 {
-			c.mu.Lock()
-			started, flying := c.flying[key]
-			c.mu.Unlock()
-			if flying {
-				remaining := c.joinWait - c.clock.Since(started)
-				if remaining <= 0 {
-					return pending()
-				}
-				timer := time.NewTimer(remaining)
-				defer timer.Stop()
-				joinTimeout = timer.C
-			}
-		}
-
-		var mine atomic.Bool
-		ch := c.group.DoChan(key, func() (any, error) {
-			mine.Store(true)
-			c.mu.Lock()
-			c.flying[key] = c.clock.Now()
-			c.mu.Unlock()
-			defer func() {
-				c.mu.Lock()
-				delete(c.flying, key)
-				c.mu.Unlock()
-			}()
-			return c.call(ctx, key, token, serverURL), nil
-		})
-
-		var f flight
-		select {
-		case <-ctx.Done():
-			// The flight goes on for the callers that share it (or ends with our context
-			// if it is ours); this caller stops waiting.
-			return canceled(ctx)
-		case <-joinTimeout:
-			return pending()
-		case res := <-ch:
-			f, _ = res.Val.(flight)
-		}
-
-		switch {
-		case f.aborted && !mine.Load() && ctx.Err() == nil:
-			// Another caller's context ended its flight; ours is alive, so try again.
-			continue
-		case f.fromCache || !mine.Load():
-			c.hits.Add(1)
-		}
-		return f.result
-	}
-}
-
-// lookup returns the fresh entry for key, if any, with RetryAfter brought up to date.
-func (c *CachingValidator) lookup(key string) (Result, bool) {
 	now := c.clock.Now()
+
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok || !now.Before(e.expires) {
-		return Result{}, false
+	e := c.entries[key]
+	switch {
+	case e != nil && now.Before(e.expires):
+		c.hits.Add(1)
+		return e.present(now)
+	case e != nil && e.askers != nil:
+		c.hits.Add(1)
+		e.askers[asker] = struct{}{}
+		return pending()
 	}
-	return c.present(e, now), true
+	if e == nil {
+		e = &entry{}
+		c.entries[key] = e
+	}
+	e.askers = map[types.NamespacedName]struct{}{asker: {}}
+	go c.call(key, token, serverURL)
+	return pending()
 }
 
-// present is the Result handed out for an entry at time now.
-func (c *CachingValidator) present(e *cacheEntry, now time.Time) Result {
-	r := e.result
-	if r.Verdict == VerdictUnavailable {
-		r.RetryAfter = e.expires.Sub(now)
-	}
-	return r
-}
-
-// call is the body of a merged call: check the cache once more (a flight for this key may
-// have finished between the caller's lookup and joining), wait for the limiter, ask Konnect,
-// remember the answer.
-func (c *CachingValidator) call(ctx context.Context, key, token, serverURL string) flight {
-	if r, ok := c.lookup(key); ok {
-		return flight{result: r, fromCache: true}
-	}
+// call asks Konnect once for key, remembers the answer and tells the askers.
+func (c *Checker) call(key, token, serverURL string) {
 	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx); err != nil {
-			if ctx.Err() != nil {
-				return flight{result: canceled(ctx), aborted: true}
-			}
-			// The limiter cannot grant a call before the caller's deadline. Konnect was
-			// not asked, so nothing is cached; the caller's own retry comes later.
-			return flight{result: Result{
-				Verdict: VerdictUnavailable,
-				Message: "Konnect was not asked: the client-side rate limit would delay the call past the deadline",
-			}}
+		// No deadline here: time spent waiting for our own limit is not Konnect's time, and
+		// the caller is not waiting. Only the process stopping ends the wait.
+		if err := c.limiter.Wait(c.ctx); err != nil {
+			c.abandon(key)
+			return
 		}
 	}
-
 	c.misses.Add(1)
-	r := c.next.Validate(ctx, token, serverURL)
-	if r.Verdict == VerdictUnavailable && ctx.Err() != nil {
-		// The caller gave up; that is not Konnect's doing, so it is neither cached nor
-		// counted as a failure.
-		return flight{result: r, aborted: true}
+	r := c.next.Validate(c.ctx, token, serverURL)
+	if c.ctx.Err() != nil {
+		// The process is stopping: the answer says nothing about Konnect.
+		c.abandon(key)
+		return
 	}
-	return flight{result: c.store(key, r)}
+	c.done(c.store(key, r))
 }
 
-// store remembers r for key and returns it as callers should see it.
-func (c *CachingValidator) store(key string, r Result) Result {
+// abandon forgets a call that ended without an answer, so that the next check starts anew.
+func (c *Checker) abandon(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[key]; e != nil {
+		e.askers = nil
+		if e.expires.IsZero() {
+			delete(c.entries, key)
+		}
+	}
+}
+
+// store remembers r for key and returns who asked while the call was out.
+func (c *Checker) store(key string, r Result) []types.NamespacedName {
 	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.maybeSweep(now)
 
-	prev := c.entries[key]
-	if r.Verdict != VerdictUnavailable {
-		if c.ttl <= 0 {
-			delete(c.entries, key)
-			return r
-		}
-		r.RetryAfter = 0
-		c.entries[key] = &cacheEntry{result: r, expires: now.Add(c.ttl)}
-		return r
+	e := c.entries[key]
+	if e == nil {
+		e = &entry{}
+		c.entries[key] = e
 	}
-
-	failures := 1
-	if prev != nil && prev.result.Verdict == VerdictUnavailable {
-		failures = prev.failures + 1
+	askers := make([]types.NamespacedName, 0, len(e.askers))
+	for a := range e.askers {
+		askers = append(askers, a)
 	}
-	wait := max(c.backoff(failures), r.RetryAfter)
-	e := &cacheEntry{result: r, expires: now.Add(wait), failures: failures}
-	c.entries[key] = e
-	return c.present(e, now)
+	e.askers = nil
+	e.result = r
+	if r.Verdict == VerdictUnavailable {
+		c.backoff.Next(key, now)
+		e.expires = now.Add(max(c.backoff.Get(key), r.RetryAfter))
+		return askers
+	}
+	c.backoff.Reset(key)
+	e.expires = now.Add(c.ttl)
+	return askers
 }
 
-// backoff is the wait after the n-th consecutive Unavailable result: Min, 2×Min, 4×Min …
-// capped at Max.
-func (c *CachingValidator) backoff(n int) time.Duration {
-	d := c.minBackoff
-	for i := 1; i < n && d < c.maxBackoff; i++ {
-		d *= 2
+// present is the Result handed out for an entry at time now: an Unavailable result carries
+// NextCheck.
+func (e *entry) present(now time.Time) Result {
+	r := e.result
+	if r.Verdict == VerdictUnavailable {
+		r.NextCheck = e.expires.Sub(now)
 	}
-	return min(d, c.maxBackoff)
+	return r
 }
 
-// maybeSweep drops expired entries, at most once per sweepEvery, so that tokens no longer in
-// use do not accumulate. An expired Unavailable entry is kept for one more maximal backoff so
-// that a token that keeps failing keeps its growing backoff. Callers hold c.mu.
-func (c *CachingValidator) maybeSweep(now time.Time) {
+// maybeSweep drops expired entries that have no call in flight, at most once per sweepEvery,
+// so that tokens no longer in use do not accumulate. Callers hold c.mu.
+func (c *Checker) maybeSweep(now time.Time) {
 	if now.Sub(c.lastSweep) < c.sweepEvery {
 		return
 	}
 	c.lastSweep = now
 	for k, e := range c.entries {
-		keep := e.expires
-		if e.result.Verdict == VerdictUnavailable {
-			keep = keep.Add(c.maxBackoff)
-		}
-		if !now.Before(keep) {
+		if e.askers == nil && !now.Before(e.expires) {
 			delete(c.entries, k)
 		}
 	}
+	c.backoff.GC()
 }
 
-// pending is the Result for a caller that stopped waiting for another caller's call.
+// pending is the Result while a check is in flight.
 func pending() Result {
-	return Result{Verdict: VerdictPending, RetryAfter: pendingRetry,
-		Message: "a check of this token is already in flight"}
-}
-
-// canceled is the Result for a caller whose context ended before an answer.
-func canceled(ctx context.Context) Result {
-	msg := "the token check was canceled before Konnect answered"
-	if ctx.Err() == context.DeadlineExceeded {
-		msg = "Konnect did not answer in time: the caller's deadline passed"
-	}
-	return Result{Verdict: VerdictUnavailable, Message: msg}
+	return Result{Verdict: VerdictPending, Message: "the token is being checked with Konnect"}
 }

@@ -2,13 +2,15 @@ package konnect
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -17,15 +19,20 @@ const (
 	testServer = "https://us.api.konghq.com"
 )
 
+var (
+	epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	alice = types.NamespacedName{Namespace: "kong", Name: "alice"}
+	bob   = types.NamespacedName{Namespace: "kong", Name: "bob"}
+)
+
 // fakeValidator counts calls and answers from a script (the last entry repeats). When block
-// is set, every call waits on it, so that concurrent callers are forced to overlap.
+// is set, every call waits on it (or on its context), so that checks overlap with it.
 type fakeValidator struct {
-	mu      sync.Mutex
-	calls   int
-	script  []Result
-	block   chan struct{}
-	started chan struct{}
-	tokens  []string
+	mu     sync.Mutex
+	calls  int
+	script []Result
+	block  chan struct{}
+	tokens []string
 }
 
 func (f *fakeValidator) Validate(ctx context.Context, token, serverURL string) Result {
@@ -33,13 +40,11 @@ func (f *fakeValidator) Validate(ctx context.Context, token, serverURL string) R
 	f.calls++
 	n := f.calls
 	f.tokens = append(f.tokens, token)
+	block := f.block
 	f.mu.Unlock()
-	if f.started != nil {
-		f.started <- struct{}{}
-	}
-	if f.block != nil {
+	if block != nil {
 		select {
-		case <-f.block:
+		case <-block:
 		case <-ctx.Done():
 			return Result{Verdict: VerdictUnavailable, Message: "canceled"}
 		}
@@ -47,10 +52,7 @@ func (f *fakeValidator) Validate(ctx context.Context, token, serverURL string) R
 	if len(f.script) == 0 {
 		return Result{Verdict: VerdictValid, OrganizationID: "org-1", StatusCode: 200}
 	}
-	if n > len(f.script) {
-		n = len(f.script)
-	}
-	return f.script[n-1]
+	return f.script[min(n, len(f.script))-1]
 }
 
 func (f *fakeValidator) count() int {
@@ -59,487 +61,418 @@ func (f *fakeValidator) count() int {
 	return f.calls
 }
 
-var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-
-func newTestCache(next Validator, opts CacheOptions) (*CachingValidator, *clocktesting.FakePassiveClock) {
-	clk := clocktesting.NewFakePassiveClock(epoch)
-	opts.Clock = clk
-	return NewCachingValidator(next, opts), clk
+// harness is a Checker on a fake clock whose Done callback feeds a channel.
+type harness struct {
+	*Checker
+	clk  *clocktesting.FakeClock
+	done chan []types.NamespacedName
 }
 
-func step(clk *clocktesting.FakePassiveClock, d time.Duration) { clk.SetTime(clk.Now().Add(d)) }
+func newHarness(t *testing.T, next Validator, opts CheckerOptions) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h := &harness{clk: clocktesting.NewFakeClock(epoch), done: make(chan []types.NamespacedName, 100)}
+	opts.Clock = h.clk
+	opts.Done = func(askers []types.NamespacedName) { h.done <- askers }
+	h.Checker = NewChecker(ctx, next, opts)
+	return h
+}
 
-func TestCacheHitWithinTTLAndMissAfter(t *testing.T) {
+func (h *harness) step(d time.Duration) { h.clk.SetTime(h.clk.Now().Add(d)) }
+
+// wait returns the askers of the next call to end.
+func (h *harness) wait(t *testing.T) []types.NamespacedName {
+	t.Helper()
+	select {
+	case askers := <-h.done:
+		return askers
+	case <-time.After(10 * time.Second):
+		t.Fatal("no check ended within 10s")
+		return nil
+	}
+}
+
+// settle checks once as asker and, if that started a call, waits for it and checks again.
+func (h *harness) settle(t *testing.T, token, server string, asker types.NamespacedName) Result {
+	t.Helper()
+	r := h.Check(token, server, asker)
+	if r.Verdict != VerdictPending {
+		return r
+	}
+	h.wait(t)
+	r = h.Check(token, server, asker)
+	if r.Verdict == VerdictPending {
+		t.Fatalf("still pending after the call ended")
+	}
+	return r
+}
+
+func TestCheckNeverWaitsAndWakesTheAsker(t *testing.T) {
+	fake := &fakeValidator{block: make(chan struct{})}
+	h := newHarness(t, fake, CheckerOptions{TTL: time.Minute})
+
+	start := time.Now()
+	if r := h.Check(testToken, testServer, alice); r.Verdict != VerdictPending {
+		t.Fatalf("first check = %v, want pending", r.Verdict)
+	}
+	if r := h.Check(testToken, testServer, bob); r.Verdict != VerdictPending {
+		t.Fatalf("check during the call = %v, want pending", r.Verdict)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("Check waited %v on a call that does not answer", waited)
+	}
+	select {
+	case <-h.done:
+		t.Fatal("Done was called before the call ended")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(fake.block)
+	askers := h.wait(t)
+	if len(askers) != 2 || !contains(askers, alice) || !contains(askers, bob) {
+		t.Errorf("Done named %v, want alice and bob", askers)
+	}
+	if r := h.Check(testToken, testServer, alice); r.Verdict != VerdictValid || r.OrganizationID != "org-1" {
+		t.Errorf("after the call: %+v, want valid org-1", r)
+	}
+	if n := fake.count(); n != 1 {
+		t.Errorf("%d calls, want 1", n)
+	}
+}
+
+func TestCheckWakesOnlyItsOwnAskers(t *testing.T) {
 	fake := &fakeValidator{}
-	c, clk := newTestCache(fake, CacheOptions{TTL: time.Minute})
-	ctx := context.Background()
-
-	for i := range 5 {
-		r := c.Validate(ctx, testToken, testServer)
-		if r.Verdict != VerdictValid || r.OrganizationID != "org-1" {
-			t.Fatalf("call %d: got %+v", i, r)
-		}
-		step(clk, 10*time.Second) // 0,10,20,30,40s: all within the minute
+	h := newHarness(t, fake, CheckerOptions{TTL: time.Minute})
+	h.Check("kpat_one", testServer, alice)
+	if askers := h.wait(t); len(askers) != 1 || askers[0] != alice {
+		t.Fatalf("Done named %v, want only alice", askers)
 	}
-	if got := fake.count(); got != 1 {
-		t.Fatalf("within TTL: %d real calls, want 1", got)
-	}
-	step(clk, 20*time.Second) // 60s after the call: expired
-	c.Validate(ctx, testToken, testServer)
-	if got := fake.count(); got != 2 {
-		t.Fatalf("after TTL: %d real calls, want 2", got)
-	}
-	hits, misses := c.Stats()
-	if hits != 4 || misses != 2 {
-		t.Fatalf("Stats() = %d hits, %d misses; want 4, 2", hits, misses)
+	h.Check("kpat_two", testServer, bob)
+	if askers := h.wait(t); len(askers) != 1 || askers[0] != bob {
+		t.Fatalf("Done named %v, want only bob", askers)
 	}
 }
 
-func TestCacheDefinitiveVerdictsAreCached(t *testing.T) {
+func TestCheckHitWithinTTLAndMissAfter(t *testing.T) {
+	fake := &fakeValidator{}
+	h := newHarness(t, fake, CheckerOptions{TTL: time.Minute})
+	h.settle(t, testToken, testServer, alice)
+	h.step(59 * time.Second)
+	if r := h.Check(testToken, testServer, bob); r.Verdict != VerdictValid {
+		t.Errorf("within TTL: %v, want valid from memory", r.Verdict)
+	}
+	h.step(time.Second)
+	if r := h.Check(testToken, testServer, bob); r.Verdict != VerdictPending {
+		t.Errorf("at TTL: %v, want pending (a new call)", r.Verdict)
+	}
+	h.wait(t)
+	if n := fake.count(); n != 2 {
+		t.Errorf("%d calls, want 2", n)
+	}
+	if hits, misses := h.Stats(); hits != 2 || misses != 2 { // settle answers once from memory too
+		t.Errorf("stats = %d hits, %d misses; want 2, 2", hits, misses)
+	}
+}
+
+func TestCheckDefinitiveVerdictsAreReused(t *testing.T) {
 	for _, v := range []Verdict{VerdictValid, VerdictInvalid, VerdictForbidden, VerdictInvalidResponse} {
 		t.Run(v.String(), func(t *testing.T) {
-			fake := &fakeValidator{script: []Result{{Verdict: v, StatusCode: 401, Message: "m"}}}
-			c, _ := newTestCache(fake, CacheOptions{TTL: time.Hour})
-			for range 3 {
-				if r := c.Validate(context.Background(), testToken, testServer); r.Verdict != v {
-					t.Fatalf("got %v, want %v", r.Verdict, v)
+			fake := &fakeValidator{script: []Result{{Verdict: v, RetryAfter: 7 * time.Second}}}
+			h := newHarness(t, fake, CheckerOptions{TTL: time.Hour})
+			h.settle(t, testToken, testServer, alice)
+			for range 5 {
+				h.step(time.Minute)
+				if r := h.Check(testToken, testServer, alice); r.Verdict != v || r.NextCheck != 0 {
+					t.Fatalf("got %+v, want %v from memory with no NextCheck", r, v)
 				}
 			}
-			if got := fake.count(); got != 1 {
-				t.Fatalf("%d real calls, want 1", got)
+			if n := fake.count(); n != 1 {
+				t.Errorf("%d calls, want 1", n)
 			}
 		})
 	}
 }
 
-func TestCacheZeroTTLDoesNotReuseDefinitiveVerdicts(t *testing.T) {
+func TestCheckZeroTTLMeansDefault(t *testing.T) {
+	h := newHarness(t, &fakeValidator{}, CheckerOptions{})
+	h.settle(t, testToken, testServer, alice)
+	h.step(DefaultTTL - time.Second)
+	if r := h.Check(testToken, testServer, alice); r.Verdict != VerdictValid {
+		t.Errorf("a second before DefaultTTL: %v, want valid", r.Verdict)
+	}
+}
+
+func TestCheckDifferentServersAreDifferentKeys(t *testing.T) {
 	fake := &fakeValidator{}
-	c, _ := newTestCache(fake, CacheOptions{})
-	for range 3 {
-		c.Validate(context.Background(), testToken, testServer)
-	}
-	if got := fake.count(); got != 3 {
-		t.Fatalf("%d real calls, want 3", got)
-	}
-}
-
-func TestCacheMergesConcurrentCalls(t *testing.T) {
-	fake := &fakeValidator{block: make(chan struct{}), started: make(chan struct{}, 100)}
-	c, _ := newTestCache(fake, CacheOptions{TTL: time.Minute})
-
-	const n = 40
-	var wg sync.WaitGroup
-	var entered sync.WaitGroup
-	results := make([]Result, n)
-	entered.Add(n)
-	for i := range n {
-		wg.Go(func() {
-			entered.Done()
-			results[i] = c.Validate(context.Background(), testToken, testServer)
-		})
-	}
-	entered.Wait()
-	<-fake.started // the one real call is under way and blocked
-	// Give the other 39 goroutines time to join the flight before it completes.
-	time.Sleep(100 * time.Millisecond)
-	close(fake.block)
-	wg.Wait()
-
-	if got := fake.count(); got != 1 {
-		t.Fatalf("%d real calls for %d concurrent Validate calls, want 1", got, n)
-	}
-	for i, r := range results {
-		if r.Verdict != VerdictValid || r.OrganizationID != "org-1" {
-			t.Fatalf("caller %d got %+v", i, r)
-		}
-	}
-	hits, misses := c.Stats()
-	if hits != n-1 || misses != 1 {
-		t.Fatalf("Stats() = %d hits, %d misses; want %d, 1", hits, misses, n-1)
-	}
-}
-
-func TestCacheCallerCancellationDoesNotPoisonOthers(t *testing.T) {
-	fake := &fakeValidator{block: make(chan struct{}), started: make(chan struct{}, 10)}
-	c, _ := newTestCache(fake, CacheOptions{TTL: time.Minute})
-
-	ctx1, cancel1 := context.WithCancel(context.Background())
-	done1 := make(chan Result, 1)
-	go func() { done1 <- c.Validate(ctx1, testToken, testServer) }()
-	<-fake.started // caller 1 owns the flight
-
-	done2 := make(chan Result, 1)
-	go func() { done2 <- c.Validate(context.Background(), testToken, testServer) }()
-	time.Sleep(50 * time.Millisecond) // caller 2 joins caller 1's flight
-
-	cancel1()
-	if r := <-done1; r.Verdict != VerdictUnavailable {
-		t.Fatalf("canceled caller got %+v, want Unavailable", r)
-	}
-	<-fake.started // caller 2 retried with its own, live context
-	close(fake.block)
-	if r := <-done2; r.Verdict != VerdictValid {
-		t.Fatalf("surviving caller got %+v, want Valid", r)
-	}
-	if got := fake.count(); got != 2 {
-		t.Fatalf("%d real calls, want 2", got)
-	}
-	// The canceled call was not cached as a failure: the Valid answer is.
-	if r := c.Validate(context.Background(), testToken, testServer); r.Verdict != VerdictValid {
-		t.Fatalf("after: got %+v", r)
-	}
-	if got := fake.count(); got != 2 {
-		t.Fatalf("%d real calls, want 2", got)
-	}
-}
-
-func TestCacheDifferentHostsAreDifferentKeys(t *testing.T) {
-	fake := &fakeValidator{}
-	c, _ := newTestCache(fake, CacheOptions{TTL: time.Minute})
-	ctx := context.Background()
-	c.Validate(ctx, testToken, "https://us.api.konghq.com")
-	c.Validate(ctx, testToken, "https://eu.api.konghq.com")
-	c.Validate(ctx, testToken+"X", "https://us.api.konghq.com")
-	if got := fake.count(); got != 3 {
-		t.Fatalf("%d real calls, want 3", got)
-	}
-	// Same host, spelled differently, is the same key.
-	c.Validate(ctx, testToken, "us.api.konghq.com")
-	c.Validate(ctx, testToken, "https://US.api.konghq.com:443")
-	if got := fake.count(); got != 3 {
-		t.Fatalf("%d real calls after same-host spellings, want 3", got)
+	h := newHarness(t, fake, CheckerOptions{TTL: time.Hour})
+	h.settle(t, testToken, "https://us.api.konghq.com", alice)
+	h.settle(t, testToken, "https://eu.api.konghq.com", alice)
+	h.settle(t, testToken, "https://us.api.konghq.com", bob)
+	if n := fake.count(); n != 2 {
+		t.Errorf("%d calls, want 2 (one per server URL)", n)
 	}
 }
 
 func TestHashed(t *testing.T) {
-	k := Hashed(testToken, testServer)
-	if len(k) != 64 || strings.Trim(k, "0123456789abcdef") != "" {
-		t.Fatalf("Hashed = %q, want 64 hex digits", k)
+	a := Hashed(testToken, "https://us.api.konghq.com")
+	if len(a) != 64 || strings.Contains(a, "SECRET") {
+		t.Errorf("Hashed = %q: want 64 hex digits without the token", a)
 	}
-	if strings.Contains(k, testToken) || strings.Contains(k, "SECRET") {
-		t.Fatalf("Hashed leaks the token: %q", k)
+	if a != Hashed(testToken, "https://us.api.konghq.com") {
+		t.Error("Hashed is not deterministic")
 	}
-	if Hashed(testToken, "https://eu.api.konghq.com") == k {
-		t.Fatal("different hosts hash alike")
-	}
-	if Hashed("kpat_other", testServer) == k {
-		t.Fatal("different tokens hash alike")
-	}
-	// The separator keeps host/token boundaries apart.
-	if Hashed("b", "a") == Hashed("", "ab") {
-		t.Fatal("ambiguous key")
+	for _, other := range []string{Hashed(testToken, "https://eu.api.konghq.com"), Hashed(testToken+"x", "https://us.api.konghq.com"), Hashed("", "")} {
+		if other == a {
+			t.Errorf("Hashed collides: %q", other)
+		}
 	}
 }
 
-func TestCacheUnavailableBackoffGrowsAndResets(t *testing.T) {
-	unavailable := Result{Verdict: VerdictUnavailable, StatusCode: 503, Message: "Konnect answered 503"}
-	valid := Result{Verdict: VerdictValid, OrganizationID: "org-1", StatusCode: 200}
-	fake := &fakeValidator{script: []Result{unavailable, unavailable, unavailable, unavailable, valid, unavailable}}
-	c, clk := newTestCache(fake, CacheOptions{
-		TTL:                   time.Minute,
-		MinUnavailableBackoff: time.Second,
-		MaxUnavailableBackoff: 5 * time.Second,
-	})
-	ctx := context.Background()
+// TestCheckUnavailableBacksOffPerToken: consecutive Unavailable results are reused for 1s, 2s,
+// 4s … whoever asks, and a definitive answer resets the backoff.
+func TestCheckUnavailableBacksOffPerToken(t *testing.T) {
+	down := Result{Verdict: VerdictUnavailable, StatusCode: 503, Message: "Konnect answered 503"}
+	fake := &fakeValidator{script: []Result{down, down, down, down, {Verdict: VerdictValid, OrganizationID: "org-1"}, down}}
+	h := newHarness(t, fake, CheckerOptions{TTL: time.Hour, MinUnavailableBackoff: time.Second, MaxUnavailableBackoff: time.Minute})
 
-	// The n-th consecutive failure is reused for 1s, 2s, 4s, then capped at 5s.
-	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second} {
-		calls := fake.count()
-		r := c.Validate(ctx, testToken, testServer)
-		if r.Verdict != VerdictUnavailable || r.RetryAfter != want {
-			t.Fatalf("failure %d: got %v RetryAfter %v, want Unavailable %v", i+1, r.Verdict, r.RetryAfter, want)
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		r := h.settle(t, testToken, testServer, alice)
+		if r.Verdict != VerdictUnavailable || r.NextCheck != want {
+			t.Fatalf("failure %d: %v NextCheck %v, want unavailable, %v", i+1, r.Verdict, r.NextCheck, want)
 		}
-		// Hammering during the backoff makes no call, and RetryAfter counts down.
-		step(clk, want/2)
-		for range 10 {
-			r = c.Validate(ctx, testToken, testServer)
+		// Anyone asking during the backoff is answered from memory, with the time left.
+		h.step(want / 2)
+		if r := h.Check(testToken, testServer, bob); r.Verdict != VerdictUnavailable || r.NextCheck != want-want/2 {
+			t.Fatalf("during backoff %d: %v NextCheck %v, want unavailable, %v", i+1, r.Verdict, r.NextCheck, want-want/2)
 		}
-		if r.Verdict != VerdictUnavailable || r.RetryAfter != want-want/2 {
-			t.Fatalf("failure %d, cached: got %v RetryAfter %v, want %v", i+1, r.Verdict, r.RetryAfter, want-want/2)
-		}
-		if got := fake.count(); got != calls+1 {
-			t.Fatalf("failure %d: %d real calls during the backoff, want %d", i+1, got, calls+1)
-		}
-		step(clk, want-want/2-time.Nanosecond)
-		c.Validate(ctx, testToken, testServer)
-		if got := fake.count(); got != calls+1 {
-			t.Fatalf("failure %d: called before the backoff ended", i+1)
-		}
-		step(clk, time.Nanosecond)
+		h.step(want - want/2)
 	}
-
-	// A definitive answer resets the backoff.
-	if r := c.Validate(ctx, testToken, testServer); r.Verdict != VerdictValid || r.RetryAfter != 0 {
-		t.Fatalf("got %+v, want Valid", r)
+	if r := h.settle(t, testToken, testServer, alice); r.Verdict != VerdictValid {
+		t.Fatalf("after recovery: %v, want valid", r.Verdict)
 	}
-	step(clk, time.Minute)
-	if r := c.Validate(ctx, testToken, testServer); r.Verdict != VerdictUnavailable || r.RetryAfter != time.Second {
-		t.Fatalf("after reset: got %v RetryAfter %v, want Unavailable 1s", r.Verdict, r.RetryAfter)
+	h.step(2 * time.Hour)
+	if r := h.settle(t, testToken, testServer, alice); r.Verdict != VerdictUnavailable || r.NextCheck != time.Second {
+		t.Errorf("first failure after a success: NextCheck %v, want the backoff to start again at 1s", r.NextCheck)
+	}
+	if n := fake.count(); n != 6 {
+		t.Errorf("%d calls, want 6", n)
 	}
 }
 
-func TestCacheHonoursRetryAfter(t *testing.T) {
-	limited := Result{Verdict: VerdictUnavailable, StatusCode: 429, RetryAfter: 90 * time.Second}
-	fake := &fakeValidator{script: []Result{limited, {Verdict: VerdictValid, OrganizationID: "org-1"}}}
-	c, clk := newTestCache(fake, CacheOptions{TTL: time.Minute})
-	ctx := context.Background()
-
-	r := c.Validate(ctx, testToken, testServer)
-	if r.StatusCode != 429 || r.RetryAfter != 90*time.Second {
-		t.Fatalf("got %+v, want the 429 with RetryAfter 90s", r)
-	}
-	// Every configuration sharing the token asks during those 90s: no call.
-	for i := range 89 {
-		step(clk, time.Second)
-		r = c.Validate(ctx, testToken, testServer)
-		if r.Verdict != VerdictUnavailable || r.RetryAfter != time.Duration(89-i)*time.Second {
-			t.Fatalf("second %d: got %v RetryAfter %v", i+1, r.Verdict, r.RetryAfter)
+// TestCheckOutageBound: during a 60s outage a token is checked every 100ms (as a
+// configuration's own status writes would trigger); Konnect is asked no more often than the
+// backoff allows: calls at 0, 1, 3, 7, 15, 31s (and 63s after the end).
+func TestCheckOutageBound(t *testing.T) {
+	fake := &fakeValidator{script: []Result{{Verdict: VerdictUnavailable, StatusCode: 503}}}
+	h := newHarness(t, fake, CheckerOptions{TTL: time.Hour, MinUnavailableBackoff: time.Second, MaxUnavailableBackoff: 5 * time.Minute})
+	const outage = 60 * time.Second
+	for elapsed := time.Duration(0); elapsed < outage; elapsed += 100 * time.Millisecond {
+		if r := h.Check(testToken, testServer, alice); r.Verdict == VerdictPending {
+			h.wait(t)
 		}
+		h.step(100 * time.Millisecond)
 	}
-	step(clk, time.Second-time.Nanosecond)
-	c.Validate(ctx, testToken, testServer)
-	if got := fake.count(); got != 1 {
-		t.Fatalf("%d real calls before Retry-After passed, want 1", got)
+	bound := int(math.Floor(math.Log2(outage.Seconds()+1))) + 1
+	if n := fake.count(); n > bound || n < bound-1 {
+		t.Errorf("%d calls during a %v outage checked every 100ms; the backoff allows %d", n, outage, bound)
 	}
-	step(clk, time.Nanosecond)
-	if r := c.Validate(ctx, testToken, testServer); r.Verdict != VerdictValid {
-		t.Fatalf("after Retry-After: got %+v", r)
+	t.Logf("%d calls in a %v outage (bound %d)", fake.count(), outage, bound)
+}
+
+func TestCheckHonoursRetryAfter(t *testing.T) {
+	fake := &fakeValidator{script: []Result{{Verdict: VerdictUnavailable, StatusCode: 429, RetryAfter: 30 * time.Second}, {Verdict: VerdictValid}}}
+	h := newHarness(t, fake, CheckerOptions{TTL: time.Hour})
+	r := h.settle(t, testToken, testServer, alice)
+	if r.NextCheck != 30*time.Second || r.RetryAfter != 30*time.Second {
+		t.Fatalf("NextCheck %v RetryAfter %v, want 30s and 30s", r.NextCheck, r.RetryAfter)
+	}
+	h.step(29 * time.Second)
+	if r := h.Check(testToken, testServer, alice); r.Verdict != VerdictUnavailable || r.NextCheck != time.Second {
+		t.Errorf("before Retry-After: %v NextCheck %v, want unavailable, 1s", r.Verdict, r.NextCheck)
+	}
+	h.step(time.Second)
+	if r := h.settle(t, testToken, testServer, alice); r.Verdict != VerdictValid {
+		t.Errorf("after Retry-After: %v, want valid", r.Verdict)
 	}
 }
 
-func TestCacheRetryAfterShorterThanBackoff(t *testing.T) {
-	limited := Result{Verdict: VerdictUnavailable, StatusCode: 429, RetryAfter: time.Second}
-	fake := &fakeValidator{script: []Result{limited}}
-	c, _ := newTestCache(fake, CacheOptions{TTL: time.Minute, MinUnavailableBackoff: 10 * time.Second})
-	if r := c.Validate(context.Background(), testToken, testServer); r.RetryAfter != 10*time.Second {
-		t.Fatalf("RetryAfter = %v, want the 10s backoff", r.RetryAfter)
+func TestCheckRetryAfterShorterThanBackoff(t *testing.T) {
+	fake := &fakeValidator{script: []Result{{Verdict: VerdictUnavailable, StatusCode: 429, RetryAfter: time.Millisecond}}}
+	h := newHarness(t, fake, CheckerOptions{TTL: time.Hour, MinUnavailableBackoff: 2 * time.Second})
+	if r := h.settle(t, testToken, testServer, alice); r.NextCheck != 2*time.Second {
+		t.Errorf("NextCheck %v, want the 2s backoff", r.NextCheck)
 	}
 }
 
-func TestCacheLimiterConsultedOnlyOnMisses(t *testing.T) {
-	// A limiter that grants exactly one call, ever.
-	lim := rate.NewLimiter(0, 1)
+func TestCheckLimiterConsultedOnlyOnCalls(t *testing.T) {
+	// A burst of 1 and a rate of one per hour: a second call could only be granted in an hour.
+	limiter := rate.NewLimiter(rate.Every(time.Hour), 1)
 	fake := &fakeValidator{}
-	c, _ := newTestCache(fake, CacheOptions{TTL: time.Minute, Limiter: lim})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-
-	for range 10 { // one miss, nine hits
-		if r := c.Validate(ctx, testToken, testServer); r.Verdict != VerdictValid {
-			t.Fatalf("got %+v", r)
+	h := newHarness(t, fake, CheckerOptions{TTL: time.Hour, Limiter: limiter})
+	h.settle(t, testToken, testServer, alice)
+	for range 10 {
+		if r := h.Check(testToken, testServer, bob); r.Verdict != VerdictValid {
+			t.Fatalf("answer from memory: %v, want valid", r.Verdict)
 		}
 	}
-	if got := fake.count(); got != 1 {
-		t.Fatalf("%d real calls, want 1", got)
+	// A new token must wait for the limiter, and is pending meanwhile without blocking.
+	if r := h.Check("kpat_other", testServer, bob); r.Verdict != VerdictPending {
+		t.Fatalf("new token: %v, want pending", r.Verdict)
 	}
-	// The hits did not consume the limiter: its one grant went to the miss, and a second
-	// miss is refused without calling.
-	r := c.Validate(ctx, "kpat_other", testServer)
-	if r.Verdict != VerdictUnavailable || !strings.Contains(r.Message, "rate limit") {
-		t.Fatalf("second miss: got %+v, want Unavailable from the rate limit", r)
-	}
-	if got := fake.count(); got != 1 {
-		t.Fatalf("%d real calls, want 1", got)
-	}
-	// A refusal by the limiter is not cached: Konnect was never asked.
-	if len(c.entries) != 1 {
-		t.Fatalf("%d entries, want 1", len(c.entries))
-	}
-}
-
-func TestCacheLimiterWaitEndsWithContext(t *testing.T) {
-	lim := rate.NewLimiter(rate.Every(time.Hour), 1)
-	lim.Allow() // exhaust the burst: the next grant is an hour away
-	fake := &fakeValidator{}
-	c, _ := newTestCache(fake, CacheOptions{TTL: time.Minute, Limiter: lim})
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan Result, 1)
-	go func() { done <- c.Validate(ctx, testToken, testServer) }()
-	time.Sleep(20 * time.Millisecond)
-	cancel()
 	select {
-	case r := <-done:
-		if r.Verdict != VerdictUnavailable {
-			t.Fatalf("got %+v, want Unavailable", r)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Validate did not return when its context ended")
+	case <-h.done:
+		t.Fatal("a call went past the limiter")
+	case <-time.After(100 * time.Millisecond):
 	}
-	if got := fake.count(); got != 0 {
-		t.Fatalf("%d real calls, want 0", got)
+	if n := fake.count(); n != 1 {
+		t.Errorf("%d calls, want 1", n)
 	}
 }
 
-func TestCacheCanceledContext(t *testing.T) {
-	fake := &fakeValidator{}
-	c, _ := newTestCache(fake, CacheOptions{TTL: time.Minute})
+// TestCheckStopEndsCallsWithoutAnAnswer: when the process stops, a call in flight ends, nothing
+// is remembered about the token, nobody is woken, and nothing is left in flight.
+func TestCheckStopEndsCallsWithoutAnAnswer(t *testing.T) {
+	fake := &fakeValidator{block: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan []types.NamespacedName, 1)
+	c := NewChecker(ctx, fake, CheckerOptions{TTL: time.Hour, Done: func(a []types.NamespacedName) { done <- a }})
+	c.Check(testToken, testServer, alice)
+	deadline := time.Now().Add(5 * time.Second)
+	for fake.count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
-	if r := c.Validate(ctx, testToken, testServer); r.Verdict != VerdictUnavailable {
-		t.Fatalf("got %+v, want Unavailable", r)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		n := len(c.entries)
+		c.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
-	if got := fake.count(); got != 0 {
-		t.Fatalf("%d real calls, want 0", got)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) != 0 {
+		t.Errorf("%d entries after stopping, want none", len(c.entries))
 	}
-	// A hit is still served to a caller whose context has ended.
-	c.Validate(context.Background(), testToken, testServer)
-	if r := c.Validate(ctx, testToken, testServer); r.Verdict != VerdictValid {
-		t.Fatalf("got %+v, want the cached Valid", r)
+	select {
+	case a := <-done:
+		t.Errorf("Done called with %v for a call cut short by the stop", a)
+	default:
 	}
 }
 
-func TestCacheNeverStoresToken(t *testing.T) {
+func TestCheckNeverStoresToken(t *testing.T) {
 	fake := &fakeValidator{script: []Result{
 		{Verdict: VerdictValid, OrganizationID: "org-1"},
 		{Verdict: VerdictUnavailable, StatusCode: 503},
 		{Verdict: VerdictInvalid, StatusCode: 401},
 	}}
-	c, _ := newTestCache(fake, CacheOptions{TTL: time.Minute})
-	ctx := context.Background()
+	h := newHarness(t, fake, CheckerOptions{TTL: time.Minute})
 	servers := []string{"https://us.api.konghq.com", "https://eu.api.konghq.com", "https://au.api.konghq.com"}
 	for _, s := range servers {
-		c.Validate(ctx, testToken, s)
+		h.settle(t, testToken, s, alice)
 	}
-	if len(c.entries) != len(servers) {
-		t.Fatalf("%d entries, want %d", len(c.entries), len(servers))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.entries) != len(servers) {
+		t.Fatalf("%d entries, want %d", len(h.entries), len(servers))
 	}
-	for k, e := range c.entries {
-		if strings.Contains(k, "SECRET") || strings.Contains(k, testToken) {
-			t.Errorf("key %q holds the token", k)
-		}
-		if strings.Contains(e.result.Message, "SECRET") || strings.Contains(e.result.OrganizationID, "SECRET") {
-			t.Errorf("entry %q holds the token", k)
+	for k, e := range h.entries {
+		if dump := fmt.Sprintf("%s %#v", k, *e); strings.Contains(dump, "SECRET") {
+			t.Errorf("entry holds the token: %s", dump)
 		}
 	}
 	for _, s := range servers {
-		if _, ok := c.entries[Hashed(testToken, s)]; !ok {
+		if _, ok := h.entries[Hashed(testToken, s)]; !ok {
 			t.Errorf("no entry under Hashed(token, %q)", s)
 		}
 	}
 }
 
-func TestCacheSweepRemovesExpiredEntries(t *testing.T) {
+func TestCheckSweepRemovesExpiredEntries(t *testing.T) {
+	h := newHarness(t, &fakeValidator{}, CheckerOptions{TTL: time.Minute})
+	for i := range 10 {
+		h.settle(t, fmt.Sprintf("kpat_token%d", i), testServer, alice)
+	}
+	h.step(2 * time.Minute)
+	h.settle(t, "kpat_late", testServer, alice)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.entries) != 1 {
+		t.Errorf("%d entries after the sweep, want 1 (the fresh one)", len(h.entries))
+	}
+}
+
+func TestCheckConcurrentMixedTokens(t *testing.T) {
 	fake := &fakeValidator{}
-	c, clk := newTestCache(fake, CacheOptions{TTL: time.Minute, MaxUnavailableBackoff: 10 * time.Second})
-	ctx := context.Background()
-	for i := range 100 {
-		c.Validate(ctx, testToken+string(rune('a'+i%26))+strings.Repeat("x", i), testServer)
-	}
-	if len(c.entries) != 100 {
-		t.Fatalf("%d entries, want 100", len(c.entries))
-	}
-	// Two TTLs later, the next insertion sweeps the expired ones away.
-	step(clk, 2*time.Minute)
-	c.Validate(ctx, "kpat_fresh", testServer)
-	if len(c.entries) != 1 {
-		t.Fatalf("%d entries after sweep, want 1", len(c.entries))
-	}
-	if _, ok := c.entries[Hashed("kpat_fresh", testServer)]; !ok {
-		t.Fatal("the fresh entry was swept")
-	}
-}
-
-func TestCacheSweepKeepsFailingTokensBackoff(t *testing.T) {
-	unavailable := Result{Verdict: VerdictUnavailable, StatusCode: 503}
-	fake := &fakeValidator{script: []Result{unavailable}}
-	c, clk := newTestCache(fake, CacheOptions{
-		TTL:                   time.Second,
-		MinUnavailableBackoff: time.Second,
-		MaxUnavailableBackoff: time.Minute,
-	})
-	ctx := context.Background()
-	c.Validate(ctx, testToken, testServer) // failure 1: 1s
-	step(clk, 2*time.Second)
-	c.Validate(ctx, "kpat_other", testServer) // sweeps; the expired failure is kept
-	if r := c.Validate(ctx, testToken, testServer); r.RetryAfter != 2*time.Second {
-		t.Fatalf("RetryAfter = %v, want 2s (backoff survived the sweep)", r.RetryAfter)
-	}
-	// Long after, the failing token's entry goes too.
-	step(clk, 10*time.Minute)
-	c.Validate(ctx, "kpat_third", testServer)
-	if _, ok := c.entries[Hashed(testToken, testServer)]; ok {
-		t.Fatal("stale failure entry not swept")
-	}
-}
-
-func TestCacheConcurrentMixedKeysRace(t *testing.T) {
-	var calls atomic.Int64
-	next := ValidatorFunc(func(ctx context.Context, token, serverURL string) Result {
-		calls.Add(1)
-		if strings.HasSuffix(token, "0") {
-			return Result{Verdict: VerdictUnavailable, StatusCode: 503}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	woken := map[types.NamespacedName]int{}
+	c := NewChecker(ctx, fake, CheckerOptions{TTL: time.Hour, Done: func(askers []types.NamespacedName) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range askers {
+			woken[a]++
 		}
-		return Result{Verdict: VerdictValid, OrganizationID: "org"}
-	})
-	c := NewCachingValidator(next, CacheOptions{TTL: time.Minute, Limiter: rate.NewLimiter(rate.Inf, 0)})
+	}})
+	const tokens, askersPerToken = 20, 50
 	var wg sync.WaitGroup
-	for g := range 8 {
+	var pendingMu sync.Mutex
+	var pending []types.NamespacedName
+	for i := range tokens * askersPerToken {
 		wg.Go(func() {
-			for i := range 200 {
-				c.Validate(context.Background(), "kpat_"+string(rune('0'+(g+i)%10)), testServer)
+			asker := types.NamespacedName{Namespace: "ns", Name: fmt.Sprint(i)}
+			if r := c.Check(fmt.Sprintf("kpat_t%d", i%tokens), testServer, asker); r.Verdict == VerdictPending {
+				pendingMu.Lock()
+				pending = append(pending, asker)
+				pendingMu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	hits, misses := c.Stats()
-	if hits+misses != 8*200 {
-		t.Fatalf("hits %d + misses %d != %d", hits, misses, 8*200)
+	allWoken := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range pending {
+			if woken[a] == 0 {
+				return false
+			}
+		}
+		return true
 	}
-	if int64(misses) != calls.Load() {
-		t.Fatalf("misses %d != real calls %d", misses, calls.Load())
+	for deadline := time.Now().Add(10 * time.Second); !allWoken() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
 	}
-	// 9 valid tokens: one call each. The failing token: a handful within its backoff.
-	if calls.Load() > 9+5 {
-		t.Fatalf("%d real calls, want at most 14", calls.Load())
+	if !allWoken() {
+		t.Errorf("not every asker told pending was woken")
+	}
+	if n := fake.count(); n != tokens {
+		t.Errorf("%d calls for %d tokens, want one each", n, tokens)
+	}
+	// Every asker that was told pending was woken exactly once; the rest were answered.
+	mu.Lock()
+	defer mu.Unlock()
+	for a, n := range woken {
+		if n != 1 {
+			t.Errorf("%v woken %d times", a, n)
+		}
+	}
+	for i := range tokens * askersPerToken {
+		r := c.Check(fmt.Sprintf("kpat_t%d", i%tokens), testServer, alice)
+		if r.Verdict != VerdictValid {
+			t.Fatalf("token %d: %v after every call ended, want valid", i%tokens, r.Verdict)
+		}
 	}
 }
 
-// TestJoinWaitBoundsWaitingForAnotherCall: a caller that finds a call in flight for its token
-// waits at most JoinWait from that call's start, then gets VerdictPending; once the call
-// answers, everyone gets its verdict from the cache.
-func TestJoinWaitBoundsWaitingForAnotherCall(t *testing.T) {
-	release := make(chan struct{})
-	var calls atomic.Int32
-	slow := ValidatorFunc(func(ctx context.Context, token, serverURL string) Result {
-		calls.Add(1)
-		<-release
-		return Result{Verdict: VerdictValid, OrganizationID: "org"}
-	})
-	c := NewCachingValidator(slow, CacheOptions{TTL: time.Hour, JoinWait: 100 * time.Millisecond})
-
-	first := make(chan Result)
-	go func() { first <- c.Validate(context.Background(), "kpat_joinwait", "https://us.api.konghq.com") }()
-	for calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
+func contains(list []types.NamespacedName, x types.NamespacedName) bool {
+	for _, y := range list {
+		if y == x {
+			return true
+		}
 	}
-
-	start := time.Now()
-	joined := c.Validate(context.Background(), "kpat_joinwait", "https://us.api.konghq.com")
-	waited := time.Since(start)
-	if joined.Verdict != VerdictPending || joined.RetryAfter <= 0 {
-		t.Fatalf("joiner got %+v, want VerdictPending with a RetryAfter", joined)
-	}
-	if waited > 2*time.Second {
-		t.Fatalf("joiner waited %v for a call that hangs", waited)
-	}
-	// Past JoinWait, a new caller does not wait at all.
-	start = time.Now()
-	if late := c.Validate(context.Background(), "kpat_joinwait", "https://us.api.konghq.com"); late.Verdict != VerdictPending {
-		t.Fatalf("late joiner got %+v, want VerdictPending", late)
-	}
-	if waited := time.Since(start); waited > 50*time.Millisecond {
-		t.Errorf("late joiner waited %v, want no wait", waited)
-	}
-
-	close(release)
-	if r := <-first; r.Verdict != VerdictValid {
-		t.Fatalf("the caller that made the call got %+v", r)
-	}
-	if r := c.Validate(context.Background(), "kpat_joinwait", "https://us.api.konghq.com"); r.Verdict != VerdictValid {
-		t.Fatalf("after the call answered: %+v, want the cached Valid verdict", r)
-	}
-	if n := calls.Load(); n != 1 {
-		t.Errorf("Konnect saw %d calls, want 1", n)
-	}
+	return false
 }

@@ -1,6 +1,6 @@
 // Package konnect is the controller's view of Kong Konnect: what a token check can conclude
-// (Result), the Validator interface the controller calls, and a caching, single-flight,
-// rate-limited Validator that stands in front of the real client.
+// (Result), the Validator interface of the real client, and the Checker the controller calls,
+// which answers from memory and asks Konnect in the background, once per token.
 //
 // The real client lives in the leaf package pkg/konnect/sdkclient, the only importer of the
 // Konnect SDK, so that nothing else pays for compiling it.
@@ -27,9 +27,8 @@ const (
 	// VerdictUnavailable: Konnect could not be asked: timeout, connection error, 429 or 5xx.
 	// It says nothing about the token.
 	VerdictUnavailable
-	// VerdictPending: a check of this token is in flight for another caller and has taken
-	// longer than the caller may wait (CacheOptions.JoinWait). Ask again after RetryAfter;
-	// it says nothing about the token.
+	// VerdictPending: a check of this token is on its way to Konnect (Checker.Check); the
+	// asker is told when it ends. It says nothing about the token.
 	VerdictPending
 )
 
@@ -64,16 +63,17 @@ type Result struct {
 	Message string
 	// StatusCode is Konnect's HTTP status, or 0 when no answer arrived.
 	StatusCode int
-	// RetryAfter is how long Konnect asked us to wait (Retry-After of a 429 or 5xx), or 0. On an
-	// Unavailable result from a CachingValidator it is instead the time left until that
-	// validator will ask Konnect again for this token (backoff or Retry-After, whichever is
-	// later): requeueing sooner would only be answered from its cache.
+	// RetryAfter is how long Konnect asked us to wait (Retry-After of a 429 or 5xx), or 0.
 	RetryAfter time.Duration
+	// NextCheck, on an Unavailable result from a Checker, is the time left until a check of
+	// this token would ask Konnect again (its backoff, or RetryAfter if that is later):
+	// looking again sooner would only be answered from memory. Zero otherwise.
+	NextCheck time.Duration
 }
 
-// Validator checks a token against Konnect. serverURL is the normalised
-// https://host[:port] of the configuration. Implementations never return the token in a
-// Result and never log it.
+// Validator checks a token against Konnect, synchronously: the real client. serverURL is the
+// normalised https://host[:port] of the configuration (serverurl.Normalize). Implementations
+// never return the token in a Result and never log it.
 type Validator interface {
 	Validate(ctx context.Context, token, serverURL string) Result
 }

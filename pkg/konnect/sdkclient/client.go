@@ -20,7 +20,6 @@ package sdkclient
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -65,7 +64,7 @@ type Options struct {
 
 // Client checks tokens against Konnect with the Konnect SDK. It implements konnect.Validator
 // and is safe for concurrent use. It does no caching, merging or rate limiting of its own:
-// put a konnect.CachingValidator in front of it.
+// put a konnect.Checker in front of it.
 type Client struct {
 	sdk     *sdk.SDK
 	timeout time.Duration
@@ -171,9 +170,11 @@ func (c *Client) validate(ctx context.Context, token, serverURL string) (result 
 		}
 	}()
 
+	// serverURL is already normalised (https://host[:port]); the SDK rewrites the host of
+	// this operation to global.api.konghq.com anyway.
 	var callOpts []operations.Option
-	if base := serverBase(serverURL); base != "" {
-		callOpts = append(callOpts, operations.WithServerURL(base))
+	if serverURL != "" {
+		callOpts = append(callOpts, operations.WithServerURL(serverURL))
 	}
 	res, err := c.sdk.Me.GetOrganizationsMe(callCtx, callOpts...)
 
@@ -210,24 +211,6 @@ func tokenProblem(token string) string {
 		}
 	}
 	return ""
-}
-
-// serverBase turns a configuration's server URL into the SDK's base URL: https://host[:port].
-// An empty or unparsable URL yields "", which leaves the SDK's default (global) in place; the
-// host is rewritten to global.api.konghq.com by the SDK anyway.
-func serverBase(serverURL string) string {
-	s := strings.TrimSpace(serverURL)
-	if s == "" {
-		return ""
-	}
-	if !strings.Contains(s, "://") {
-		s = "https://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return ""
-	}
-	return "https://" + u.Host
 }
 
 // secretKey is the context key under which Validate hands the token to the SDK's security

@@ -293,7 +293,7 @@ func TestValidateSystemAccountToken(t *testing.T) {
 	f := newFakeKonnect(t)
 	c := f.client(5 * time.Second)
 	const spat = "spat_SYSTEMACCOUNTTOKEN"
-	if r := c.Validate(context.Background(), spat, "us.api.konghq.com"); r.Verdict != konnect.VerdictValid {
+	if r := c.Validate(context.Background(), spat, "https://us.api.konghq.com"); r.Verdict != konnect.VerdictValid {
 		t.Fatalf("got %+v", r)
 	}
 	if got := f.requests()[0].Header.Get("Authorization"); got != "Bearer "+spat {

@@ -1,6 +1,6 @@
 package v1alpha1
 
-// The condition the controller sets, and its reasons (SPEC §2).
+// The condition the controller sets, and its reasons (the README's "Status and reasons").
 const (
 	// ConditionAPIAuthValid says whether Konnect accepts the configuration's token.
 	ConditionAPIAuthValid = "APIAuthValid"

@@ -22,7 +22,6 @@ import (
 	context "context"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
-	applyconfigurationkonnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/applyconfiguration/konnect/v1alpha1"
 	scheme "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
@@ -48,21 +47,18 @@ type KonnectAPIAuthConfigurationInterface interface {
 	List(ctx context.Context, opts v1.ListOptions) (*konnectv1alpha1.KonnectAPIAuthConfigurationList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *konnectv1alpha1.KonnectAPIAuthConfiguration, err error)
-	Apply(ctx context.Context, konnectAPIAuthConfiguration *applyconfigurationkonnectv1alpha1.KonnectAPIAuthConfigurationApplyConfiguration, opts v1.ApplyOptions) (result *konnectv1alpha1.KonnectAPIAuthConfiguration, err error)
-	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
-	ApplyStatus(ctx context.Context, konnectAPIAuthConfiguration *applyconfigurationkonnectv1alpha1.KonnectAPIAuthConfigurationApplyConfiguration, opts v1.ApplyOptions) (result *konnectv1alpha1.KonnectAPIAuthConfiguration, err error)
 	KonnectAPIAuthConfigurationExpansion
 }
 
 // konnectAPIAuthConfigurations implements KonnectAPIAuthConfigurationInterface
 type konnectAPIAuthConfigurations struct {
-	*gentype.ClientWithListAndApply[*konnectv1alpha1.KonnectAPIAuthConfiguration, *konnectv1alpha1.KonnectAPIAuthConfigurationList, *applyconfigurationkonnectv1alpha1.KonnectAPIAuthConfigurationApplyConfiguration]
+	*gentype.ClientWithList[*konnectv1alpha1.KonnectAPIAuthConfiguration, *konnectv1alpha1.KonnectAPIAuthConfigurationList]
 }
 
 // newKonnectAPIAuthConfigurations returns a KonnectAPIAuthConfigurations
 func newKonnectAPIAuthConfigurations(c *KonnectV1alpha1Client, namespace string) *konnectAPIAuthConfigurations {
 	return &konnectAPIAuthConfigurations{
-		gentype.NewClientWithListAndApply[*konnectv1alpha1.KonnectAPIAuthConfiguration, *konnectv1alpha1.KonnectAPIAuthConfigurationList, *applyconfigurationkonnectv1alpha1.KonnectAPIAuthConfigurationApplyConfiguration](
+		gentype.NewClientWithList[*konnectv1alpha1.KonnectAPIAuthConfiguration, *konnectv1alpha1.KonnectAPIAuthConfigurationList](
 			"konnectapiauthconfigurations",
 			c.RESTClient(),
 			scheme.ParameterCodec,

@@ -20,20 +20,19 @@ package fake
 
 import (
 	v1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
-	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/applyconfiguration/konnect/v1alpha1"
-	typedkonnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha1"
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha1"
 	gentype "k8s.io/client-go/gentype"
 )
 
 // fakeKonnectAPIAuthConfigurations implements KonnectAPIAuthConfigurationInterface
 type fakeKonnectAPIAuthConfigurations struct {
-	*gentype.FakeClientWithListAndApply[*v1alpha1.KonnectAPIAuthConfiguration, *v1alpha1.KonnectAPIAuthConfigurationList, *konnectv1alpha1.KonnectAPIAuthConfigurationApplyConfiguration]
+	*gentype.FakeClientWithList[*v1alpha1.KonnectAPIAuthConfiguration, *v1alpha1.KonnectAPIAuthConfigurationList]
 	Fake *FakeKonnectV1alpha1
 }
 
-func newFakeKonnectAPIAuthConfigurations(fake *FakeKonnectV1alpha1, namespace string) typedkonnectv1alpha1.KonnectAPIAuthConfigurationInterface {
+func newFakeKonnectAPIAuthConfigurations(fake *FakeKonnectV1alpha1, namespace string) konnectv1alpha1.KonnectAPIAuthConfigurationInterface {
 	return &fakeKonnectAPIAuthConfigurations{
-		gentype.NewFakeClientWithListAndApply[*v1alpha1.KonnectAPIAuthConfiguration, *v1alpha1.KonnectAPIAuthConfigurationList, *konnectv1alpha1.KonnectAPIAuthConfigurationApplyConfiguration](
+		gentype.NewFakeClientWithList[*v1alpha1.KonnectAPIAuthConfiguration, *v1alpha1.KonnectAPIAuthConfigurationList](
 			fake.Fake,
 			namespace,
 			v1alpha1.SchemeGroupVersion.WithResource("konnectapiauthconfigurations"),
