@@ -64,7 +64,7 @@ func checkFields(t *testing.T, out string, schema map[string]apiextensionsv1.JSO
 	}
 	sort.Strings(fromSchema)
 	if !slices.Equal(fromSchema, want) {
-		t.Errorf("the CRD's fields are %v, SPEC §1 names %v", fromSchema, want)
+		t.Errorf("the CRD's fields are %v, the README (Giving it a token) names %v", fromSchema, want)
 	}
 	var listed []string
 	for _, m := range fieldLine.FindAllStringSubmatch(out, -1) {

@@ -1,7 +1,8 @@
 // Package admission proves, against a real kube-apiserver with the generated CRD installed and
 // with kubectl as a user would type it, that KonnectAPIAuthConfiguration admission accepts the
 // user guide's manifests and refuses every invalid spec with a message a person understands
-// (SPEC §1). The cases are YAML fixtures under testdata/ (see testdata/README.md).
+// (README.md, "Giving it a token"). The cases are YAML fixtures under testdata/ (see
+// testdata/README.md).
 //
 // It needs bin/etcd, bin/kube-apiserver and bin/kubectl (`make tools`).
 package admission

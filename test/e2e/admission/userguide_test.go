@@ -46,7 +46,8 @@ func TestUserGuide(t *testing.T) {
 	t.Run("secret-as-printed-in-guide", func(t *testing.T) {
 		// The page prints the label as `konghq.com/secret: true`: a YAML boolean, which no
 		// Kubernetes label accepts; kubectl refuses it before it reaches the apiserver. Our
-		// manifests (and testdata/userguide/secret.yaml) quote it, as SPEC §1 does.
+		// manifests (and testdata/userguide/secret.yaml) quote it, as the README's
+		// "Giving it a token" does.
 		stdout, stderr, err := framework.Kubectl(cp, "", "apply", "-f", "testdata/userguide/secret-as-printed.yaml")
 		msg := assertRejected(t, stdout, stderr, err, []string{"cannot unmarshal bool", "labels"})
 		t.Logf("the guide's Secret exactly as printed (label value true unquoted) is refused by kubectl: %s", msg)
