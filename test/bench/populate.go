@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -17,15 +15,14 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 // makeTokens returns n distinct random personal access tokens.
 func makeTokens(n int) []string {
 	tokens := make([]string, n)
 	for i := range tokens {
-		b := make([]byte, 20)
-		_, _ = rand.Read(b)
-		tokens[i] = "kpat_" + hex.EncodeToString(b)
+		tokens[i] = framework.RandomToken()
 	}
 	return tokens
 }

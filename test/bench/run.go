@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,7 +205,7 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 	}
 	defer func() {
 		if stopErr := ctrl.Stop(30 * time.Second); stopErr != nil && err == nil && ctx.Err() == nil {
-			err = fmt.Errorf("controller: %w\n%s", stopErr, tail(ctrl.Log(), 20))
+			err = fmt.Errorf("controller: %w\n%s", stopErr, framework.Tail(ctrl.Log(), 20))
 		}
 	}()
 	pid := ctrl.Pid()
@@ -220,7 +219,7 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 	case <-timeout.C:
 		fmt.Printf("  !! not converged after %v: %d of %d True\n", cfg.convergeTimeout, w.validCount(), n)
 	case <-ctrl.Done():
-		return res, fmt.Errorf("the controller exited during convergence (code %d):\n%s", ctrl.ExitCode(), tail(ctrl.Log(), 30))
+		return res, fmt.Errorf("the controller exited during convergence (code %d):\n%s", ctrl.ExitCode(), framework.Tail(ctrl.Log(), 30))
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
@@ -258,7 +257,7 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 		select {
 		case <-time.After(cfg.idle):
 		case <-ctrl.Done():
-			return res, fmt.Errorf("the controller exited during the idle window (code %d):\n%s", ctrl.ExitCode(), tail(ctrl.Log(), 30))
+			return res, fmt.Errorf("the controller exited during the idle window (code %d):\n%s", ctrl.ExitCode(), framework.Tail(ctrl.Log(), 30))
 		case <-ctx.Done():
 			return res, ctx.Err()
 		}
@@ -292,7 +291,7 @@ func controllerArgs(extra []string) ([]string, error) {
 		if !strings.Contains(string(help), f) || hasFlag(extra, f) {
 			continue
 		}
-		port, err := freePort()
+		port, err := framework.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -311,15 +310,6 @@ func hasFlag(args []string, name string) bool {
 	return false
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // stepper returns a function that prints a progress line with the time since the last one.
 func stepper() func(string) {
 	last := time.Now()
@@ -328,14 +318,6 @@ func stepper() func(string) {
 		fmt.Printf("  [%6.1fs] %s\n", now.Sub(last).Seconds(), msg)
 		last = now
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // countEvents returns how many Events the namespace holds (-1 if it cannot tell), from one

@@ -14,6 +14,7 @@ import (
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 // watcher follows the benchmark's configurations with an informer (a list, then a watch):
@@ -83,12 +84,8 @@ func (w *watcher) stop() {
 }
 
 func (w *watcher) observe(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) {
-	isTrue := false
-	for _, c := range cfg.Status.Conditions {
-		if c.Type == konnectv1alpha1.ConditionAPIAuthValid {
-			isTrue = c.Status == metav1.ConditionTrue
-		}
-	}
+	cond := framework.APIAuthValid(cfg)
+	isTrue := cond != nil && cond.Status == metav1.ConditionTrue
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()

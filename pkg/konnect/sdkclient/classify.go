@@ -1,40 +1,26 @@
 package sdkclient
 
+// Classification: what one call's outcome (a decoded answer, a typed SDK error, or what the
+// transport observed) means for the token, as a konnect.Result. How network failures are
+// worded is in neterr.go, how text from outside is made safe for a Message in sanitize.go,
+// and how a Retry-After header is read in retryafter.go.
+
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/Kong/sdk-konnect-go/models/sdkerrors"
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
 
-const (
-	// maxRetryAfter caps a Retry-After: a longer wait is more likely a broken header than a
-	// real request, and the scheduled re-validation would come first anyway.
-	maxRetryAfter = time.Hour
-	// maxDetailRunes bounds the part of a Message quoted from Konnect.
-	maxDetailRunes = 200
-	// maxMessageRunes bounds a whole Message, which ends up in a status condition.
-	maxMessageRunes = 400
-	// maxOrgIDLen bounds an organization id (a UUID is 36 characters).
-	maxOrgIDLen = 128
-	// redacted replaces the token wherever it would otherwise appear.
-	redacted = "[redacted]"
-)
+// maxOrgIDLen bounds an organization id (a UUID is 36 characters).
+const maxOrgIDLen = 128
 
 // outcome is everything classify needs to know about one call, gathered from the SDK's
 // return values and from what the transport observed.
@@ -143,22 +129,6 @@ func classifyRaw(token string, o outcome) konnect.Result {
 	}
 	return konnect.Result{Verdict: konnect.VerdictUnavailable,
 		Message: "the request to Konnect failed: " + shortError(o.err, token)}
-}
-
-// proxyRefusal recognises net/http's report of a proxy that answered CONNECT with an error:
-// a bare status text such as "Forbidden", which would otherwise read as Konnect's answer.
-func proxyRefusal(err error) (string, bool) {
-	var urlErr *url.Error
-	if !errors.As(err, &urlErr) || urlErr.Err == nil {
-		return "", false
-	}
-	text := urlErr.Err.Error()
-	for code := 100; code <= 599; code++ {
-		if t := http.StatusText(code); t != "" && t == text {
-			return strconv.Itoa(code) + " " + t, true
-		}
-	}
-	return "", false
 }
 
 // classifyOrganization judges a decoded 200 answer.
@@ -272,195 +242,4 @@ func problemText(detail, title any, status int, token string) string {
 		}
 	}
 	return ""
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date. Garbage, a
-// negative delay or a date in the past give 0; anything beyond maxRetryAfter is capped.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if strings.Trim(v, "0123456789") == "" {
-		v = strings.TrimLeft(v, "0")
-		if v == "" {
-			return 0
-		}
-		// More digits than an hour's worth of seconds can need is a cap, not an overflow.
-		if len(v) > 6 {
-			return maxRetryAfter
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return 0
-		}
-		return min(time.Duration(n)*time.Second, maxRetryAfter)
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0
-	}
-	d := t.Sub(now)
-	if d <= 0 {
-		return 0
-	}
-	return min(d, maxRetryAfter)
-}
-
-// isTimeout reports whether err is a deadline or a network timeout.
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// networkProblem recognises failures to reach Konnect and describes them in a few stable
-// words. Stable matters: the message lands in a status condition, and the controller only
-// writes status when it changes, so ephemeral ports or addresses must not appear.
-func networkProblem(err error, token string) (string, bool) {
-	var (
-		certErr     *tls.CertificateVerificationError
-		unknownCA   x509.UnknownAuthorityError
-		hostErr     x509.HostnameError
-		invalidCert x509.CertificateInvalidError
-		recordErr   tls.RecordHeaderError
-		alertErr    tls.AlertError
-		dnsErr      *net.DNSError
-		opErr       *net.OpError
-	)
-	switch {
-	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalidCert):
-		return "TLS handshake with Konnect failed: " + sanitize(innerTLS(err), token, maxDetailRunes), true
-	case errors.As(err, &certErr):
-		return "TLS handshake with Konnect failed: " + sanitize(certErr.Err.Error(), token, maxDetailRunes), true
-	case errors.As(err, &recordErr):
-		return "TLS handshake with Konnect failed: the server did not speak TLS", true
-	case errors.As(err, &alertErr):
-		return "TLS handshake with Konnect failed: " + sanitize(alertErr.Error(), token, maxDetailRunes), true
-	case errors.As(err, &dnsErr):
-		what := sanitize(dnsErr.Err, token, 80)
-		if dnsErr.IsNotFound {
-			what = "no such host"
-		}
-		return "cannot reach Konnect: DNS lookup of " + sanitize(dnsErr.Name, token, 100) + " failed: " + what, true
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return prefixProxy(err) + "connection refused", true
-	case errors.Is(err, syscall.ECONNRESET):
-		return prefixProxy(err) + "connection reset by peer", true
-	case errors.Is(err, syscall.EHOSTUNREACH):
-		return prefixProxy(err) + "host unreachable", true
-	case errors.Is(err, syscall.ENETUNREACH):
-		return prefixProxy(err) + "network unreachable", true
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "cannot reach Konnect: the connection closed before Konnect answered", true
-	case errors.As(err, &opErr):
-		return prefixProxy(err) + sanitize(innerOpError(opErr), token, maxDetailRunes), true
-	}
-	return "", false
-}
-
-// prefixProxy says whether the failure was on the way to the HTTPS proxy, which tells the
-// operator which hop to look at.
-func prefixProxy(err error) string {
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Op == "proxyconnect" {
-		return "cannot reach the HTTPS proxy: "
-	}
-	return "cannot reach Konnect: "
-}
-
-// innerOpError describes a net.OpError without its addresses (os.SyscallError messages
-// carry none).
-func innerOpError(e *net.OpError) string {
-	if e.Err == nil {
-		return e.Op + " failed"
-	}
-	return e.Op + ": " + e.Err.Error()
-}
-
-// innerTLS returns the message of the x509 error inside err.
-func innerTLS(err error) string {
-	var (
-		unknownCA   x509.UnknownAuthorityError
-		hostErr     x509.HostnameError
-		invalidCert x509.CertificateInvalidError
-	)
-	switch {
-	case errors.As(err, &unknownCA):
-		return unknownCA.Error()
-	case errors.As(err, &hostErr):
-		return hostErr.Error()
-	case errors.As(err, &invalidCert):
-		return invalidCert.Error()
-	}
-	return "certificate problem"
-}
-
-// shortError renders an unrecognised error without the SDK's and net/http's wrapping (the
-// URL adds nothing: it is always global.api.konghq.com/v3/organizations/me).
-func shortError(err error, token string) string {
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) && urlErr.Err != nil {
-		err = urlErr.Err
-	}
-	return sanitize(err.Error(), token, maxDetailRunes)
-}
-
-// sanitize makes text from the outside safe for a Message: the token removed, control
-// characters and runs of white space collapsed to single spaces, invalid UTF-8 dropped, and
-// the result cut to maxRunes. The token is removed both before and after the clean-up, so
-// that neither dropping characters nor cutting can reassemble it.
-func sanitize(s, token string, maxRunes int) string {
-	s = redact(s, token)
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		switch {
-		case r == utf8.RuneError:
-			continue
-		case unicode.IsSpace(r) || unicode.IsControl(r):
-			space = b.Len() > 0
-			continue
-		case !unicode.IsPrint(r):
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
-	}
-	return truncate(redact(b.String(), token), maxRunes)
-}
-
-// redact replaces every occurrence of token in s.
-func redact(s, token string) string {
-	if token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, token, redacted)
-}
-
-// truncate cuts s to at most maxRunes runes, marking the cut with an ellipsis.
-func truncate(s string, maxRunes int) string {
-	if utf8.RuneCountInString(s) <= maxRunes {
-		return s
-	}
-	runes := []rune(s)
-	return strings.TrimSpace(string(runes[:maxRunes-1])) + "…"
-}
-
-// finish is the last word on every Message: bounded, redacted and, should the token somehow
-// still be in it (e.g. a token that is a substring of "[redacted]"), withheld altogether.
-func finish(msg, token string) string {
-	msg = truncate(redact(msg, token), maxMessageRunes)
-	if token != "" && strings.Contains(msg, token) {
-		msg = "(message withheld because it contained the token)"
-		if strings.Contains(msg, token) {
-			msg = ""
-		}
-	}
-	return msg
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,7 +23,6 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/clientcmd"
 
-	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
@@ -297,7 +295,7 @@ func (d *demo) startController(env []string) error {
 			continue
 		}
 		// Never the defaults (:8080, :8081): they may be taken, or reachable from other machines.
-		port, err := freePort()
+		port, err := framework.FreePort()
 		if err != nil {
 			return err
 		}
@@ -443,14 +441,11 @@ func (d *demo) state(ctx context.Context, name string) (string, *metav1.Conditio
 	if err != nil {
 		return "not readable yet: " + err.Error(), nil
 	}
-	i := slices.IndexFunc(cfg.Status.Conditions, func(c metav1.Condition) bool {
-		return c.Type == konnectv1alpha1.ConditionAPIAuthValid
-	})
-	if i < 0 {
+	cond := framework.APIAuthValid(cfg)
+	if cond == nil {
 		return "waiting for the controller's verdict", nil
 	}
-	cond := cfg.Status.Conditions[i]
-	return fmt.Sprintf("VALID %s (%s: %s)", cond.Status, cond.Reason, cond.Message), &cond
+	return fmt.Sprintf("VALID %s (%s: %s)", cond.Status, cond.Reason, cond.Message), cond
 }
 
 // controllerLogTail is the end of the controller's log, for failure messages.
@@ -460,7 +455,7 @@ func (d *demo) controllerLogTail() string {
 	}
 	// Not the log's path: the work folder is removed before the demo exits.
 	return fmt.Sprintf("\n---- last %d lines of the controller log ----\n%s",
-		logTailLines, tail(d.controller.Log(), logTailLines))
+		logTailLines, framework.Tail(d.controller.Log(), logTailLines))
 }
 
 // printReady prints the table and how to use the running demo.
@@ -614,16 +609,6 @@ func demoToken() (string, error) {
 	return "kpat_demo" + hex.EncodeToString(b), nil
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("picking a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // isAddrInUse reports whether err is EADDRINUSE.
 func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
 
@@ -645,12 +630,3 @@ func relPath(root, path string) string {
 }
 
 func since(t time.Time) string { return time.Since(t).Round(100 * time.Millisecond).String() }
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}

@@ -24,8 +24,8 @@ import (
 // controller uses) to accepting exactly the same inputs, over several hundred server URLs made
 // by mutating valid ones: case, schemes, ports, region and other labels, slashes, unicode,
 // white space and lengths around every limit. A URL that admission accepts but Normalize
-// refuses would get stuck in the controller (SPEC §1); one that Normalize accepts but admission
-// refuses means the two have drifted.
+// refuses would get stuck in the controller (InvalidServerURL, README.md "Status and
+// reasons"); one that Normalize accepts but admission refuses means the two have drifted.
 //
 // Each input is created with a server-side dry run, so nothing is stored.
 func TestServerURLAgreement(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 // TestExplain checks that `kubectl explain` documents the resource: the description of
@@ -63,7 +64,7 @@ func checkFields(t *testing.T, out string, schema map[string]apiextensionsv1.JSO
 	}
 	sort.Strings(fromSchema)
 	if !slices.Equal(fromSchema, want) {
-		t.Errorf("the CRD's fields are %v, SPEC §1 names %v", fromSchema, want)
+		t.Errorf("the CRD's fields are %v, the README (Giving it a token) names %v", fromSchema, want)
 	}
 	var listed []string
 	for _, m := range fieldLine.FindAllStringSubmatch(out, -1) {
@@ -93,7 +94,7 @@ func explain(t *testing.T, path string) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		out, stderr, err := kubectl(t, "explain", path)
+		out, stderr, err := framework.Kubectl(cp, "", "explain", path)
 		if err == nil {
 			return out
 		}

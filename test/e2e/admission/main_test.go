@@ -1,14 +1,14 @@
 // Package admission proves, against a real kube-apiserver with the generated CRD installed and
 // with kubectl as a user would type it, that KonnectAPIAuthConfiguration admission accepts the
 // user guide's manifests and refuses every invalid spec with a message a person understands
-// (SPEC §1). The cases are YAML fixtures under testdata/ (see testdata/README.md).
+// (README.md, "Giving it a token"). The cases are YAML fixtures under testdata/ (see
+// testdata/README.md).
 //
 // It needs bin/etcd, bin/kube-apiserver and bin/kubectl (`make tools`).
 package admission
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -17,12 +17,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 // cp is the control plane shared by every test of this package; each test works in its own
@@ -35,35 +35,6 @@ func TestMain(m *testing.M) { os.Exit(controlplane.RunTestMain(m, &cp)) }
 const resource = "konnectapiauthconfiguration"
 
 var gvr = schema.GroupVersionResource{Group: "konnect.konghq.com", Version: "v1alpha1", Resource: "konnectapiauthconfigurations"}
-
-// kubectlTimeout bounds one kubectl run.
-const kubectlTimeout = 60 * time.Second
-
-// kubectl runs kubectl against the shared control plane.
-func kubectl(t testing.TB, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), kubectlTimeout)
-	defer cancel()
-	return cp.Kubectl(ctx, args...)
-}
-
-// kubectlInput runs kubectl with stdin.
-func kubectlInput(t testing.TB, stdin string, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), kubectlTimeout)
-	defer cancel()
-	return cp.KubectlInput(ctx, strings.NewReader(stdin), args...)
-}
-
-// mustKubectl runs kubectl and fails the test if it fails.
-func mustKubectl(t testing.TB, args ...string) string {
-	t.Helper()
-	out, stderr, err := kubectl(t, args...)
-	if err != nil {
-		t.Fatalf("%v\nstdout: %s\nstderr: %s", err, out, stderr)
-	}
-	return out
-}
 
 // fixture is one YAML file of testdata.
 type fixture struct {
@@ -119,13 +90,13 @@ func globFixtures(t testing.TB, pattern string) []string {
 // apply runs `kubectl apply -n ns -f -` with the fixture's content.
 func apply(t testing.TB, f fixture, ns string) (stdout, stderr string, err error) {
 	t.Helper()
-	return kubectlInput(t, f.content, "apply", "-n", ns, "-f", "-")
+	return framework.Kubectl(cp, f.content, "apply", "-n", ns, "-f", "-")
 }
 
 // getSpec returns the stored spec of the named configuration.
 func getSpec(t testing.TB, ns, name string) map[string]any {
 	t.Helper()
-	out := mustKubectl(t, "get", resource, name, "-n", ns, "-o", "jsonpath={.spec}")
+	out := framework.KubectlOutput(t, cp, "get", resource, name, "-n", ns, "-o", "jsonpath={.spec}")
 	var spec map[string]any
 	if err := json.Unmarshal([]byte(out), &spec); err != nil {
 		t.Fatalf("decoding spec %q: %v", out, err)

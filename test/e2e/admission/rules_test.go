@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 // TestReject applies every testdata/reject/*.yaml and checks that the apiserver refuses it with
@@ -98,7 +99,7 @@ func TestUpdate(t *testing.T) {
 				if _, statErr := os.Stat(filepath.Join(dir, "patch.yaml")); statErr == nil {
 					change = loadFixture(t, filepath.Join(dir, "patch.yaml"), ns)
 					// kubectl patch takes YAML as well as JSON; the comments are dropped.
-					stdout, stderr, err = kubectl(t, "patch", resource, create.name, "-n", ns, "--type=merge",
+					stdout, stderr, err = framework.Kubectl(cp, "", "patch", resource, create.name, "-n", ns, "--type=merge",
 						"--patch-file="+change.path)
 				} else {
 					change = loadFixture(t, filepath.Join(dir, "update.yaml"), ns)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 // TestStatusColumns writes a status as the controller would (through the status subresource)
@@ -22,8 +23,8 @@ func TestStatusColumns(t *testing.T) {
 		orgID  = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 		server = "https://us.api.konghq.com"
 	)
-	mustKubectl(t, "apply", "-n", ns, "-f", "testdata/status/konnect-api-auth.yaml")
-	generation := mustKubectl(t, "get", resource, name, "-n", ns, "-o", "jsonpath={.metadata.generation}")
+	framework.KubectlOutput(t, cp, "apply", "-n", ns, "-f", "testdata/status/konnect-api-auth.yaml")
+	generation := framework.KubectlOutput(t, cp, "get", resource, name, "-n", ns, "-o", "jsonpath={.metadata.generation}")
 
 	condition := map[string]any{
 		"type":               "APIAuthValid",
@@ -38,11 +39,11 @@ func TestStatusColumns(t *testing.T) {
 		"serverURL":      server,
 		"conditions":     []any{condition},
 	}})
-	out := mustKubectl(t, "patch", resource, name, "-n", ns, "--subresource=status", "--type=merge", "-p", string(patch))
+	out := framework.KubectlOutput(t, cp, "patch", resource, name, "-n", ns, "--subresource=status", "--type=merge", "-p", string(patch))
 	if want := resource + ".konnect.konghq.com/" + name + " patched"; strings.TrimSpace(out) != want {
 		t.Errorf("kubectl patch --subresource=status printed %q, want %q", out, want)
 	}
-	if g := mustKubectl(t, "get", resource, name, "-n", ns, "-o", "jsonpath={.metadata.generation}"); g != generation {
+	if g := framework.KubectlOutput(t, cp, "get", resource, name, "-n", ns, "-o", "jsonpath={.metadata.generation}"); g != generation {
 		t.Errorf("a status write changed metadata.generation from %s to %s", generation, g)
 	}
 
@@ -70,26 +71,26 @@ func TestStatusColumns(t *testing.T) {
 	}
 
 	t.Run("get", func(t *testing.T) {
-		out := mustKubectl(t, "get", resource, "-n", ns)
+		out := framework.KubectlOutput(t, cp, "get", resource, "-n", ns)
 		t.Logf("kubectl get %s -n %s:\n%s", resource, ns, out)
 		checkTable(t, out, name)
 	})
 	for _, category := range []string{"kong", "konnect"} {
 		t.Run("category-"+category, func(t *testing.T) {
-			out := mustKubectl(t, "get", category, "-n", ns)
+			out := framework.KubectlOutput(t, cp, "get", category, "-n", ns)
 			t.Logf("kubectl get %s -n %s:\n%s", category, ns, out)
 			checkTable(t, out, name)
 		})
 	}
 	t.Run("wait", func(t *testing.T) {
-		out := mustKubectl(t, "wait", "--for=condition=APIAuthValid", resource+"/"+name, "-n", ns, "--timeout=20s")
+		out := framework.KubectlOutput(t, cp, "wait", "--for=condition=APIAuthValid", resource+"/"+name, "-n", ns, "--timeout=20s")
 		if !strings.Contains(out, "condition met") {
 			t.Errorf("kubectl wait printed %q", out)
 		}
 	})
 	t.Run("guide-jsonpath", func(t *testing.T) {
 		// The guide's programmatic check.
-		out := mustKubectl(t, "get", resource, name, "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=='APIAuthValid')]}`)
+		out := framework.KubectlOutput(t, cp, "get", resource, name, "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=='APIAuthValid')]}`)
 		var got map[string]any
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatalf("%q: %v", out, err)
@@ -99,8 +100,8 @@ func TestStatusColumns(t *testing.T) {
 		}
 	})
 	t.Run("status-is-a-subresource", func(t *testing.T) {
-		mustKubectl(t, "patch", resource, name, "-n", ns, "--type=merge", "-p", `{"status":{"organizationID":"not-through-the-main-resource"}}`)
-		if got := mustKubectl(t, "get", resource, name, "-n", ns, "-o", "jsonpath={.status.organizationID}"); got != orgID {
+		framework.KubectlOutput(t, cp, "patch", resource, name, "-n", ns, "--type=merge", "-p", `{"status":{"organizationID":"not-through-the-main-resource"}}`)
+		if got := framework.KubectlOutput(t, cp, "get", resource, name, "-n", ns, "-o", "jsonpath={.status.organizationID}"); got != orgID {
 			t.Errorf("status.organizationID = %q after a patch of the main resource, want it unchanged (%s)", got, orgID)
 		}
 	})

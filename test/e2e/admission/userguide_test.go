@@ -3,6 +3,8 @@ package admission
 import (
 	"strings"
 	"testing"
+
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 // TestUserGuide applies the user guide's manifests (testdata/userguide, with $KONNECT_TOKEN
@@ -13,25 +15,25 @@ func TestUserGuide(t *testing.T) {
 	const name = "konnect-api-auth"
 	// The guide's previous page (installing the operator) leaves namespace kong behind.
 	// (--dry-run | apply, so that a second run, as with -count=2, finds it fine.)
-	nsYAML := mustKubectl(t, "create", "namespace", "kong", "--dry-run=client", "-o", "yaml")
-	if out, stderr, err := kubectlInput(t, nsYAML, "apply", "-f", "-"); err != nil {
+	nsYAML := framework.KubectlOutput(t, cp, "create", "namespace", "kong", "--dry-run=client", "-o", "yaml")
+	if out, stderr, err := framework.Kubectl(cp, nsYAML, "apply", "-f", "-"); err != nil {
 		t.Fatalf("creating namespace kong: %v\n%s%s", err, out, stderr)
 	}
 	t.Cleanup(func() {
-		kubectl(t, "delete", resource, name, "-n", "kong", "--ignore-not-found")
-		kubectl(t, "delete", "secret", "konnect-api-auth-secret", "-n", "kong", "--ignore-not-found")
+		framework.Kubectl(cp, "", "delete", resource, name, "-n", "kong", "--ignore-not-found")
+		framework.Kubectl(cp, "", "delete", "secret", "konnect-api-auth-secret", "-n", "kong", "--ignore-not-found")
 	})
 	const created = resource + ".konnect.konghq.com/" + name + " created"
 
 	t.Run("token", func(t *testing.T) {
-		out := mustKubectl(t, "apply", "-f", "testdata/userguide/token.yaml")
+		out := framework.KubectlOutput(t, cp, "apply", "-f", "testdata/userguide/token.yaml")
 		if strings.TrimSpace(out) != created {
 			t.Errorf("kubectl apply printed %q, want %q", out, created)
 		}
 		assertSpec(t, "kong", name, loadFixture(t, "testdata/userguide/token.yaml", "kong").spec)
 
 		// The guide's "Validate" step.
-		out = mustKubectl(t, "get", resource, name, "-n", "kong")
+		out = framework.KubectlOutput(t, cp, "get", resource, name, "-n", "kong")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if got := strings.Join(strings.Fields(lines[0]), " "); got != "NAME VALID ORGID SERVERURL AGE" {
 			t.Errorf("kubectl get header = %q, want NAME VALID ORGID SERVERURL AGE", got)
@@ -44,18 +46,19 @@ func TestUserGuide(t *testing.T) {
 	t.Run("secret-as-printed-in-guide", func(t *testing.T) {
 		// The page prints the label as `konghq.com/secret: true`: a YAML boolean, which no
 		// Kubernetes label accepts; kubectl refuses it before it reaches the apiserver. Our
-		// manifests (and testdata/userguide/secret.yaml) quote it, as SPEC §1 does.
-		stdout, stderr, err := kubectl(t, "apply", "-f", "testdata/userguide/secret-as-printed.yaml")
+		// manifests (and testdata/userguide/secret.yaml) quote it, as the README's
+		// "Giving it a token" does.
+		stdout, stderr, err := framework.Kubectl(cp, "", "apply", "-f", "testdata/userguide/secret-as-printed.yaml")
 		msg := assertRejected(t, stdout, stderr, err, []string{"cannot unmarshal bool", "labels"})
 		t.Logf("the guide's Secret exactly as printed (label value true unquoted) is refused by kubectl: %s", msg)
 	})
 
 	t.Run("secretRef", func(t *testing.T) {
-		out := mustKubectl(t, "apply", "-f", "testdata/userguide/secret.yaml")
+		out := framework.KubectlOutput(t, cp, "apply", "-f", "testdata/userguide/secret.yaml")
 		if want := "secret/konnect-api-auth-secret created"; strings.TrimSpace(out) != want {
 			t.Errorf("kubectl apply printed %q, want %q", out, want)
 		}
-		labels := mustKubectl(t, "get", "secret", "konnect-api-auth-secret", "-n", "kong",
+		labels := framework.KubectlOutput(t, cp, "get", "secret", "konnect-api-auth-secret", "-n", "kong",
 			"-o", `jsonpath={.metadata.labels.konghq\.com/credential} {.metadata.labels.konghq\.com/secret}`)
 		if labels != "konnect true" {
 			t.Errorf("Secret labels = %q, want konghq.com/credential=konnect konghq.com/secret=true", labels)
@@ -63,15 +66,15 @@ func TestUserGuide(t *testing.T) {
 
 		// Same name as the token one: kubectl apply switches it to the Secret, dropping the token.
 		secretRef := loadFixture(t, "testdata/userguide/secretref.yaml", "kong")
-		out = mustKubectl(t, "apply", "-f", "testdata/userguide/secretref.yaml")
+		out = framework.KubectlOutput(t, cp, "apply", "-f", "testdata/userguide/secretref.yaml")
 		if want := resource + ".konnect.konghq.com/" + name + " configured"; strings.TrimSpace(out) != want {
 			t.Errorf("kubectl apply printed %q, want %q", out, want)
 		}
 		assertSpec(t, "kong", name, secretRef.spec)
 
 		// And from scratch, as a reader who starts at this section would.
-		mustKubectl(t, "delete", resource, name, "-n", "kong", "--wait=true")
-		out = mustKubectl(t, "apply", "-f", "testdata/userguide/secretref.yaml")
+		framework.KubectlOutput(t, cp, "delete", resource, name, "-n", "kong", "--wait=true")
+		out = framework.KubectlOutput(t, cp, "apply", "-f", "testdata/userguide/secretref.yaml")
 		if strings.TrimSpace(out) != created {
 			t.Errorf("kubectl apply printed %q, want %q", out, created)
 		}

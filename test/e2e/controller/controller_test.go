@@ -3,7 +3,6 @@ package controller_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,15 +34,15 @@ func TestUserGuide(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			token := newToken(t)
+			token := env.NewToken(t)
 			t.Logf("$ %s", strings.TrimSpace(string(script)))
-			t.Logf("%s", shell(t, string(script), token))
+			t.Logf("%s", framework.Shell(t, cp, string(script), token))
 			t.Cleanup(func() {
-				kubectl(t, "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "--wait=true")
-				kubectl(t, "delete", "secret", "konnect-api-auth-secret", "-n", "kong", "--ignore-not-found")
+				framework.KubectlOutput(t, cp, "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "--wait=true")
+				framework.KubectlOutput(t, cp, "delete", "secret", "konnect-api-auth-secret", "-n", "kong", "--ignore-not-found")
 			})
 
-			kubectl(t, "wait", "--for=condition=APIAuthValid", "konnectapiauthconfiguration/konnect-api-auth", "-n", "kong", "--timeout=60s")
+			framework.KubectlOutput(t, cp, "wait", "--for=condition=APIAuthValid", "konnectapiauthconfiguration/konnect-api-auth", "-n", "kong", "--timeout=60s")
 
 			header, row, raw := getTable(t, "kong", "konnect-api-auth")
 			t.Logf("$ kubectl get konnectapiauthconfiguration konnect-api-auth -n kong\n%s", raw)
@@ -54,7 +53,7 @@ func TestUserGuide(t *testing.T) {
 				t.Errorf("row = %v, want konnect-api-auth True %s https://us.api.konghq.com <age>", row, orgID)
 			}
 
-			out := kubectl(t, "get", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "-o",
+			out := framework.KubectlOutput(t, cp, "get", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "-o",
 				`jsonpath={.status.conditions[?(@.type=='APIAuthValid')]}`)
 			t.Logf("condition: %s", out)
 			var cond metav1.Condition
@@ -69,66 +68,22 @@ func TestUserGuide(t *testing.T) {
 	}
 }
 
-// secretYAML is a labelled Secret holding data under the given key.
-func secretYAML(ns, name, key, value string, labelled bool) string {
-	labels := ""
-	if labelled {
-		labels = "\n  labels:\n    konghq.com/credential: konnect\n    konghq.com/secret: \"true\""
-	}
-	data := ""
-	if key != "" {
-		data = fmt.Sprintf("\nstringData:\n  %s: %q", key, value)
-	}
-	return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s%s%s\n", name, ns, labels, data)
-}
-
-func secretRefConfigYAML(ns, name, secretName, secretNamespace string) string {
-	nsLine := ""
-	if secretNamespace != "" {
-		nsLine = "\n    namespace: " + secretNamespace
-	}
-	return fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
-kind: KonnectAPIAuthConfiguration
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  type: secretRef
-  secretRef:
-    name: %s%s
-  serverURL: us.api.konghq.com
-`, name, ns, secretName, nsLine)
-}
-
-func tokenConfigYAML(ns, name, token string) string {
-	return fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
-kind: KonnectAPIAuthConfiguration
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  type: token
-  token: %s
-  serverURL: https://eu.api.konghq.com
-`, name, ns, token)
-}
-
 // TestSecretRotation: rotating the Secret to a revoked token turns the verdict False/Invalid
 // and clears the organization within seconds; rotating back turns it True again.
 func TestSecretRotation(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	good := newToken(t)
-	revoked := newToken(t)
-	konnect.RevokeToken(revoked)
+	good := env.NewToken(t)
+	revoked := env.NewToken(t)
+	env.Konnect.RevokeToken(revoked)
 
-	apply(t, secretYAML(ns, "creds", "token", good, true))
-	apply(t, secretRefConfigYAML(ns, "rotating", "creds", ""))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "creds", framework.CredentialLabels, "token", good))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "rotating", "creds", "", "us.api.konghq.com"))
 	waitForCondition(t, ns, "rotating", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 
 	start := time.Now()
-	apply(t, secretYAML(ns, "creds", "token", revoked, true))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "creds", framework.CredentialLabels, "token", revoked))
 	cfg := waitForCondition(t, ns, "rotating", metav1.ConditionFalse, konnectv1alpha1.ReasonInvalid)
-	t.Logf("revoked token seen after %v: %q", time.Since(start).Round(time.Millisecond), condition(cfg).Message)
+	t.Logf("revoked token seen after %v: %q", time.Since(start).Round(time.Millisecond), framework.APIAuthValid(cfg).Message)
 	if cfg.Status.OrganizationID != "" {
 		t.Errorf("organizationID = %q with a revoked token, want it cleared", cfg.Status.OrganizationID)
 	}
@@ -136,11 +91,11 @@ func TestSecretRotation(t *testing.T) {
 	if row[1] != "False" || len(row) != 4 { // NAME VALID SERVERURL AGE: ORGID is empty
 		t.Errorf("kubectl get after revocation:\n%s", raw)
 	}
-	if !strings.Contains(condition(cfg).Message, "Invalid credentials") {
-		t.Errorf("message = %q, want Konnect's words", condition(cfg).Message)
+	if !strings.Contains(framework.APIAuthValid(cfg).Message, "Invalid credentials") {
+		t.Errorf("message = %q, want Konnect's words", framework.APIAuthValid(cfg).Message)
 	}
 
-	apply(t, secretYAML(ns, "creds", "token", good, true))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "creds", framework.CredentialLabels, "token", good))
 	cfg = waitForCondition(t, ns, "rotating", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	if cfg.Status.OrganizationID != orgID {
 		t.Errorf("organizationID = %q after rotating back, want %s", cfg.Status.OrganizationID, orgID)
@@ -151,7 +106,7 @@ func TestSecretRotation(t *testing.T) {
 // says what to do.
 func TestSecretProblems(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	token := newToken(t)
+	token := env.NewToken(t)
 
 	t.Run("trailing newline is trimmed", func(t *testing.T) {
 		// As `echo $TOKEN > file; kubectl create secret generic --from-file` would make it.
@@ -159,19 +114,19 @@ func TestSecretProblems(t *testing.T) {
 		if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		kubectl(t, "create", "secret", "generic", "newline", "-n", ns, "--from-file=token="+file)
-		kubectl(t, "label", "secret", "newline", "-n", ns, "konghq.com/credential=konnect")
-		apply(t, secretRefConfigYAML(ns, "newline", "newline", ""))
+		framework.KubectlOutput(t, cp, "create", "secret", "generic", "newline", "-n", ns, "--from-file=token="+file)
+		framework.KubectlOutput(t, cp, "label", "secret", "newline", "-n", ns, "konghq.com/credential=konnect")
+		framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "newline", "newline", "", "us.api.konghq.com"))
 		waitForCondition(t, ns, "newline", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	})
 
 	t.Run("deleted Secret", func(t *testing.T) {
-		apply(t, secretYAML(ns, "doomed", "token", token, true))
-		apply(t, secretRefConfigYAML(ns, "doomed", "doomed", ""))
+		framework.Apply(t, cp, framework.SecretYAML(ns, "doomed", framework.CredentialLabels, "token", token))
+		framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "doomed", "doomed", "", "us.api.konghq.com"))
 		waitForCondition(t, ns, "doomed", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
-		kubectl(t, "delete", "secret", "doomed", "-n", ns)
+		framework.KubectlOutput(t, cp, "delete", "secret", "doomed", "-n", ns)
 		cfg := waitForCondition(t, ns, "doomed", metav1.ConditionFalse, konnectv1alpha1.ReasonSecretNotFound)
-		if msg := condition(cfg).Message; !strings.Contains(msg, "doomed") || !strings.Contains(msg, "konghq.com/credential=konnect") {
+		if msg := framework.APIAuthValid(cfg).Message; !strings.Contains(msg, "doomed") || !strings.Contains(msg, "konghq.com/credential=konnect") {
 			t.Errorf("message = %q, want it to name the Secret and the label", msg)
 		}
 		if cfg.Status.OrganizationID != "" {
@@ -180,47 +135,47 @@ func TestSecretProblems(t *testing.T) {
 	})
 
 	t.Run("unlabelled Secret", func(t *testing.T) {
-		apply(t, secretYAML(ns, "plain", "token", token, false))
-		apply(t, secretRefConfigYAML(ns, "plain", "plain", ""))
+		framework.Apply(t, cp, framework.SecretYAML(ns, "plain", nil, "token", token))
+		framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "plain", "plain", "", "us.api.konghq.com"))
 		cfg := waitForCondition(t, ns, "plain", metav1.ConditionFalse, konnectv1alpha1.ReasonSecretNotFound)
-		if msg := condition(cfg).Message; !strings.Contains(msg, "not labelled konghq.com/credential=konnect") {
+		if msg := framework.APIAuthValid(cfg).Message; !strings.Contains(msg, "not labelled konghq.com/credential=konnect") {
 			t.Errorf("message = %q, want it to name the missing label", msg)
 		}
 		// Adding the label is all it takes.
-		kubectl(t, "label", "secret", "plain", "-n", ns, "konghq.com/credential=konnect")
+		framework.KubectlOutput(t, cp, "label", "secret", "plain", "-n", ns, "konghq.com/credential=konnect")
 		waitForCondition(t, ns, "plain", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	})
 
 	t.Run("Secret without token key", func(t *testing.T) {
-		apply(t, secretYAML(ns, "nokey", "password", token, true))
-		apply(t, secretRefConfigYAML(ns, "nokey", "nokey", ""))
+		framework.Apply(t, cp, framework.SecretYAML(ns, "nokey", framework.CredentialLabels, "password", token))
+		framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "nokey", "nokey", "", "us.api.konghq.com"))
 		cfg := waitForCondition(t, ns, "nokey", metav1.ConditionFalse, konnectv1alpha1.ReasonInvalidSecret)
-		if msg := condition(cfg).Message; !strings.Contains(msg, `no key "token"`) {
+		if msg := framework.APIAuthValid(cfg).Message; !strings.Contains(msg, `no key "token"`) {
 			t.Errorf("message = %q, want it to name the key", msg)
 		}
 	})
 
 	t.Run("cross-namespace reference", func(t *testing.T) {
 		other := controlplane.NewNamespace(t, cp)
-		apply(t, secretYAML(other, "elsewhere", "token", token, true))
-		apply(t, secretRefConfigYAML(ns, "cross", "elsewhere", other))
+		framework.Apply(t, cp, framework.SecretYAML(other, "elsewhere", framework.CredentialLabels, "token", token))
+		framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "cross", "elsewhere", other, "us.api.konghq.com"))
 		cfg := waitForCondition(t, ns, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
-		if msg := condition(cfg).Message; !strings.Contains(msg, "cross-namespace references are refused") {
+		if msg := framework.APIAuthValid(cfg).Message; !strings.Contains(msg, "cross-namespace references are refused") {
 			t.Errorf("message = %q", msg)
 		}
 	})
 
 	t.Run("Konnect refuses with 403", func(t *testing.T) {
-		forbidden := newToken(t)
-		konnect.SetTokenBehavior(forbidden, fakekonnect.Behavior{Mode: fakekonnect.ModeForbidden})
-		apply(t, tokenConfigYAML(ns, "forbidden", forbidden))
+		forbidden := env.NewToken(t)
+		env.Konnect.SetTokenBehavior(forbidden, fakekonnect.Behavior{Mode: fakekonnect.ModeForbidden})
+		framework.Apply(t, cp, framework.TokenConfigYAML(ns, "forbidden", forbidden, "https://eu.api.konghq.com"))
 		waitForCondition(t, ns, "forbidden", metav1.ConditionFalse, konnectv1alpha1.ReasonForbidden)
 	})
 
 	t.Run("Konnect answers 200 without an organization", func(t *testing.T) {
-		empty := newToken(t)
-		konnect.SetTokenBehavior(empty, fakekonnect.Behavior{Mode: fakekonnect.ModeEmptyOK})
-		apply(t, tokenConfigYAML(ns, "empty-org", empty))
+		empty := env.NewToken(t)
+		env.Konnect.SetTokenBehavior(empty, fakekonnect.Behavior{Mode: fakekonnect.ModeEmptyOK})
+		framework.Apply(t, cp, framework.TokenConfigYAML(ns, "empty-org", empty, "https://eu.api.konghq.com"))
 		waitForCondition(t, ns, "empty-org", metav1.ConditionFalse, konnectv1alpha1.ReasonInvalidResponse)
 	})
 }
@@ -230,18 +185,18 @@ func TestSecretProblems(t *testing.T) {
 // new one becomes True.
 func TestOutageKeepsTrue(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	token := newToken(t)
-	apply(t, tokenConfigYAML(ns, "steady", token))
+	token := env.NewToken(t)
+	framework.Apply(t, cp, framework.TokenConfigYAML(ns, "steady", token, "https://eu.api.konghq.com"))
 	before := waitForCondition(t, ns, "steady", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 
-	konnect.SetBehavior(fakekonnect.Behavior{Mode: fakekonnect.ModeServerError, Status: 503})
-	defer konnect.SetBehavior(fakekonnect.BehaviorNormal)
-	callsAtStart := konnect.CallsFor(token)
+	env.Konnect.SetBehavior(fakekonnect.Behavior{Mode: fakekonnect.ModeServerError, Status: 503})
+	defer env.Konnect.SetBehavior(fakekonnect.BehaviorNormal)
+	callsAtStart := env.Konnect.CallsFor(token)
 
-	late := newToken(t)
-	apply(t, tokenConfigYAML(ns, "during-outage", late))
+	late := env.NewToken(t)
+	framework.Apply(t, cp, framework.TokenConfigYAML(ns, "during-outage", late, "https://eu.api.konghq.com"))
 	cfg := waitForCondition(t, ns, "during-outage", metav1.ConditionUnknown, konnectv1alpha1.ReasonKonnectUnavailable)
-	if msg := condition(cfg).Message; !strings.Contains(msg, "503") {
+	if msg := framework.APIAuthValid(cfg).Message; !strings.Contains(msg, "503") {
 		t.Errorf("message = %q, want the status code", msg)
 	}
 
@@ -252,20 +207,20 @@ func TestOutageKeepsTrue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := condition(cfg); c.Status != metav1.ConditionTrue || cfg.Status.OrganizationID != orgID {
+		if c := framework.APIAuthValid(cfg); c.Status != metav1.ConditionTrue || cfg.Status.OrganizationID != orgID {
 			t.Fatalf("the outage changed a True verdict: %+v", cfg.Status)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if konnect.CallsFor(token) == callsAtStart {
+	if env.Konnect.CallsFor(token) == callsAtStart {
 		t.Fatalf("no re-validation reached Konnect during the outage; the test proves nothing")
 	}
 	after := waitForCondition(t, ns, "steady", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
-	if !condition(after).LastTransitionTime.Equal(&condition(before).LastTransitionTime) {
+	if !framework.APIAuthValid(after).LastTransitionTime.Equal(&framework.APIAuthValid(before).LastTransitionTime) {
 		t.Errorf("lastTransitionTime moved during the outage")
 	}
 
-	konnect.SetBehavior(fakekonnect.BehaviorNormal)
+	env.Konnect.SetBehavior(fakekonnect.BehaviorNormal)
 	waitForCondition(t, ns, "during-outage", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 }
 
@@ -276,8 +231,8 @@ func TestCreatedWhileControllerDown(t *testing.T) {
 	if err := ctrl.Stop(30 * time.Second); err != nil {
 		t.Fatalf("stopping the controller: %v", err)
 	}
-	token := newToken(t)
-	apply(t, tokenConfigYAML(ns, "while-down", token))
+	token := env.NewToken(t)
+	framework.Apply(t, cp, framework.TokenConfigYAML(ns, "while-down", token, "https://eu.api.konghq.com"))
 	time.Sleep(time.Second)
 	cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(context.Background(), "while-down", metav1.GetOptions{})
 	if err != nil {
@@ -302,7 +257,7 @@ func TestMissingCRD(t *testing.T) {
 	}
 	defer bare.Stop()
 	c, err := framework.StartController(framework.ControllerOptions{
-		Kubeconfig: bare.KubeconfigPath(), Env: konnect.Env(), LogPath: filepath.Join(t.TempDir(), "log"),
+		Kubeconfig: bare.KubeconfigPath(), Env: env.Konnect.Env(), LogPath: filepath.Join(t.TempDir(), "log"),
 	})
 	if err != nil {
 		t.Fatal(err)

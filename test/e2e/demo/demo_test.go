@@ -9,8 +9,6 @@ package demo_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -167,7 +165,7 @@ func TestDemoWithFakeKonnect(t *testing.T) {
 // runs, which also proves that the demo's controller honours them.
 func TestDemoWithKonnectToken(t *testing.T) {
 	konnect := startProxiedKonnect(t)
-	token, orgID := newToken(), "0b5e2f6c-1d7a-4c3e-9f10-2a6b8c4d7e91"
+	token, orgID := framework.RandomToken(), "0b5e2f6c-1d7a-4c3e-9f10-2a6b8c4d7e91"
 	konnect.AddToken(token, orgID)
 
 	env := append([]string{"DEMO_EXIT_AFTER_READY=1", "KONNECT_TOKEN=" + token, "KONNECT_SERVER_URL=eu.api.konghq.com"}, konnect.Env()...)
@@ -198,7 +196,7 @@ func TestDemoWithKonnectToken(t *testing.T) {
 // of waiting for the timeout.
 func TestDemoInvalidToken(t *testing.T) {
 	konnect := startProxiedKonnect(t)
-	token := newToken() // never registered: Konnect answers 401
+	token := framework.RandomToken() // never registered: Konnect answers 401
 
 	env := append([]string{"DEMO_EXIT_AFTER_READY=1", "KONNECT_TOKEN=" + token, "DEMO_TIMEOUT=3m"}, konnect.Env()...)
 	r := runDemo(t, env...)
@@ -341,13 +339,6 @@ func startProxiedKonnect(t *testing.T) *fakekonnect.Server {
 	}
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-// newToken returns a fresh personal access token.
-func newToken() string {
-	b := make([]byte, 20)
-	_, _ = rand.Read(b)
-	return "kpat_" + hex.EncodeToString(b)
 }
 
 // syncBuffer is a bytes.Buffer that the demo's output can be written to concurrently.

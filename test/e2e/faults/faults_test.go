@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
@@ -25,7 +25,7 @@ import (
 func callsFor(tokens ...string) int64 {
 	var n int64
 	for _, t := range tokens {
-		n += konnect.CallsFor(t)
+		n += env.Konnect.CallsFor(t)
 	}
 	return n
 }
@@ -46,7 +46,7 @@ func TestKonnectOutage(t *testing.T) {
 	tr := track(t, ns)
 	startController(t, ns, "--revalidate-interval="+revalidate.String())
 
-	tokens := []string{newToken(t), newToken(t), newToken(t), newToken(t), newToken(t), newToken(t)}
+	tokens := []string{env.NewToken(t), env.NewToken(t), env.NewToken(t), env.NewToken(t), env.NewToken(t), env.NewToken(t)}
 	revoked := tokens[5] // revoked while Konnect is down: only a re-check after recovery can tell
 	var (
 		secrets []*corev1.Secret
@@ -78,14 +78,14 @@ func TestKonnectOutage(t *testing.T) {
 	// The outage.
 	before := map[string]int64{}
 	for _, tok := range tokens {
-		before[tok] = konnect.CallsFor(tok)
+		before[tok] = env.Konnect.CallsFor(tok)
 	}
 	outageStart := time.Now()
-	konnect.SetBehavior(fakekonnect.Behavior{Mode: fakekonnect.ModeServerError})
-	t.Cleanup(func() { konnect.SetBehavior(fakekonnect.BehaviorNormal) })
-	konnect.RevokeToken(revoked)
+	env.Konnect.SetBehavior(fakekonnect.Behavior{Mode: fakekonnect.ModeServerError})
+	t.Cleanup(func() { env.Konnect.SetBehavior(fakekonnect.BehaviorNormal) })
+	env.Konnect.RevokeToken(revoked)
 	time.Sleep(outage)
-	konnect.SetBehavior(fakekonnect.BehaviorNormal)
+	env.Konnect.SetBehavior(fakekonnect.BehaviorNormal)
 	outageEnd := time.Now()
 	d := outageEnd.Sub(outageStart)
 
@@ -102,7 +102,7 @@ func TestKonnectOutage(t *testing.T) {
 	bound := int64(len(tokens)) * perTokenBound
 	var during int64
 	for _, tok := range tokens {
-		n := konnect.CallsFor(tok) - before[tok]
+		n := env.Konnect.CallsFor(tok) - before[tok]
 		during += n
 		if n < 1 {
 			t.Errorf("a token was not asked at all during a %v outage with --revalidate-interval=%v: re-validation did not happen", d.Round(time.Second), revalidate)
@@ -126,7 +126,7 @@ func TestKonnectOutage(t *testing.T) {
 	// as the last backoff, ≤ the outage), and the answers reach every configuration.
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, d+verdictTimeout, true, func(context.Context) (bool, error) {
 		for _, tok := range tokens {
-			times := konnect.CallTimes(tok)
+			times := env.Konnect.CallTimes(tok)
 			if len(times) == 0 || times[len(times)-1].Before(outageEnd) {
 				return false, nil
 			}
@@ -159,22 +159,22 @@ func TestRateLimitRetryAfter(t *testing.T) {
 	tr := track(t, ns)
 	startController(t, ns)
 
-	limited, other := newToken(t), newToken(t)
-	konnect.SetTokenBehavior(limited, fakekonnect.Behavior{Mode: fakekonnect.ModeRateLimited, RetryAfter: retryAfter})
-	t.Cleanup(func() { konnect.SetTokenBehavior(limited, fakekonnect.BehaviorNormal) })
+	limited, other := env.NewToken(t), env.NewToken(t)
+	env.Konnect.SetTokenBehavior(limited, fakekonnect.Behavior{Mode: fakekonnect.ModeRateLimited, RetryAfter: retryAfter})
+	t.Cleanup(func() { env.Konnect.SetTokenBehavior(limited, fakekonnect.BehaviorNormal) })
 	createAll(t, nil, []*konnectv1alpha1.KonnectAPIAuthConfiguration{inlineConfig(ns, "limited", limited), inlineConfig(ns, "other", other)})
 
 	tr.waitFor(t, verdictTimeout, "limited Unknown/KonnectUnavailable", allHave([]string{"limited"}, metav1.ConditionUnknown, konnectv1alpha1.ReasonKonnectUnavailable))
 	tr.waitFor(t, verdictTimeout, "other True", allHave([]string{"other"}, metav1.ConditionTrue, konnectv1alpha1.ReasonValid))
-	first := konnect.CallTimes(limited)[0]
+	first := env.Konnect.CallTimes(limited)[0]
 	// Konnect would now answer at once; the controller must still wait as it was told.
-	konnect.SetTokenBehavior(limited, fakekonnect.BehaviorNormal)
+	env.Konnect.SetTokenBehavior(limited, fakekonnect.BehaviorNormal)
 	v, _, _ := tr.get("limited")
 	t.Logf("while rate-limited: %s/%s %q", v.Status, v.Reason, v.Message)
 
 	tr.waitFor(t, retryAfter+verdictTimeout, "limited True", allHave([]string{"limited"}, metav1.ConditionTrue, konnectv1alpha1.ReasonValid))
 	_, trueAt, _ := tr.get("limited")
-	times := konnect.CallTimes(limited)
+	times := env.Konnect.CallTimes(limited)
 	var offsets []string
 	for _, at := range times {
 		offsets = append(offsets, at.Sub(first).Round(time.Millisecond).String())
@@ -212,9 +212,9 @@ func TestHangingKonnect(t *testing.T) {
 	tr := track(t, ns)
 	startController(t, ns, "--konnect-timeout="+timeout.String(), "--workers=4")
 
-	hang := newToken(t)
-	konnect.SetTokenBehavior(hang, fakekonnect.Behavior{Mode: fakekonnect.ModeHang})
-	t.Cleanup(func() { konnect.SetTokenBehavior(hang, fakekonnect.BehaviorNormal) })
+	hang := env.NewToken(t)
+	env.Konnect.SetTokenBehavior(hang, fakekonnect.Behavior{Mode: fakekonnect.ModeHang})
+	t.Cleanup(func() { env.Konnect.SetTokenBehavior(hang, fakekonnect.BehaviorNormal) })
 	var hanging, good []string
 	var cfgs []*konnectv1alpha1.KonnectAPIAuthConfiguration
 	for i := range count {
@@ -226,7 +226,7 @@ func TestHangingKonnect(t *testing.T) {
 
 	var firstHang time.Time
 	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, verdictTimeout, true, func(context.Context) (bool, error) {
-		if times := konnect.CallTimes(hang); len(times) > 0 {
+		if times := env.Konnect.CallTimes(hang); len(times) > 0 {
 			firstHang = times[0]
 			return true, nil
 		}
@@ -239,7 +239,7 @@ func TestHangingKonnect(t *testing.T) {
 	for i := range count {
 		name := fmt.Sprintf("good-%02d", i)
 		good = append(good, name)
-		cfgs = append(cfgs, inlineConfig(ns, name, newToken(t)))
+		cfgs = append(cfgs, inlineConfig(ns, name, env.NewToken(t)))
 	}
 	created := time.Now()
 	createAll(t, nil, cfgs)
@@ -265,7 +265,7 @@ func TestHangingKonnect(t *testing.T) {
 
 	tr.waitFor(t, verdictTimeout, "the hanging configurations Unknown/KonnectUnavailable", allHave(hanging, metav1.ConditionUnknown, konnectv1alpha1.ReasonKonnectUnavailable))
 	v, _, _ := tr.get(hanging[0])
-	t.Logf("hanging configuration: %s/%s %q; %d calls for the hanging token so far", v.Status, v.Reason, v.Message, len(konnect.CallTimes(hang)))
+	t.Logf("hanging configuration: %s/%s %q; %d calls for the hanging token so far", v.Status, v.Reason, v.Message, len(env.Konnect.CallTimes(hang)))
 }
 
 // TestAPIServerRestart: kube-apiserver is killed with SIGKILL and started again on the same
@@ -274,11 +274,10 @@ func TestHangingKonnect(t *testing.T) {
 func TestAPIServerRestart(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
 	tr := track(t, ns)
-	port := freePort(t)
-	probe := fmt.Sprintf("127.0.0.1:%d", port)
+	probe := framework.FreeAddrs(t, 1)[0]
 	ctrl := startController(t, ns, "--health-probe-bind-address="+probe)
 
-	createAll(t, nil, []*konnectv1alpha1.KonnectAPIAuthConfiguration{inlineConfig(ns, "before", newToken(t))})
+	createAll(t, nil, []*konnectv1alpha1.KonnectAPIAuthConfiguration{inlineConfig(ns, "before", env.NewToken(t))})
 	tr.waitFor(t, verdictTimeout, "before True", allHave([]string{"before"}, metav1.ConditionTrue, konnectv1alpha1.ReasonValid))
 	waitHealthy(t, probe, "/readyz")
 
@@ -298,7 +297,7 @@ func TestAPIServerRestart(t *testing.T) {
 	assertRunning(t, ctrl)
 
 	created := time.Now()
-	createAll(t, nil, []*konnectv1alpha1.KonnectAPIAuthConfiguration{inlineConfig(ns, "after", newToken(t))})
+	createAll(t, nil, []*konnectv1alpha1.KonnectAPIAuthConfiguration{inlineConfig(ns, "after", env.NewToken(t))})
 	// Read directly rather than through the tracker, whose own watch is re-established
 	// after the restart with client-go's backoff too.
 	if err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, verdictTimeout, true, func(ctx context.Context) (bool, error) {
@@ -306,12 +305,8 @@ func TestAPIServerRestart(t *testing.T) {
 		if err != nil {
 			return false, nil
 		}
-		for _, c := range cfg.Status.Conditions {
-			if c.Type == konnectv1alpha1.ConditionAPIAuthValid && c.Status == metav1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
+		c := framework.APIAuthValid(cfg)
+		return c != nil && c.Status == metav1.ConditionTrue, nil
 	}); err != nil {
 		t.Fatalf("a configuration created after the restart never became True: %v", err)
 	}
@@ -335,7 +330,7 @@ func TestControllerKilledMidConvergence(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
 	tokens := make([]string, tokenCount)
 	for i := range tokens {
-		tokens[i] = newToken(t)
+		tokens[i] = env.NewToken(t)
 	}
 	var (
 		secrets []*corev1.Secret
@@ -387,7 +382,7 @@ func TestControllerKilledMidConvergence(t *testing.T) {
 		t.Errorf("%d Konnect calls for %d tokens across one restart, want at most %d", total, tokenCount, 2*tokenCount)
 	}
 	for _, tok := range tokens {
-		if c := konnect.CallsFor(tok); c > 2 {
+		if c := env.Konnect.CallsFor(tok); c > 2 {
 			t.Errorf("a token was asked %d times across one restart, want at most 2", c)
 			break
 		}
@@ -448,25 +443,15 @@ func TestHostileSecretData(t *testing.T) {
 			if !strings.Contains(v.Message, ns+"/secret-"+c.name) {
 				t.Errorf("message does not name the Secret %s/secret-%s: %q", ns, c.name, v.Message)
 			}
-			if calls := konnect.CallsFor(strings.TrimSpace(string(c.data))); calls != 0 {
+			if calls := env.Konnect.CallsFor(strings.TrimSpace(string(c.data))); calls != 0 {
 				t.Errorf("the data was sent to Konnect %d times", calls)
 			}
 		})
 	}
 
-	createAll(t, nil, []*konnectv1alpha1.KonnectAPIAuthConfiguration{inlineConfig(ns, "good", newToken(t))})
+	createAll(t, nil, []*konnectv1alpha1.KonnectAPIAuthConfiguration{inlineConfig(ns, "good", env.NewToken(t))})
 	tr.waitFor(t, verdictTimeout, "good True", allHave([]string{"good"}, metav1.ConditionTrue, konnectv1alpha1.ReasonValid))
 	assertRunning(t, ctrl)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // waitHealthy waits until the controller's probe endpoint answers 200.

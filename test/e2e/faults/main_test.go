@@ -33,18 +33,13 @@ import (
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
 var (
-	cp      *controlplane.ControlPlane
-	konnect *fakekonnect.Server
-	kube    kubernetes.Interface
-	client  clientset.Interface
-	workDir string
-
-	issuedMu sync.Mutex
-	issued   []string // every token the tests made, to search the controllers' logs for
+	cp     *controlplane.ControlPlane
+	env    *framework.Env
+	kube   kubernetes.Interface
+	client clientset.Interface
 )
 
 const (
@@ -60,43 +55,17 @@ func TestMain(m *testing.M) {
 
 func setup() error {
 	var err error
-	if workDir, err = os.MkdirTemp("", "e2e-faults-"); err != nil {
-		return err
-	}
-	if konnect, err = fakekonnect.Start(fakekonnect.Options{Dir: workDir}); err != nil {
+	if env, err = framework.Setup("e2e-faults-", orgID); err != nil {
 		return err
 	}
 	// No client-side limit: the tests create a thousand objects at once.
 	cfg := cp.RESTConfig()
 	cfg.QPS = -1
-	if kube, err = kubernetes.NewForConfig(cfg); err != nil {
-		return err
-	}
-	if client, err = clientset.NewForConfig(cfg); err != nil {
-		return err
-	}
-	_, err = framework.ControllerBinary()
+	kube, client, err = framework.Clients(cfg)
 	return err
 }
 
-func teardown() error {
-	if konnect != nil {
-		konnect.Close()
-	}
-	framework.CleanupBinary()
-	return os.RemoveAll(workDir)
-}
-
-// newToken returns a fresh personal access token that the fake Konnect accepts.
-func newToken(t testing.TB) string {
-	t.Helper()
-	token := framework.RandomToken()
-	konnect.AddToken(token, orgID)
-	issuedMu.Lock()
-	issued = append(issued, token)
-	issuedMu.Unlock()
-	return token
-}
+func teardown() error { return env.Teardown(false) }
 
 var notFileName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
@@ -106,10 +75,10 @@ var notFileName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 func startController(t *testing.T, ns string, args ...string) *framework.Controller {
 	t.Helper()
 	all := append([]string{"-v=2", "--namespace=" + ns, "--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)
-	logPath := filepath.Join(workDir, fmt.Sprintf("%s-%d.log", notFileName.ReplaceAllString(t.Name(), "_"), time.Now().UnixNano()))
+	logPath := filepath.Join(env.WorkDir, fmt.Sprintf("%s-%d.log", notFileName.ReplaceAllString(t.Name(), "_"), time.Now().UnixNano()))
 	ctrl, err := framework.StartController(framework.ControllerOptions{
 		Kubeconfig: cp.KubeconfigPath(),
-		Env:        konnect.Env(),
+		Env:        env.Konnect.Env(),
 		Args:       all,
 		LogPath:    logPath,
 	})
@@ -120,7 +89,7 @@ func startController(t *testing.T, ns string, args ...string) *framework.Control
 		_ = ctrl.Stop(20 * time.Second)
 		checkLog(t, ctrl)
 		if t.Failed() {
-			t.Logf("controller log (%s), last lines:\n%s", logPath, tail(ctrl.Log(), 40))
+			t.Logf("controller log (%s), last lines:\n%s", logPath, framework.Tail(ctrl.Log(), 40))
 		}
 	})
 	return ctrl
@@ -133,10 +102,7 @@ func checkLog(t *testing.T, ctrl *framework.Controller) {
 	if i := strings.Index(strings.ToLower(log), "panic"); i >= 0 {
 		t.Errorf("the controller's log shows a panic:\n%s", log[max(0, i-200):min(len(log), i+2000)])
 	}
-	issuedMu.Lock()
-	tokens := append([]string(nil), issued...)
-	issuedMu.Unlock()
-	if found := framework.ContainsAny([]byte(log), tokens...); len(found) > 0 {
+	if found := framework.ContainsAny([]byte(log), env.IssuedTokens()...); len(found) > 0 {
 		t.Errorf("the controller's log contains tokens: %v", found)
 	}
 }
@@ -146,17 +112,9 @@ func assertRunning(t *testing.T, ctrl *framework.Controller) {
 	t.Helper()
 	select {
 	case <-ctrl.Done():
-		t.Fatalf("the controller exited (code %d):\n%s", ctrl.ExitCode(), tail(ctrl.Log(), 40))
+		t.Fatalf("the controller exited (code %d):\n%s", ctrl.ExitCode(), framework.Tail(ctrl.Log(), 40))
 	default:
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // Objects.
@@ -310,10 +268,8 @@ func track(t *testing.T, ns string) *tracker {
 
 func (tr *tracker) observe(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) {
 	var v verdict
-	for _, c := range cfg.Status.Conditions {
-		if c.Type == konnectv1alpha1.ConditionAPIAuthValid {
-			v = verdict{Status: c.Status, Reason: c.Reason, Message: c.Message}
-		}
+	if c := framework.APIAuthValid(cfg); c != nil {
+		v = verdict{Status: c.Status, Reason: c.Reason, Message: c.Message}
 	}
 	now := time.Now()
 	tr.mu.Lock()

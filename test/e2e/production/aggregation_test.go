@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 // EnvKubeControllerManager names a kube-controller-manager binary to use for real ClusterRole
@@ -56,7 +57,7 @@ func TestUserRoleAggregation(t *testing.T) {
 			docs = append(docs, string(b))
 		}
 	}
-	out, stderr := kubectl(t, cp, strings.Join(docs, "\n"), "apply", "-f", "-")
+	out, stderr := framework.MustKubectl(t, cp, strings.Join(docs, "\n"), "apply", "-f", "-")
 	checkApplyOutput(t, "kubectl apply -f user-clusterroles", out, stderr)
 
 	// 1. The built-in roles' selectors against our labels.
@@ -101,7 +102,7 @@ func TestUserRoleAggregation(t *testing.T) {
 		"direct-edit":   "konnect-auth-controller-edit",
 		"direct-viewer": "konnect-auth-controller-viewer",
 	} {
-		kubectl(t, cp, "", "create", "rolebinding", user, "-n", ns, "--clusterrole="+role, "--user="+user)
+		framework.MustKubectl(t, cp, "", "create", "rolebinding", user, "-n", ns, "--clusterrole="+role, "--user="+user)
 	}
 	checkUserCan(t, ns, "direct-admin", map[string]bool{"get": true, "list": true, "create": true, "update": true, "delete": true, "deletecollection": true})
 	checkUserCan(t, ns, "direct-edit", map[string]bool{"get": true, "list": true, "watch": true, "create": true, "patch": true, "delete": true})
@@ -120,7 +121,7 @@ func TestUserRoleAggregation(t *testing.T) {
 		return
 	}
 	startAggregationController(t, kcm)
-	waitFor(t, 60*time.Second, "the built-in edit and admin roles to aggregate konnectapiauthconfigurations", func() (bool, string) {
+	framework.WaitFor(t, 60*time.Second, "the built-in edit and admin roles to aggregate konnectapiauthconfigurations", func() (bool, string) {
 		var edit, admin rbacv1.ClusterRole
 		getJSON(t, cp, &edit, "get", "clusterrole", "edit")
 		getJSON(t, cp, &admin, "get", "clusterrole", "admin")
@@ -136,7 +137,7 @@ func TestUserRoleAggregation(t *testing.T) {
 	}
 
 	for user, role := range map[string]string{"viewer-alice": "view", "editor-bob": "edit", "admin-carol": "admin"} {
-		kubectl(t, cp, "", "create", "rolebinding", user, "-n", ns, "--clusterrole="+role, "--user="+user)
+		framework.MustKubectl(t, cp, "", "create", "rolebinding", user, "-n", ns, "--clusterrole="+role, "--user="+user)
 	}
 	// alice, bound to view, can read Pods (the role is populated and bound) but not the
 	// configurations nor Secrets.
@@ -148,8 +149,8 @@ func TestUserRoleAggregation(t *testing.T) {
 	checkUserCan(t, ns, "admin-carol", map[string]bool{"get": true, "list": true, "create": true, "update": true, "delete": true, "deletecollection": true})
 
 	// And for real: bob creates one with kubectl; alice cannot read it back.
-	token := newToken(t)
-	if out, stderr, err := kubectlAs(ns, "editor-bob", tokenConfigYAML(ns, "bobs", token), "apply", "-f", "-"); err != nil {
+	token := env.NewToken(t)
+	if out, stderr, err := kubectlAs(ns, "editor-bob", framework.TokenConfigYAML(ns, "bobs", token, "us.api.konghq.com"), "apply", "-f", "-"); err != nil {
 		t.Errorf("editor-bob could not create a configuration: %v %s%s", err, out, stderr)
 	}
 	out, stderr, err := kubectlAs(ns, "viewer-alice", "", "get", "konnectapiauthconfiguration", "bobs", "-n", ns, "-o", "yaml")
@@ -209,7 +210,7 @@ func kubectlAs(ns, user, stdin string, args ...string) (string, string, error) {
 // getJSON runs kubectl ARGS -o json and decodes the result into out.
 func getJSON(t testing.TB, c *controlplane.ControlPlane, out any, args ...string) {
 	t.Helper()
-	stdout, _ := kubectl(t, c, "", append(args, "-o", "json")...)
+	stdout, _ := framework.MustKubectl(t, c, "", append(args, "-o", "json")...)
 	if err := yaml.Unmarshal([]byte(stdout), out); err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func startAggregationController(t *testing.T, bin string) {
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
-			t.Logf("kube-controller-manager log (tail):\n%s", tail(string(b), 40))
+			t.Logf("kube-controller-manager log (tail):\n%s", framework.Tail(string(b), 40))
 		}
 	})
 	t.Logf("started %s with only the clusterrole-aggregation controller", bin)

@@ -27,7 +27,7 @@ func TestReadyzWaitsForCacheSync(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
 	_, client := clients(t, cp)
 	applyControllerClusterRole(t)
-	kubectl(t, cp, "", "create", "serviceaccount", "not-yet-allowed", "-n", ns)
+	framework.MustKubectl(t, cp, "", "create", "serviceaccount", "not-yet-allowed", "-n", ns)
 	sa := serviceAccountKubeconfig(t, cp, ns, "not-yet-allowed")
 
 	p := startController(t, "readyz", sa, nil, "--namespace="+ns, "-v=2")
@@ -56,16 +56,16 @@ func TestReadyzWaitsForCacheSync(t *testing.T) {
 	t.Logf("/readyz answered 503 to %d polls over 3s before the caches could sync: %q", polls, strings.TrimSpace(body))
 
 	granted := time.Now()
-	kubectl(t, cp, "", "create", "rolebinding", "konnect-auth-controller", "-n", ns,
+	framework.MustKubectl(t, cp, "", "create", "rolebinding", "konnect-auth-controller", "-n", ns,
 		"--clusterrole=konnect-auth-controller", "--serviceaccount="+ns+":not-yet-allowed")
-	waitFor(t, 90*time.Second, "/readyz 200 once the caches can sync", func() (bool, string) {
+	framework.WaitFor(t, 90*time.Second, "/readyz 200 once the caches can sync", func() (bool, string) {
 		code, body, err := p.get("/readyz")
 		return code == 200, fmt.Sprint(code, " ", body, err)
 	})
 	t.Logf("/readyz turned 200 %v after the RBAC was granted (the informers' retries back off)", time.Since(granted).Round(time.Millisecond))
 
-	kubectl(t, cp, tokenConfigYAML(ns, "after-ready", newToken(t)), "apply", "-f", "-")
-	waitForCondition(t, client, ns, "after-ready", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	framework.MustKubectl(t, cp, framework.TokenConfigYAML(ns, "after-ready", env.NewToken(t), "us.api.konghq.com"), "apply", "-f", "-")
+	framework.WaitForCondition(t, client, ns, "after-ready", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 }
 
 // TestMetrics scrapes /metrics of a leading controller before and after it validates a set
@@ -79,7 +79,7 @@ func TestMetrics(t *testing.T) {
 	args := append([]string{"--leader-elect=true", "--leader-elect-namespace=" + ns, "--namespace=" + ns, "-v=10"}, fastLeaderElection...)
 	// This controller is the only one running, so every request the fake Konnect sees from
 	// now on is its.
-	callsAtStart := konnect.Calls()
+	callsAtStart := env.Konnect.Calls()
 	p := startController(t, "metrics", cp.KubeconfigPath(), nil, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -87,7 +87,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {
-		waitFor(t, 20*time.Second, path+" 200", func() (bool, string) {
+		framework.WaitFor(t, 20*time.Second, path+" 200", func() (bool, string) {
 			code, body, err := p.get(path)
 			return code == 200, fmt.Sprint(code, body, err)
 		})
@@ -95,23 +95,23 @@ func TestMetrics(t *testing.T) {
 
 	// Three configurations share a token (one call, two cache hits); one has its own; one's
 	// token is revoked (401, outcome "invalid"); one takes its token from a Secret.
-	shared, own, revoked, inSecret := newToken(t), newToken(t), newToken(t), newToken(t)
-	konnect.RevokeToken(revoked)
+	shared, own, revoked, inSecret := env.NewToken(t), env.NewToken(t), env.NewToken(t), env.NewToken(t)
+	env.Konnect.RevokeToken(revoked)
 	var docs []string
 	for i := range 3 {
-		docs = append(docs, tokenConfigYAML(ns, fmt.Sprintf("shared-%d", i), shared))
+		docs = append(docs, framework.TokenConfigYAML(ns, fmt.Sprintf("shared-%d", i), shared, "us.api.konghq.com"))
 	}
-	docs = append(docs, tokenConfigYAML(ns, "own", own), tokenConfigYAML(ns, "revoked", revoked),
-		fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: %s\n  labels:\n    konghq.com/credential: konnect\nstringData:\n  token: %s\n", ns, inSecret),
-		secretRefConfigYAML(ns, "from-secret", "creds"))
-	kubectl(t, cp, strings.Join(docs, "---\n"), "apply", "-f", "-")
+	docs = append(docs, framework.TokenConfigYAML(ns, "own", own, "us.api.konghq.com"), framework.TokenConfigYAML(ns, "revoked", revoked, "us.api.konghq.com"),
+		framework.SecretYAML(ns, "creds", map[string]string{"konghq.com/credential": "konnect"}, "token", inSecret),
+		framework.SecretRefConfigYAML(ns, "from-secret", "creds", "", "us.api.konghq.com"))
+	framework.MustKubectl(t, cp, strings.Join(docs, "---\n"), "apply", "-f", "-")
 	for _, name := range []string{"shared-0", "shared-1", "shared-2", "own", "from-secret"} {
-		waitForCondition(t, client, ns, name, metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+		framework.WaitForCondition(t, client, ns, name, metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	}
-	waitForCondition(t, client, ns, "revoked", metav1.ConditionFalse, konnectv1alpha1.ReasonInvalid)
+	framework.WaitForCondition(t, client, ns, "revoked", metav1.ConditionFalse, konnectv1alpha1.ReasonInvalid)
 
 	text, m := scrape(t, p)
-	fakeCalls := konnect.Calls() - callsAtStart
+	fakeCalls := env.Konnect.Calls() - callsAtStart
 	requests, _ := sum(m, "konnect_auth_controller_konnect_requests_total", nil)
 	t.Logf("after 6 configurations (4 distinct tokens): the fake Konnect counted %d requests, the controller's counter %v", fakeCalls, requests)
 	if int64(requests) != fakeCalls {
@@ -142,15 +142,15 @@ func TestMetrics(t *testing.T) {
 	checkNoTokens(t, text)
 
 	// The counter moves with the fake's count: one more token, one more request on both sides.
-	callsBefore := konnect.Calls()
-	kubectl(t, cp, tokenConfigYAML(ns, "one-more", newToken(t)), "apply", "-f", "-")
-	waitForCondition(t, client, ns, "one-more", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	callsBefore := env.Konnect.Calls()
+	framework.MustKubectl(t, cp, framework.TokenConfigYAML(ns, "one-more", env.NewToken(t), "us.api.konghq.com"), "apply", "-f", "-")
+	framework.WaitForCondition(t, client, ns, "one-more", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	text, m = scrape(t, p)
 	requestsAfter, _ := sum(m, "konnect_auth_controller_konnect_requests_total", nil)
-	if moved, fakeMoved := requestsAfter-requests, konnect.Calls()-callsBefore; int64(moved) != fakeMoved || fakeMoved != 1 {
+	if moved, fakeMoved := requestsAfter-requests, env.Konnect.Calls()-callsBefore; int64(moved) != fakeMoved || fakeMoved != 1 {
 		t.Errorf("after one more token the counter moved by %v and the fake's count by %d, want 1 and 1", moved, fakeMoved)
 	}
-	if total := konnect.Calls() - callsAtStart; int64(requestsAfter) != total {
+	if total := env.Konnect.Calls() - callsAtStart; int64(requestsAfter) != total {
 		t.Errorf("over the controller's lifetime: counter %v, fake Konnect %d", requestsAfter, total)
 	}
 	checkMetricValue(t, m, "konnect_auth_controller_configurations", map[string]string{"status": "True", "reason": "Valid"}, 6)
@@ -181,7 +181,7 @@ func checkMetricValue(t testing.TB, m []sample, name string, labels map[string]s
 func checkNoTokens(t testing.TB, text string) {
 	t.Helper()
 	var needles []string
-	for _, token := range issuedTokens() {
+	for _, token := range env.IssuedTokens() {
 		needles = append(needles, token, strings.TrimPrefix(token, "kpat_"), fakekonnect.TokenHash(token))
 	}
 	if found := framework.ContainsAny([]byte(text), needles...); len(found) > 0 {
@@ -215,7 +215,7 @@ func applyControllerClusterRole(t testing.TB) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			kubectl(t, cp, string(b), "apply", "-f", "-")
+			framework.MustKubectl(t, cp, string(b), "apply", "-f", "-")
 			return
 		}
 	}

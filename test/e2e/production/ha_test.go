@@ -15,6 +15,7 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 const (
@@ -42,7 +43,7 @@ func TestHighAvailability(t *testing.T) {
 	b := startController(t, "replica-b", cp.KubeconfigPath(), nil, args...)
 
 	// 1. Exactly one leader.
-	waitFor(t, 30*time.Second, "a leader", func() (bool, string) {
+	framework.WaitFor(t, 30*time.Second, "a leader", func() (bool, string) {
 		return a.leaderIdentity() != "" || b.leaderIdentity() != "", "no \"Started leading\" yet"
 	})
 	// Give the other candidate several retry periods to (wrongly) lead as well.
@@ -59,13 +60,13 @@ func TestHighAvailability(t *testing.T) {
 	if holder != leader.leaderIdentity() {
 		t.Fatalf("Lease holder %q, but %s logged identity %q", holder, leader.name, leader.leaderIdentity())
 	}
-	before := newToken(t)
-	kubectl(t, cp, tokenConfigYAML(ns, "before-failover", before), "apply", "-f", "-")
-	waitForCondition(t, client, ns, "before-failover", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	before := env.NewToken(t)
+	framework.MustKubectl(t, cp, framework.TokenConfigYAML(ns, "before-failover", before, "us.api.konghq.com"), "apply", "-f", "-")
+	framework.WaitForCondition(t, client, ns, "before-failover", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	// The standby is alive and ready (its caches are warm), yet does no work.
 	standby.waitServing(t)
 	for _, path := range []string{"/healthz", "/readyz"} {
-		waitFor(t, 10*time.Second, standby.name+" "+path+" 200", func() (bool, string) {
+		framework.WaitFor(t, 10*time.Second, standby.name+" "+path+" 200", func() (bool, string) {
 			code, body, err := standby.get(path)
 			return code == 200, fmt.Sprint(code, body, err)
 		})
@@ -77,9 +78,9 @@ func TestHighAvailability(t *testing.T) {
 	// 2. SIGKILL the leader; a configuration created after it is validated by the standby.
 	leader.Kill()
 	killed := time.Now()
-	after := newToken(t)
-	kubectl(t, cp, tokenConfigYAML(ns, "after-failover", after), "apply", "-f", "-")
-	waitForCondition(t, client, ns, "after-failover", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	after := env.NewToken(t)
+	framework.MustKubectl(t, cp, framework.TokenConfigYAML(ns, "after-failover", after, "us.api.konghq.com"), "apply", "-f", "-")
+	framework.WaitForCondition(t, client, ns, "after-failover", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	failover := time.Since(killed)
 	t.Logf("a configuration created after SIGKILL of the leader was True after %v (lease duration %v)", failover.Round(time.Millisecond), leaseDuration)
 	if failover > leaseDuration+failoverSlack {

@@ -25,30 +25,23 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
 var (
@@ -56,12 +49,8 @@ var (
 	// the install tests start their own, empty control planes so that the cluster-wide RBAC of
 	// one variant cannot leak into the proof of the other.
 	cp       *controlplane.ControlPlane
-	konnect  *fakekonnect.Server
-	workDir  string
+	env      *framework.Env // the fake Konnect, the work folder, every token issued
 	repoRoot string
-
-	issuedMu sync.Mutex
-	issued   []string // every token the tests made, to search logs and metrics for
 )
 
 const (
@@ -84,42 +73,11 @@ func setup() error {
 	if repoRoot, err = controlplane.RepoRoot(); err != nil {
 		return err
 	}
-	if workDir, err = os.MkdirTemp("", "e2e-production-"); err != nil {
-		return err
-	}
-	if konnect, err = fakekonnect.Start(fakekonnect.Options{Dir: workDir}); err != nil {
-		return err
-	}
-	// Build the binary now, so that a compile error fails fast and no test's timing includes it.
-	_, err = framework.ControllerBinary()
+	env, err = framework.Setup("e2e-production-", orgID)
 	return err
 }
 
-func teardown() error {
-	if konnect != nil {
-		konnect.Close()
-	}
-	framework.CleanupBinary()
-	return os.RemoveAll(workDir)
-}
-
-// newToken returns a fresh personal access token that the fake Konnect accepts for orgID.
-func newToken(t testing.TB) string {
-	t.Helper()
-	token := framework.RandomToken()
-	konnect.AddToken(token, orgID)
-	issuedMu.Lock()
-	issued = append(issued, token)
-	issuedMu.Unlock()
-	return token
-}
-
-// issuedTokens returns a copy of every token issued so far.
-func issuedTokens() []string {
-	issuedMu.Lock()
-	defer issuedMu.Unlock()
-	return append([]string(nil), issued...)
-}
+func teardown() error { return env.Teardown(false) }
 
 // ---------------------------------------------------------------------------------------
 // Control planes and kubectl
@@ -142,61 +100,10 @@ func startEmptyControlPlane(t *testing.T) *controlplane.ControlPlane {
 	return c
 }
 
-// kubectl runs kubectl with c's admin kubeconfig, fails the test if it fails, and returns
-// stdout and stderr.
-func kubectl(t testing.TB, c *controlplane.ControlPlane, stdin string, args ...string) (string, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var in io.Reader
-	if stdin != "" {
-		in = strings.NewReader(stdin)
-	}
-	out, stderr, err := c.KubectlInput(ctx, in, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
-	}
-	return out, stderr
-}
-
-// kubectlWith runs kubectl with another kubeconfig (a ServiceAccount's), as that identity would
-// type it. It does not fail the test: refusals are what some callers look for.
-func kubectlWith(c *controlplane.ControlPlane, kubeconfig string, args ...string) (stdout, stderr string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	full := append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + filepath.Join(filepath.Dir(kubeconfig), "kubectl-cache")}, args...)
-	cmd := exec.CommandContext(ctx, c.KubectlPath(), full...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	return out.String(), errOut.String(), err
-}
-
-// shell runs a snippet with bash exactly as a user would paste it: kubectl on the PATH,
-// KUBECONFIG (c's admin) and KONNECT_TOKEN in the environment.
-func shell(t testing.TB, c *controlplane.ControlPlane, script, token string) string {
-	t.Helper()
-	cmd := exec.Command("bash", "-c", script)
-	cmd.Env = append(os.Environ(),
-		"PATH="+filepath.Dir(c.KubectlPath())+":"+os.Getenv("PATH"),
-		"KUBECONFIG="+c.KubeconfigPath(),
-		"KONNECT_TOKEN="+token)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("bash: %v\n%s", err, out)
-	}
-	return string(out)
-}
-
 // clients returns admin clients for c.
 func clients(t testing.TB, c *controlplane.ControlPlane) (kubernetes.Interface, clientset.Interface) {
 	t.Helper()
-	kube, err := kubernetes.NewForConfig(c.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	konnectClient, err := clientset.NewForConfig(c.RESTConfig())
+	kube, konnectClient, err := framework.Clients(c.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,14 +138,14 @@ func tokenKubeconfig(t testing.TB, c *controlplane.ControlPlane, dir, user, toke
 // `kubectl auth whoami` that the apiserver sees that ServiceAccount.
 func serviceAccountKubeconfig(t testing.TB, c *controlplane.ControlPlane, ns, name string) string {
 	t.Helper()
-	token, _ := kubectl(t, c, "", "create", "token", name, "-n", ns, "--duration=2h")
+	token, _ := framework.MustKubectl(t, c, "", "create", "token", name, "-n", ns, "--duration=2h")
 	token = strings.TrimSpace(token)
-	dir, err := os.MkdirTemp(workDir, "sa-")
+	dir, err := os.MkdirTemp(env.WorkDir, "sa-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := tokenKubeconfig(t, c, dir, name, token)
-	out, stderr, err := kubectlWith(c, path, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+	out, stderr, err := framework.KubectlWith(c, path, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
 	want := "system:serviceaccount:" + ns + ":" + name
 	if err != nil || out != want {
 		t.Fatalf("kubectl auth whoami with the ServiceAccount's token = %q (%v %s), want %s", out, err, stderr, want)
@@ -259,17 +166,13 @@ type proc struct {
 
 // startController starts the built controller binary with kubeconfig and args (after which
 // come loopback health and metrics addresses on free ports), the fake Konnect's environment
-// and env. It is stopped when the test ends, and its log is then searched for every token the
+// and extraEnv. It is stopped when the test ends, and its log is then searched for every token the
 // tests issued.
-func startController(t *testing.T, name, kubeconfig string, env []string, args ...string) *proc {
+func startController(t *testing.T, name, kubeconfig string, extraEnv []string, args ...string) *proc {
 	t.Helper()
-	ports := freePorts(t, 2)
-	p := &proc{
-		name:        name,
-		healthAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
-		metricsAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
-	}
-	logDir, err := os.MkdirTemp(workDir, "logs-")
+	addrs := framework.FreeAddrs(t, 2)
+	p := &proc{name: name, healthAddr: addrs[0], metricsAddr: addrs[1]}
+	logDir, err := os.MkdirTemp(env.WorkDir, "logs-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +181,7 @@ func startController(t *testing.T, name, kubeconfig string, env []string, args .
 	args = append(args, "--health-probe-bind-address="+p.healthAddr, "--metrics-bind-address="+p.metricsAddr)
 	c, err := framework.StartController(framework.ControllerOptions{
 		Kubeconfig: kubeconfig,
-		Env:        append(konnect.Env(), env...),
+		Env:        append(env.Konnect.Env(), extraEnv...),
 		Args:       args,
 		LogPath:    filepath.Join(logDir, name+".log"),
 	})
@@ -290,11 +193,11 @@ func startController(t *testing.T, name, kubeconfig string, env []string, args .
 	t.Cleanup(func() {
 		_ = c.Stop(30 * time.Second)
 		log := c.Log()
-		if found := framework.ContainsAny([]byte(log), issuedTokens()...); len(found) > 0 {
+		if found := framework.ContainsAny([]byte(log), env.IssuedTokens()...); len(found) > 0 {
 			t.Errorf("controller %s's log contains tokens: %v", name, found)
 		}
 		if t.Failed() {
-			t.Logf("controller %s log (tail):\n%s", name, tail(log, 60))
+			t.Logf("controller %s log (tail):\n%s", name, framework.Tail(log, 60))
 		}
 	})
 	return p
@@ -323,10 +226,10 @@ func (p *proc) get(path string) (int, string, error) {
 // waitServing waits until the controller answers on its health address.
 func (p *proc) waitServing(t testing.TB) {
 	t.Helper()
-	waitFor(t, 30*time.Second, p.name+" serving "+p.healthAddr, func() (bool, string) {
+	framework.WaitFor(t, 30*time.Second, p.name+" serving "+p.healthAddr, func() (bool, string) {
 		select {
 		case <-p.Done():
-			t.Fatalf("controller %s exited (code %d) before serving:\n%s", p.name, p.ExitCode(), tail(p.Log(), 40))
+			t.Fatalf("controller %s exited (code %d) before serving:\n%s", p.name, p.ExitCode(), framework.Tail(p.Log(), 40))
 		default:
 		}
 		code, body, err := p.get("/healthz")
@@ -342,99 +245,6 @@ func (p *proc) leaderIdentity() string {
 		return m[1]
 	}
 	return ""
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close() // held until all are picked, so that they differ
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
-
-// ---------------------------------------------------------------------------------------
-// Waiting and reading
-
-// waitFor polls cond every 100ms until it is true, failing the test after timeout with what
-// cond last said.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		var ok bool
-		ok, last = cond()
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
-	}
-}
-
-// waitForCondition waits until configuration ns/name's APIAuthValid condition has status and
-// reason, and returns it.
-func waitForCondition(t testing.TB, client clientset.Interface, ns, name string, status metav1.ConditionStatus, reason string) *metav1.Condition {
-	t.Helper()
-	var cond *metav1.Condition
-	waitFor(t, verdictTimeout, fmt.Sprintf("%s/%s APIAuthValid %s/%s", ns, name, status, reason), func() (bool, string) {
-		cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		cond = conditionOf(cfg)
-		return cond != nil && cond.Status == status && cond.Reason == reason, fmt.Sprintf("%+v", cfg.Status)
-	})
-	return cond
-}
-
-func conditionOf(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) *metav1.Condition {
-	for i := range cfg.Status.Conditions {
-		if cfg.Status.Conditions[i].Type == konnectv1alpha1.ConditionAPIAuthValid {
-			return &cfg.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-func tokenConfigYAML(ns, name, token string) string {
-	return fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
-kind: KonnectAPIAuthConfiguration
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  type: token
-  token: %s
-  serverURL: us.api.konghq.com
-`, name, ns, token)
-}
-
-func secretRefConfigYAML(ns, name, secretName string) string {
-	return fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
-kind: KonnectAPIAuthConfiguration
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  type: secretRef
-  secretRef:
-    name: %s
-  serverURL: us.api.konghq.com
-`, name, ns, secretName)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // ---------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ type rendered struct {
 // uses it) and decodes every document.
 func render(t testing.TB, v variant) rendered {
 	t.Helper()
-	out, _ := kubectl(t, cp, "", "kustomize", v.path())
+	out, _ := framework.MustKubectl(t, cp, "", "kustomize", v.path())
 	r := rendered{yaml: out}
 	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
 	for {
@@ -487,14 +487,14 @@ func applyVariant(t *testing.T, c *controlplane.ControlPlane, v variant) rendere
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, stderr := kubectl(t, c, "", "apply", "--server-side", "-f", crdDir)
+		out, stderr := framework.MustKubectl(t, c, "", "apply", "--server-side", "-f", crdDir)
 		checkApplyOutput(t, "kubectl apply --server-side -f manifests/crd/", out, stderr)
-		out, stderr = kubectl(t, c, "", "create", "namespace", v.watched)
+		out, stderr = framework.MustKubectl(t, c, "", "create", "namespace", v.watched)
 		checkApplyOutput(t, "kubectl create namespace "+v.watched, out, stderr)
 	}
 
 	// What the user types. kubectl validates strictly (unknown fields are errors) by default.
-	out, stderr := kubectl(t, c, "", "apply", "-k", v.path())
+	out, stderr := framework.MustKubectl(t, c, "", "apply", "-k", v.path())
 	checkApplyOutput(t, "kubectl apply -k "+v.dir, out, stderr)
 	if n := strings.Count(strings.TrimSpace(out), "\n") + 1; n != len(r.objs) {
 		t.Errorf("kubectl apply -k applied %d objects, the kustomization renders %d", n, len(r.objs))
@@ -505,31 +505,31 @@ func applyVariant(t *testing.T, c *controlplane.ControlPlane, v variant) rendere
 		if u.GetNamespace() != "" {
 			args = append(args, "-n", u.GetNamespace())
 		}
-		kubectl(t, c, "", args...)
+		framework.MustKubectl(t, c, "", args...)
 	}
 
 	// The same with server-side apply, as `kubectl apply --server-side` or a GitOps tool (Flux
 	// applies server-side) would take over: no field conflicts with the client-side apply (the
 	// manifests spell out what the apiserver defaults inside atomic fields), no warnings. Then
 	// the server-side dry run, and the client-side apply once more: all accepted, all quiet.
-	out, stderr = kubectl(t, c, "", "apply", "-k", v.path(), "--server-side")
+	out, stderr = framework.MustKubectl(t, c, "", "apply", "-k", v.path(), "--server-side")
 	checkApplyOutput(t, "kubectl apply -k "+v.dir+" --server-side", out, stderr)
 	if n := strings.Count(out, " serverside-applied\n"); n != len(r.objs) {
 		t.Errorf("server-side apply applied %d of %d objects", n, len(r.objs))
 	}
-	out, stderr = kubectl(t, c, "", "apply", "-k", v.path(), "--server-side", "--dry-run=server")
+	out, stderr = framework.MustKubectl(t, c, "", "apply", "-k", v.path(), "--server-side", "--dry-run=server")
 	checkApplyOutput(t, "kubectl apply -k "+v.dir+" --server-side --dry-run=server", out, stderr)
 	if n := strings.Count(out, "serverside-applied (server dry run)"); n != len(r.objs) {
 		t.Errorf("server-side dry run applied %d of %d objects", n, len(r.objs))
 	}
-	out, stderr = kubectl(t, c, "", "apply", "-k", v.path())
+	out, stderr = framework.MustKubectl(t, c, "", "apply", "-k", v.path())
 	checkApplyOutput(t, "kubectl apply -k "+v.dir+" (again)", out, stderr)
 
 	// Nothing runs the Deployment here (no controller-manager, no kubelet), so ask the
 	// apiserver to admit one of its Pods: Pod Security admission enforces "restricted" in
 	// konnect-system. The negative control proves the enforcement is on, so the positive is
 	// not vacuous.
-	out, stderr = kubectl(t, c, podFromTemplate(t, r, "from-template", nil), "create", "--dry-run=server", "-f", "-")
+	out, stderr = framework.MustKubectl(t, c, podFromTemplate(t, r, "from-template", nil), "create", "--dry-run=server", "-f", "-")
 	checkApplyOutput(t, "kubectl create --dry-run=server -f pod-from-deployment-template.yaml", out, stderr)
 	bad := podFromTemplate(t, r, "privilege-escalation", func(p *corev1.Pod) {
 		yes := true

@@ -18,6 +18,7 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 func contextWithTimeout() (context.Context, context.CancelFunc) {
@@ -41,9 +42,9 @@ func TestInstallClusterWide(t *testing.T) {
 	c := startEmptyControlPlane(t)
 	r := applyVariant(t, c, clusterWide)
 	kube, _ := clients(t, c)
-	kubectl(t, c, "", "create", "namespace", "kong")
+	framework.MustKubectl(t, c, "", "create", "namespace", "kong")
 	// Permissions in one more namespace, to show the cluster-wide grants reach everywhere.
-	kubectl(t, c, "", "create", "namespace", "team-b")
+	framework.MustKubectl(t, c, "", "create", "namespace", "team-b")
 
 	sa := serviceAccountKubeconfig(t, c, saNamespace, saName)
 	p := runAsServiceAccount(t, c, r, sa)
@@ -110,11 +111,11 @@ func TestInstallNamespaced(t *testing.T) {
 	c := startEmptyControlPlane(t)
 	r := applyVariant(t, c, namespaced)
 	_, client := clients(t, c)
-	kubectl(t, c, "", "create", "namespace", "team-b")
+	framework.MustKubectl(t, c, "", "create", "namespace", "team-b")
 
 	// A configuration outside the watched namespace: the controller must leave it alone.
-	outside := newToken(t)
-	kubectl(t, c, tokenConfigYAML("team-b", "outside", outside), "apply", "-f", "-")
+	outside := env.NewToken(t)
+	framework.MustKubectl(t, c, framework.TokenConfigYAML("team-b", "outside", outside, "us.api.konghq.com"), "apply", "-f", "-")
 
 	sa := serviceAccountKubeconfig(t, c, saNamespace, saName)
 	p := runAsServiceAccount(t, c, r, sa)
@@ -127,8 +128,8 @@ func TestInstallNamespaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Status.Conditions) != 0 || konnect.CallsFor(outside) != 0 {
-		t.Errorf("the namespaced controller touched team-b/outside: status %+v, %d Konnect calls", cfg.Status, konnect.CallsFor(outside))
+	if len(cfg.Status.Conditions) != 0 || env.Konnect.CallsFor(outside) != 0 {
+		t.Errorf("the namespaced controller touched team-b/outside: status %+v, %d Konnect calls", cfg.Status, env.Konnect.CallsFor(outside))
 	}
 
 	checkEffectivePermissions(t, c, sa, map[string][]string{
@@ -177,7 +178,7 @@ func runAsServiceAccount(t *testing.T, c *controlplane.ControlPlane, r rendered,
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := p.WaitForLog(ctx, "Started leading"); err != nil {
-		t.Fatalf("%v\n%s", err, tail(p.Log(), 40))
+		t.Fatalf("%v\n%s", err, framework.Tail(p.Log(), 40))
 	}
 	return p
 }
@@ -199,32 +200,32 @@ func userGuideFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		shell(t, c, string(script), newToken(t))
-		out, _ := kubectl(t, c, "", "wait", "--for=condition=APIAuthValid", "konnectapiauthconfiguration/konnect-api-auth", "-n", "kong", "--timeout=60s")
+		framework.Shell(t, c, string(script), env.NewToken(t))
+		out, _ := framework.MustKubectl(t, c, "", "wait", "--for=condition=APIAuthValid", "konnectapiauthconfiguration/konnect-api-auth", "-n", "kong", "--timeout=60s")
 		t.Logf("%s: %s", guide.script, strings.TrimSpace(out))
-		cond := waitForCondition(t, client, "kong", "konnect-api-auth", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+		cond := framework.APIAuthValid(framework.WaitForCondition(t, client, "kong", "konnect-api-auth", metav1.ConditionTrue, konnectv1alpha1.ReasonValid))
 		if cond.Message != guide.message {
 			t.Errorf("%s: message %q, want %q", guide.script, cond.Message, guide.message)
 		}
-		table, _ := kubectl(t, c, "", "get", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong")
+		table, _ := framework.MustKubectl(t, c, "", "get", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong")
 		t.Logf("$ kubectl get konnectapiauthconfiguration konnect-api-auth -n kong\n%s", table)
 		if !strings.Contains(table, "True") || !strings.Contains(table, orgID) {
 			t.Errorf("kubectl get does not show VALID True and the organization:\n%s", table)
 		}
-		kubectl(t, c, "", "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "--wait=true")
+		framework.MustKubectl(t, c, "", "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "--wait=true")
 	}
 
 	// A Secret without the label: the informer cannot see it; the metadata-only get tells
 	// "exists but is not labelled" from "not found".
-	kubectl(t, c, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\n  namespace: kong\nstringData:\n  token: "+newToken(t)+"\n", "apply", "-f", "-")
-	kubectl(t, c, secretRefConfigYAML("kong", "plain", "plain"), "apply", "-f", "-")
-	cond := waitForCondition(t, client, "kong", "plain", metav1.ConditionFalse, konnectv1alpha1.ReasonSecretNotFound)
+	framework.MustKubectl(t, c, framework.SecretYAML("kong", "plain", nil, "token", env.NewToken(t)), "apply", "-f", "-")
+	framework.MustKubectl(t, c, framework.SecretRefConfigYAML("kong", "plain", "plain", "", "us.api.konghq.com"), "apply", "-f", "-")
+	cond := framework.APIAuthValid(framework.WaitForCondition(t, client, "kong", "plain", metav1.ConditionFalse, konnectv1alpha1.ReasonSecretNotFound))
 	if !strings.Contains(cond.Message, "exists but is not labelled konghq.com/credential=konnect") {
 		t.Errorf("message %q: the controller could not tell the unlabelled Secret from a missing one", cond.Message)
 	}
 
 	// Events on the configurations, by the controller.
-	waitFor(t, 20*time.Second, "the controller's Events in kong", func() (bool, string) {
+	framework.WaitFor(t, 20*time.Second, "the controller's Events in kong", func() (bool, string) {
 		events, err := kube.CoreV1().Events("kong").List(context.Background(), metav1.ListOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -310,7 +311,7 @@ func checkRefusals(t *testing.T, c *controlplane.ControlPlane, kubeconfig string
 		case q.namespace != "":
 			args = append(args, "-n", q.namespace)
 		}
-		out, stderr, err := kubectlWith(c, kubeconfig, args...)
+		out, stderr, err := framework.KubectlWith(c, kubeconfig, args...)
 		answer := strings.TrimSpace(out)
 		if answer != "yes" && answer != "no" {
 			t.Errorf("kubectl %s: %q %s %v", strings.Join(args, " "), out, stderr, err)
@@ -326,7 +327,7 @@ func checkRefusals(t *testing.T, c *controlplane.ControlPlane, kubeconfig string
 // to refuse it.
 func checkForbidden(t *testing.T, c *controlplane.ControlPlane, kubeconfig string, args ...string) {
 	t.Helper()
-	out, stderr, err := kubectlWith(c, kubeconfig, args...)
+	out, stderr, err := framework.KubectlWith(c, kubeconfig, args...)
 	if err == nil || !strings.Contains(stderr, "forbidden") {
 		t.Errorf("as the ServiceAccount, kubectl %s was not refused: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 		return

@@ -1,6 +1,7 @@
 package v1alpha1
 
-// The condition the controller sets, and its reasons (the README's "Status and reasons").
+// The condition the controller sets, and its reasons: README.md, "Status and reasons", and
+// docs/troubleshooting.md, one section per reason.
 const (
 	// ConditionAPIAuthValid says whether Konnect accepts the configuration's token.
 	ConditionAPIAuthValid = "APIAuthValid"

@@ -1,0 +1,96 @@
+package framework
+
+import (
+	"os"
+	"sync"
+	"testing"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
+)
+
+// Env is what the tests of one end-to-end package share beside their control plane: a work
+// folder, a fake Konnect in it, the built controller binary, and every token the tests
+// issued, to search logs and metrics for.
+type Env struct {
+	// WorkDir holds the fake Konnect's files and whatever the tests put there (logs).
+	WorkDir string
+	// Konnect is the fake Konnect; ControllerOptions.Env takes its Env().
+	Konnect *fakekonnect.Server
+	// OrgID is the organization NewToken registers tokens for.
+	OrgID string
+
+	mu     sync.Mutex
+	issued []string
+}
+
+// Setup makes a work folder named after prefix, starts a fake Konnect in it that reports orgID
+// for the tokens NewToken issues, and builds the controller binary now, so that a compile error
+// fails fast and no test's timing includes the build. Call it from the setup hook of
+// controlplane.RunTestMain, and Teardown from its teardown hook.
+func Setup(prefix, orgID string) (*Env, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{WorkDir: dir, OrgID: orgID}
+	if e.Konnect, err = fakekonnect.Start(fakekonnect.Options{Dir: dir}); err != nil {
+		return e, err
+	}
+	_, err = ControllerBinary()
+	return e, err
+}
+
+// Teardown closes the fake Konnect and removes the binary ControllerBinary built and, unless
+// keepWorkDir (to look at the logs of a failed run), the work folder. It may be called on
+// the partial Env of a failed Setup, and on a nil one.
+func (e *Env) Teardown(keepWorkDir bool) error {
+	defer CleanupBinary()
+	if e == nil {
+		return nil
+	}
+	if e.Konnect != nil {
+		e.Konnect.Close()
+	}
+	if keepWorkDir {
+		return nil
+	}
+	return os.RemoveAll(e.WorkDir)
+}
+
+// NewToken returns a fresh personal access token that the fake Konnect accepts for OrgID, and
+// remembers it for IssuedTokens.
+func (e *Env) NewToken(t testing.TB) string {
+	t.Helper()
+	token := RandomToken()
+	e.Konnect.AddToken(token, e.OrgID)
+	e.mu.Lock()
+	e.issued = append(e.issued, token)
+	e.mu.Unlock()
+	return token
+}
+
+// IssuedTokens returns a copy of every token NewToken issued so far.
+func (e *Env) IssuedTokens() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.issued...)
+}
+
+// Clients returns a Kubernetes client and a client for KonnectAPIAuthConfigurations, both made
+// from cfg.
+func Clients(cfg *rest.Config) (kubernetes.Interface, clientset.Interface, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := clientset.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kube, client, nil
+}

@@ -1,0 +1,85 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+)
+
+// VerdictTimeout bounds how long WaitForCondition waits for a verdict ("within seconds", with a
+// margin for a loaded machine).
+const VerdictTimeout = 30 * time.Second
+
+// WaitFor polls cond every 100ms until it is true, failing the test after timeout with what
+// and what cond last said.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		var ok bool
+		ok, last = cond()
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
+	}
+}
+
+// APIAuthValid returns cfg's APIAuthValid condition, or nil if it has none (or cfg is nil).
+func APIAuthValid(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) *metav1.Condition {
+	if cfg == nil {
+		return nil
+	}
+	for i := range cfg.Status.Conditions {
+		if cfg.Status.Conditions[i].Type == konnectv1alpha1.ConditionAPIAuthValid {
+			return &cfg.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// WaitForCondition waits up to VerdictTimeout until configuration ns/name's APIAuthValid
+// condition has status and reason, and returns the configuration as it then read. On timeout
+// it fails the test with the last status read and, for each of logs (a controller's Log), its
+// last 30 lines.
+func WaitForCondition(t testing.TB, client clientset.Interface, ns, name string, status metav1.ConditionStatus, reason string, logs ...func() string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
+	t.Helper()
+	var last *konnectv1alpha1.KonnectAPIAuthConfiguration
+	var lastErr error
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, VerdictTimeout, true, func(ctx context.Context) (bool, error) {
+		cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			lastErr = err
+			return false, nil
+		}
+		last, lastErr = cfg, nil
+		cond := APIAuthValid(cfg)
+		return cond != nil && cond.Status == status && cond.Reason == reason, nil
+	})
+	if err == nil {
+		return last
+	}
+	msg := fmt.Sprintf("%s/%s: APIAuthValid never became %s/%s within %v; last status: %+v", ns, name, status, reason, VerdictTimeout, statusOf(last))
+	if lastErr != nil {
+		msg += fmt.Sprintf(" (last read: %v)", lastErr)
+	}
+	for _, log := range logs {
+		msg += "\ncontroller log tail:\n" + Tail(log(), 30)
+	}
+	t.Fatal(msg)
+	return nil
+}
+
+func statusOf(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) any {
+	if cfg == nil {
+		return nil
+	}
+	return cfg.Status
+}
