@@ -52,8 +52,3 @@ func Normalize(s string) (string, error) {
 	host := strings.TrimSuffix(strings.TrimPrefix(s, "https://"), "/")
 	return "https://" + host, nil
 }
-
-// Host returns the host[:port] of a normalised server URL.
-func Host(normalized string) string {
-	return strings.TrimPrefix(normalized, "https://")
-}
