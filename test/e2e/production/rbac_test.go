@@ -186,7 +186,7 @@ func runAsServiceAccount(t *testing.T, c *controlplane.ControlPlane, r rendered,
 // userGuideFlow follows the user guide in namespace kong as its user types it (admin
 // kubeconfig, KONNECT_TOKEN set): the inline token, then the Secret reference, each reaching
 // VALID True; then an unlabelled Secret gets SecretNotFound naming the missing label (which
-// takes the metadata-only get); and the controller recorded Events.
+// takes the metadata-only get); and the controller recorded the Event of that False verdict.
 func userGuideFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc) {
 	t.Helper()
 	_, client := clients(t, c)
@@ -236,7 +236,11 @@ func userGuideFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc) {
 				reasons[e.InvolvedObject.Name+"/"+e.Reason] = true
 			}
 		}
-		return reasons["konnect-api-auth/"+konnectv1alpha1.ReasonValid] && reasons["plain/"+konnectv1alpha1.ReasonSecretNotFound], strings.Join(mapKeys(reasons), ", ")
+		// A first True verdict makes no Event (the status says it); the one turning False does.
+		if reasons["konnect-api-auth/"+konnectv1alpha1.ReasonValid] {
+			return false, "an Event for a first True verdict: " + strings.Join(mapKeys(reasons), ", ")
+		}
+		return reasons["plain/"+konnectv1alpha1.ReasonSecretNotFound], strings.Join(mapKeys(reasons), ", ")
 	})
 }
 
