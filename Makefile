@@ -5,14 +5,23 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/konnect-auth-controller/konnect-auth-controller/pkg/version.Version=$(VERSION)
 BIN := $(CURDIR)/bin
 GO_TEST_FLAGS ?= -count=1 -timeout=40m
+# Where make image writes the OCI layout and the tarballs, and make chart the packaged chart.
+IMAGE_OUT ?= $(BIN)/image
+CHART_OUT ?= $(BIN)
+CHART := charts/konnect-auth-controller
 FUZZTIME ?= 10s
 
 .PHONY: all
 all: build
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver and kubectl into bin/ (skips those already built).
+tools: ## Build etcd, kube-apiserver, kubectl and helm into bin/ (skips those already built).
 	hack/build-tools.sh
+	hack/build-helm.sh
+
+.PHONY: helm
+helm: ## Build helm (pinned in hack/tools/helm/go.mod) into bin/ (skips it when built).
+	hack/build-helm.sh
 
 .PHONY: generate
 generate: ## Regenerate deepcopy, clientset, listers, informers, apply configurations and the CRD.
@@ -21,9 +30,10 @@ generate: ## Regenerate deepcopy, clientset, listers, informers, apply configura
 .PHONY: verify
 verify: ## Fail if generated code or the CRD is out of date, or Go code is unformatted.
 	hack/verify-codegen.sh
-	@unformatted=$$(gofmt -l cmd pkg/apis pkg/controller pkg/konnect pkg/serverurl pkg/version test hack/bench 2>/dev/null); \
+	@unformatted=$$(gofmt -l cmd pkg/apis pkg/controller pkg/konnect pkg/serverurl pkg/version test hack/bench hack/image 2>/dev/null); \
 	  if [[ -n "$$unformatted" ]]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
+	go vet -C hack/image ./...
 
 .PHONY: build
 build: ## Build the controller into bin/konnect-auth-controller.
@@ -58,8 +68,18 @@ bench: tools build ## Measure convergence and cost at 1,000, 5,000 and 10,000 co
 	KONNECT_AUTH_CONTROLLER_BIN=$(BIN)/konnect-auth-controller go run ./test/bench $(BENCH_FLAGS)
 
 .PHONY: image
-image: ## Build the container image (needs a Docker engine); image-check proves the binary is static and runs.
-	docker build -t konnect-auth-controller:$(VERSION) --build-arg VERSION=$(VERSION) .
+image: ## Build the image for linux/amd64 and linux/arm64 without Docker: an OCI layout and docker-load tarballs in $(IMAGE_OUT).
+	VERSION='$(VERSION)' LDFLAGS='$(LDFLAGS)' hack/build-image.sh $(IMAGE_OUT)
+
+.PHONY: image-push
+image-push: image ## Push the image (both platforms, one index) to IMAGE=registry/repo:tag, with ~/.docker/config.json's credentials.
+	@if [[ -z "$(IMAGE)" ]]; then echo "image-push: set IMAGE=registry/repo:tag" >&2; exit 2; fi
+	$(IMAGE_OUT)/image-builder push --layout $(IMAGE_OUT)/oci --image $(IMAGE)
+
+.PHONY: chart
+chart: helm ## Package the Helm chart (appVersion = VERSION, the image make image builds) into $(CHART_OUT).
+	$(BIN)/helm lint --strict $(CHART)
+	$(BIN)/helm package $(CHART) --app-version '$(VERSION)' --destination $(CHART_OUT)
 
 .PHONY: image-check
 image-check: build

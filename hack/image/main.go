@@ -227,9 +227,6 @@ func build(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", plat, err)
 		}
-		if err := validate.Image(img); err != nil {
-			return fmt.Errorf("%s: the image is not valid: %w", plat, err)
-		}
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
 			Add:        img,
 			Descriptor: v1.Descriptor{Platform: p},
@@ -243,10 +240,6 @@ func build(args []string) error {
 		"org.opencontainers.image.source":   *source,
 		"org.opencontainers.image.created":  t.Format(time.RFC3339),
 	}).(v1.ImageIndex)
-	if err := validate.Index(idx); err != nil {
-		return fmt.Errorf("the index is not valid: %w", err)
-	}
-
 	if err := os.RemoveAll(*layoutDir); err != nil {
 		return err
 	}
@@ -262,6 +255,19 @@ func build(args []string) error {
 	digest, err := idx.Digest()
 	if err != nil {
 		return err
+	}
+	// Validate what is on disk, read back: every blob's digest and size, every manifest and
+	// config against its descriptor, every layer's diff ID.
+	written, err := lp.ImageIndex()
+	if err != nil {
+		return err
+	}
+	writtenIdx, err := written.ImageIndex(digest)
+	if err != nil {
+		return err
+	}
+	if err := validate.Index(writtenIdx); err != nil {
+		return fmt.Errorf("the written layout %s is not valid: %w", *layoutDir, err)
 	}
 	fmt.Printf("image: OCI layout %s: index %s (%s)\n", *layoutDir, digest, strings.Join(platforms, ", "))
 
