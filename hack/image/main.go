@@ -13,7 +13,8 @@
 //  1. the same for every platform: /etc/passwd and /etc/group with root and nonroot (65532),
 //     /etc/ssl/certs/ca-certificates.crt (Mozilla's roots as pinned by the Go module
 //     golang.org/x/crypto/x509roots/fallback in go.mod, so that the bundle, like everything
-//     else, depends on the commit and not on the build machine), and /tmp (1777);
+//     else, depends on the commit and not on the build machine), and /tmp (1777). (No home
+//     directory: nothing uses one, and the root file system is read-only in the Deployment.)
 //  2. /konnect-auth-controller, the static binary (0755), the entrypoint.
 //
 // It runs as 65532:65532, has no shell, and carries org.opencontainers.image.* labels.
@@ -95,8 +96,6 @@ func baseFiles() []file {
 		{path: "etc/ssl/", mode: 0o755},
 		{path: "etc/ssl/certs/", mode: 0o755},
 		{path: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: caBundle()},
-		{path: "home/", mode: 0o755},
-		{path: "home/nonroot/", mode: 0o700},
 		{path: "tmp/", mode: 0o1777},
 	}
 }
@@ -313,7 +312,7 @@ func platformImage(p v1.Platform, binary string, base v1.Layer, t time.Time, lab
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err = mutate.Append(img,
-		mutate.Addendum{Layer: base, History: v1.History{Created: v1.Time{Time: t}, CreatedBy: "hack/image: /etc/passwd, /etc/group, /etc/ssl/certs/ca-certificates.crt, /home/nonroot, /tmp", Comment: "konnect-auth-controller"}},
+		mutate.Addendum{Layer: base, History: v1.History{Created: v1.Time{Time: t}, CreatedBy: "hack/image: /etc/passwd, /etc/group, /etc/ssl/certs/ca-certificates.crt, /tmp", Comment: "konnect-auth-controller"}},
 		mutate.Addendum{Layer: binLayer, History: v1.History{Created: v1.Time{Time: t}, CreatedBy: "hack/image: " + entrypoint, Comment: "konnect-auth-controller"}},
 	)
 	if err != nil {
