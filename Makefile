@@ -53,7 +53,8 @@ fuzz: ## Run each fuzz target briefly on top of its committed seed corpus.
 test: tools build verify ## Everything: generated-code check, unit, fuzz and end-to-end tests against a real apiserver.
 	go test $(GO_TEST_FLAGS) ./cmd/... ./pkg/...
 	# One end-to-end package at a time: each runs its own apiserver, and on two cores timing-
-	# sensitive fault tests are more reliable when they do not share the CPUs.
+	# sensitive fault tests are more reliable when they do not share the CPUs. test/e2e/chart
+	# uses bin/helm (built by tools); test/e2e/image runs make image twice.
 	go test $(GO_TEST_FLAGS) -p 1 ./test/...
 	$(MAKE) fuzz
 
