@@ -52,7 +52,6 @@ ARG REVISION=
 ARG SOURCE=https://github.com/konnect-auth-controller/konnect-auth-controller
 LABEL org.opencontainers.image.title="konnect-auth-controller" \
       org.opencontainers.image.description="Validates KonnectAPIAuthConfigurations against Kong Konnect" \
-      org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}"

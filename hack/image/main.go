@@ -198,7 +198,6 @@ func build(args []string) error {
 		"org.opencontainers.image.revision":    *revision,
 		"org.opencontainers.image.source":      *source,
 		"org.opencontainers.image.created":     t.Format(time.RFC3339),
-		"org.opencontainers.image.licenses":    "Apache-2.0",
 	}
 
 	baseTar, err := layerTar(baseFiles(), t)
