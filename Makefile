@@ -5,14 +5,23 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/konnect-auth-controller/konnect-auth-controller/pkg/version.Version=$(VERSION)
 BIN := $(CURDIR)/bin
 GO_TEST_FLAGS ?= -count=1 -timeout=40m
+# Where make image writes the OCI layout and the tarballs, and make chart the packaged chart.
+IMAGE_OUT ?= $(BIN)/image
+CHART_OUT ?= $(BIN)
+CHART := charts/konnect-auth-controller
 FUZZTIME ?= 10s
 
 .PHONY: all
 all: build
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver and kubectl into bin/ (skips those already built).
+tools: ## Build etcd, kube-apiserver, kubectl and helm into bin/ (skips those already built).
 	hack/build-tools.sh
+	hack/build-helm.sh
+
+.PHONY: helm
+helm: ## Build helm (pinned in hack/tools/helm/go.mod) into bin/ (skips it when built).
+	hack/build-helm.sh
 
 .PHONY: generate
 generate: ## Regenerate deepcopy, clientset, listers, informers, apply configurations and the CRD.
@@ -25,6 +34,7 @@ verify: ## Fail if generated code or the CRD is out of date, or Go code is unfor
 	@unformatted=$$(gofmt -l $$(find cmd pkg test hack -name '*.go' -not -path 'pkg/generated/*')) || exit 1; \
 	  if [[ -n "$$unformatted" ]]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
+	go vet -C hack/image ./...
 
 .PHONY: build
 build: ## Build the controller into bin/konnect-auth-controller.
@@ -44,7 +54,8 @@ fuzz: ## Run each fuzz target briefly on top of its committed seed corpus.
 test: tools build verify ## Everything: generated-code check, unit, fuzz and end-to-end tests against a real apiserver.
 	go test $(GO_TEST_FLAGS) ./cmd/... ./pkg/...
 	# One end-to-end package at a time: each runs its own apiserver, and on two cores timing-
-	# sensitive fault tests are more reliable when they do not share the CPUs.
+	# sensitive fault tests are more reliable when they do not share the CPUs. test/e2e/chart
+	# uses bin/helm (built by tools); test/e2e/image runs make image twice.
 	go test $(GO_TEST_FLAGS) -p 1 ./test/...
 	$(MAKE) fuzz
 
@@ -59,8 +70,18 @@ bench: tools build ## Measure convergence and cost at 1,000, 5,000 and 10,000 co
 	KONNECT_AUTH_CONTROLLER_BIN=$(BIN)/konnect-auth-controller go run ./test/bench $(BENCH_FLAGS)
 
 .PHONY: image
-image: ## Build the container image (needs a Docker engine); image-check proves the binary is static and runs.
-	docker build -t konnect-auth-controller:$(VERSION) --build-arg VERSION=$(VERSION) .
+image: ## Build the image for linux/amd64 and linux/arm64 without Docker: an OCI layout and docker-load tarballs in $(IMAGE_OUT).
+	VERSION='$(VERSION)' LDFLAGS='$(LDFLAGS)' hack/build-image.sh $(IMAGE_OUT)
+
+.PHONY: image-push
+image-push: image ## Push the image (both platforms, one index) to IMAGE=registry/repo:tag, with ~/.docker/config.json's credentials.
+	@if [[ -z "$(IMAGE)" ]]; then echo "image-push: set IMAGE=registry/repo:tag" >&2; exit 2; fi
+	$(IMAGE_OUT)/image-builder push --layout $(IMAGE_OUT)/oci --image $(IMAGE)
+
+.PHONY: chart
+chart: helm ## Package the Helm chart (appVersion = VERSION, the image make image builds) into $(CHART_OUT).
+	$(BIN)/helm lint --strict $(CHART)
+	$(BIN)/helm package $(CHART) --app-version '$(VERSION)' --destination $(CHART_OUT)
 
 .PHONY: image-check
 image-check: build

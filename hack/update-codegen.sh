@@ -42,3 +42,9 @@ kube::codegen::gen_client \
 go tool controller-gen crd \
   paths=./pkg/apis/... \
   output:crd:artifacts:config="${root}/manifests/crd"
+
+# The Helm chart installs the same CRDs, from its crds/ folder: copies, never edited by hand.
+chart_crds="${root}/charts/konnect-auth-controller/crds"
+mkdir -p "${chart_crds}"
+rm -f "${chart_crds}"/*.yaml
+cp "${root}"/manifests/crd/*.yaml "${chart_crds}/"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fails when the generated code or the CRD differs from what hack/update-codegen.sh produces
-# from the current types: generated files are never edited by hand.
+# Fails when the generated code, the CRD or the Helm chart's copy of it
+# (charts/konnect-auth-controller/crds) differs from what hack/update-codegen.sh produces from the
+# current types: generated files are never edited by hand.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,7 +13,7 @@ tar -C "${root}" --exclude=./bin --exclude=./.git -cf - . | tar -C "${scratch}" 
 CODEGEN_BIN="${root}/bin/codegen" "${scratch}/hack/update-codegen.sh" >/dev/null
 
 status=0
-for dir in pkg/apis pkg/generated manifests/crd; do
+for dir in pkg/apis pkg/generated manifests/crd charts/konnect-auth-controller/crds; do
   if ! diff -Nru "${root}/${dir}" "${scratch}/${dir}"; then
     status=1
   fi
@@ -21,4 +22,4 @@ if [[ ${status} -ne 0 ]]; then
   echo "verify-codegen: generated files are out of date; run hack/update-codegen.sh (make generate)" >&2
   exit 1
 fi
-echo "verify-codegen: generated code and CRD are up to date"
+echo "verify-codegen: generated code, CRD and the chart's CRDs are up to date"
