@@ -31,7 +31,7 @@ import (
 // True on both of the user guide's manifests in manifests/examples/. A last upgrade to
 // namespaced mode replaces the controller's ClusterRole with a Role in kong.
 func TestInstallAndUpgrade(t *testing.T) {
-	c := startEmptyControlPlane(t)
+	c := framework.StartEmptyControlPlane(t)
 	kube, err := kubernetes.NewForConfig(c.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -217,23 +217,6 @@ func TestInstallAndUpgrade(t *testing.T) {
 	kubectl(t, c, strings.ReplaceAll(string(b), "kpat_REPLACE_WITH_YOUR_TOKEN", token), "apply", "-f", "-")
 	waitForValid(t, client, "kong", "konnect-api-auth")
 	stopController(t, p, token)
-}
-
-// startEmptyControlPlane starts a control plane of its own for one test, without the CRD.
-func startEmptyControlPlane(t *testing.T) *controlplane.ControlPlane {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := controlplane.Start(ctx, controlplane.Options{})
-	if err != nil {
-		t.Fatalf("starting a control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("stopping the control plane: %v", err)
-		}
-	})
-	return c
 }
 
 // runDeployment starts the controller binary the way the kubelet would start d's controller

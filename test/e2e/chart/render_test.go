@@ -202,37 +202,6 @@ func kustomizeRender(t testing.TB, dir string) []*unstructured.Unstructured {
 	return decode(t, "kubectl kustomize "+dir, out)
 }
 
-// permissions flattens RBAC rules into "group/resource[/resourceName]:verb" strings, so that
-// two sets of rules can be compared however they are split into rules.
-func permissions(rules []rbacv1.PolicyRule) []string {
-	set := map[string]bool{}
-	for _, r := range rules {
-		names := r.ResourceNames
-		if len(names) == 0 {
-			names = []string{""}
-		}
-		for _, g := range r.APIGroups {
-			for _, res := range r.Resources {
-				for _, n := range names {
-					for _, v := range r.Verbs {
-						p := g + "/" + res
-						if n != "" {
-							p += "/" + n
-						}
-						set[p+":"+v] = true
-					}
-				}
-			}
-		}
-	}
-	var out []string
-	for p := range set {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // TestSameInstallAsKustomize: for the README's release name, the chart renders what kustomize
 // renders, cluster-wide (manifests/) and namespaced (manifests/overlays/namespaced with
 // watchNamespace=kong): the same objects but for the Namespace (Helm's, with
@@ -333,7 +302,7 @@ func TestSameInstallAsKustomize(t *testing.T) {
 
 func compareRules(t *testing.T, what string, got, want []rbacv1.PolicyRule) {
 	t.Helper()
-	if g, w := permissions(got), permissions(want); !slices.Equal(g, w) {
+	if g, w := framework.Permissions(got), framework.Permissions(want); !slices.Equal(g, w) {
 		t.Errorf("%s permissions:\n  chart     %v\n  kustomize %v", what, g, w)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 
@@ -167,21 +165,5 @@ func ServiceAccountTokenKubeconfig(ctx context.Context, cp *controlplane.Control
 	if err != nil {
 		return "", fmt.Errorf("requesting a token for ServiceAccount %s/%s: %w", ns, name, err)
 	}
-	restCfg := cp.RESTConfig()
-	cluster := &clientcmdapi.Cluster{Server: cp.APIServerURL()}
-	if len(restCfg.TLSClientConfig.CAData) > 0 {
-		cluster.CertificateAuthorityData = restCfg.TLSClientConfig.CAData
-	} else {
-		cluster.InsecureSkipTLSVerify = true
-	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["controlplane"] = cluster
-	kc.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	kc.Contexts[name] = &clientcmdapi.Context{Cluster: "controlplane", AuthInfo: name}
-	kc.CurrentContext = name
-	path := filepath.Join(dir, ns+"-"+name+".kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		return "", err
-	}
-	return path, nil
+	return TokenKubeconfig(cp, dir, ns+"-"+name, tr.Status.Token)
 }

@@ -163,7 +163,7 @@ func TestUserRoleAggregation(t *testing.T) {
 
 // mentionsConfigs reports whether rules grant anything on konnectapiauthconfigurations.
 func mentionsConfigs(rules []rbacv1.PolicyRule) bool {
-	for _, p := range permissions(rules) {
+	for _, p := range framework.Permissions(rules) {
 		if strings.HasPrefix(p, "konnect.konghq.com/konnectapiauthconfigurations") {
 			return true
 		}

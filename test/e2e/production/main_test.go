@@ -22,7 +22,6 @@ package production_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,8 +35,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
@@ -82,24 +79,6 @@ func teardown() error { return env.Teardown(false) }
 // ---------------------------------------------------------------------------------------
 // Control planes and kubectl
 
-// startEmptyControlPlane starts a control plane of its own for one test, without the CRD, as a
-// fresh cluster would be before `kubectl apply -k manifests/`.
-func startEmptyControlPlane(t *testing.T) *controlplane.ControlPlane {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := controlplane.Start(ctx, controlplane.Options{})
-	if err != nil {
-		t.Fatalf("starting a control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("stopping the control plane: %v", err)
-		}
-	})
-	return c
-}
-
 // clients returns admin clients for c.
 func clients(t testing.TB, c *controlplane.ControlPlane) (kubernetes.Interface, clientset.Interface) {
 	t.Helper()
@@ -108,29 +87,6 @@ func clients(t testing.TB, c *controlplane.ControlPlane) (kubernetes.Interface, 
 		t.Fatal(err)
 	}
 	return kube, konnectClient
-}
-
-// tokenKubeconfig writes a kubeconfig for c's apiserver that authenticates with token, the way
-// a Pod's mounted ServiceAccount token would, and returns its path.
-func tokenKubeconfig(t testing.TB, c *controlplane.ControlPlane, dir, user, token string) string {
-	t.Helper()
-	restCfg := c.RESTConfig()
-	cluster := &clientcmdapi.Cluster{Server: c.APIServerURL()}
-	if len(restCfg.TLSClientConfig.CAData) > 0 {
-		cluster.CertificateAuthorityData = restCfg.TLSClientConfig.CAData
-	} else {
-		cluster.InsecureSkipTLSVerify = true
-	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["controlplane"] = cluster
-	kc.AuthInfos[user] = &clientcmdapi.AuthInfo{Token: token}
-	kc.Contexts[user] = &clientcmdapi.Context{Cluster: "controlplane", AuthInfo: user}
-	kc.CurrentContext = user
-	path := filepath.Join(dir, user+".kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // serviceAccountKubeconfig issues a token for the ServiceAccount ns/name with the TokenRequest
@@ -144,7 +100,10 @@ func serviceAccountKubeconfig(t testing.TB, c *controlplane.ControlPlane, ns, na
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := tokenKubeconfig(t, c, dir, name, token)
+	path, err := framework.TokenKubeconfig(c, dir, name, token)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, stderr, err := framework.KubectlWith(c, path, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
 	want := "system:serviceaccount:" + ns + ":" + name
 	if err != nil || out != want {

@@ -103,37 +103,6 @@ func (r rendered) get(t testing.TB, kind, ns, name string, out any) {
 	t.Fatalf("no %s/%s/%s in the rendered manifests; have %v", kind, ns, name, r.keys())
 }
 
-// permissions flattens RBAC rules into "group/resource[/resourceName]:verb" strings, so that
-// two sets of rules can be compared however they are split into rules.
-func permissions(rules []rbacv1.PolicyRule) []string {
-	set := map[string]bool{}
-	for _, r := range rules {
-		names := r.ResourceNames
-		if len(names) == 0 {
-			names = []string{""}
-		}
-		for _, g := range r.APIGroups {
-			for _, res := range r.Resources {
-				for _, n := range names {
-					for _, v := range r.Verbs {
-						p := g + "/" + res
-						if n != "" {
-							p += "/" + n
-						}
-						set[p+":"+v] = true
-					}
-				}
-			}
-		}
-	}
-	var out []string
-	for p := range set {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // controllerPermissions is exactly what the controller uses where it watches: configurations
 // (informer and reads), their status (merge patch), Secrets (label-selected informer, plus a
 // metadata-only get of one Secret to tell "unlabelled" from "missing"), and Events.
@@ -231,7 +200,7 @@ func checkControllerRBAC(t *testing.T, r rendered, v variant) {
 			t.Errorf("RoleBinding in %s refers to a %s, want its Role", v.watched, roleRef.Kind)
 		}
 	}
-	if got := permissions(grants); !slices.Equal(got, controllerPermissions) {
+	if got := framework.Permissions(grants); !slices.Equal(got, controllerPermissions) {
 		t.Errorf("controller permissions:\n  got  %v\n  want %v", got, controllerPermissions)
 	}
 	wantSubject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: saName, Namespace: saNamespace}}
@@ -243,7 +212,7 @@ func checkControllerRBAC(t *testing.T, r rendered, v variant) {
 	var leaseBinding rbacv1.RoleBinding
 	r.get(t, "Role", saNamespace, "konnect-auth-controller-leader-election", &leaseRole)
 	r.get(t, "RoleBinding", saNamespace, "konnect-auth-controller-leader-election", &leaseBinding)
-	if got := permissions(leaseRole.Rules); !slices.Equal(got, leasePermissions) {
+	if got := framework.Permissions(leaseRole.Rules); !slices.Equal(got, leasePermissions) {
 		t.Errorf("leader-election permissions:\n  got  %v\n  want %v", got, leasePermissions)
 	}
 	if leaseBinding.RoleRef.Kind != "Role" || leaseBinding.RoleRef.Name != leaseRole.Name || !slices.Equal(leaseBinding.Subjects, wantSubject) {
@@ -410,7 +379,7 @@ func checkUserRoles(t *testing.T, r rendered) {
 		if !slices.Equal(append([]string{}, aggregates...), want) {
 			t.Errorf("%s aggregates to %v, want %v (never view)", role.name, aggregates, want)
 		}
-		perms := permissions(cr.Rules)
+		perms := framework.Permissions(cr.Rules)
 		for _, verb := range []string{"get", "list", "watch"} {
 			if !slices.Contains(perms, "konnect.konghq.com/konnectapiauthconfigurations:"+verb) {
 				t.Errorf("%s cannot %s configurations: %v", role.name, verb, perms)

@@ -39,7 +39,7 @@ var fastLeaderElection = []string{
 // VALID True (the RBAC is sufficient), no request of the controller is ever refused, and the
 // ServiceAccount holds exactly the controller's permissions and nothing else (not excessive).
 func TestInstallClusterWide(t *testing.T) {
-	c := startEmptyControlPlane(t)
+	c := framework.StartEmptyControlPlane(t)
 	r := applyVariant(t, c, clusterWide)
 	kube, _ := clients(t, c)
 	framework.MustKubectl(t, c, "", "create", "namespace", "kong")
@@ -108,7 +108,7 @@ func TestInstallClusterWide(t *testing.T) {
 // with the overlay's --namespace=kong and only Roles, validates configurations in kong, never
 // looks at another namespace, and cannot read a Secret outside kong.
 func TestInstallNamespaced(t *testing.T) {
-	c := startEmptyControlPlane(t)
+	c := framework.StartEmptyControlPlane(t)
 	r := applyVariant(t, c, namespaced)
 	_, client := clients(t, c)
 	framework.MustKubectl(t, c, "", "create", "namespace", "team-b")
@@ -295,7 +295,7 @@ func rulesReview(t *testing.T, cfg *rest.Config, ns string) []string {
 	for _, r := range review.Status.ResourceRules {
 		rules = append(rules, rbacv1.PolicyRule{Verbs: r.Verbs, APIGroups: r.APIGroups, Resources: r.Resources, ResourceNames: r.ResourceNames})
 	}
-	return permissions(rules)
+	return framework.Permissions(rules)
 }
 
 // canI is one `kubectl auth can-i VERB RESOURCE -n NS` and its expected answer.
