@@ -142,6 +142,56 @@ func printTable(out io.Writer, results []result) {
 	tw.Flush()
 }
 
+// printPhases prints, per run, the start load, the bound, the latency and the restart.
+func printPhases(out io.Writer, results []result) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "objects\trun\tload_1m\tbound\tlatency_n\tp50_ms\tp99_ms\tmax_ms\tlatency_timeouts\trestart_writes\trestart_calls\trestart_tokens\trestart_ready_s\trestart_last_s\trestart_quiet\trestart_true_lost\tstop_s\t")
+	for _, r := range results {
+		lat := []string{"-", "-", "-", "-", "-"}
+		if r.latency.count > 0 {
+			lat = []string{fmt.Sprint(r.latency.count), fmt.Sprintf("%.0f", ms(r.latency.percentile(50))), fmt.Sprintf("%.0f", ms(r.latency.percentile(99))),
+				fmt.Sprintf("%.0f", ms(r.latency.max())), fmt.Sprint(r.latency.timeouts)}
+		}
+		rs := []string{"-", "-", "-", "-", "-", "-", "-", "-"}
+		if rr := r.restart; rr.ran {
+			rs = []string{fmt.Sprint(rr.writes), fmt.Sprint(rr.calls), fmt.Sprintf("%d/%d", rr.tokensHit, rr.expectCall), fmt.Sprintf("%.2f", rr.ready.Seconds()),
+				fmt.Sprintf("%.2f", rr.lastActive.Seconds()), fmt.Sprint(rr.quiet), fmt.Sprint(rr.falls), fmt.Sprintf("%.2f", rr.stop.Seconds())}
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%s\t%s\t%s\t\n", r.n, r.attempt, r.load1, r.bound, strings.Join(lat, "\t"), strings.Join(rs, "\t"))
+	}
+	tw.Flush()
+}
+
+// printFlatness prints the cost per configuration of every run and, for each, its ratio to
+// the smallest size's: flat (≈1.00) from 1,000 to 100,000 means linear growth.
+func printFlatness(out io.Writer, results []result) {
+	if len(results) == 0 {
+		return
+	}
+	base := results[0]
+	for _, r := range results {
+		if r.n < base.n {
+			base = r
+		}
+	}
+	rel := func(v, b float64) string {
+		if b <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", v/b)
+	}
+	fmt.Fprintf(out, "cost per configuration (x = relative to N=%d):\n", base.n)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "objects\trun\tctrl_cpu_ms/cfg\tx\tall_cpu_ms/cfg\tx\tconverge_s/1000cfg\tx\tpeak_rss_MiB\t")
+	for _, r := range results {
+		ctrl, baseCtrl := 1000*r.ctrlConvergeCPU/float64(r.n), 1000*base.ctrlConvergeCPU/float64(base.n)
+		fmt.Fprintf(tw, "%d\t%d\t%.3f\t%s\t%.3f\t%s\t%.2f\t%s\t%.2f\t\n", r.n, r.attempt,
+			ctrl, rel(ctrl, baseCtrl), 1000*r.convergeCPUPerConfig, rel(r.convergeCPUPerConfig, base.convergeCPUPerConfig),
+			r.convergeSPer1000(), rel(r.convergeSPer1000(), base.convergeSPer1000()), r.rssMiB)
+	}
+	tw.Flush()
+}
+
 // controlPlanePids finds the kube-apiserver and etcd processes whose command lines name dir
 // (the control plane's work folder), so that their CPU time can be read too. A pid is 0 when
 // not found.
@@ -209,12 +259,14 @@ func machineTicks() (busy, total float64) {
 // cpuSample is a moment's CPU counters of the processes involved and of the machine.
 type cpuSample struct {
 	controller, apiserver, etcd float64
+	bench                       float64 // this process: the watch, the fake Konnect, the ceiling writer
 	busyTicks, totalTicks       float64
 }
 
 func sampleCPU(controllerPid, apiserverPid, etcdPid int) cpuSample {
 	busy, total := machineTicks()
-	return cpuSample{controller: cpuOf(controllerPid), apiserver: cpuOf(apiserverPid), etcd: cpuOf(etcdPid), busyTicks: busy, totalTicks: total}
+	return cpuSample{controller: cpuOf(controllerPid), apiserver: cpuOf(apiserverPid), etcd: cpuOf(etcdPid), bench: cpuOf(os.Getpid()),
+		busyTicks: busy, totalTicks: total}
 }
 
 // busyCores is how many CPUs were busy on average between a and b, whoever used them.

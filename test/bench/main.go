@@ -1,11 +1,15 @@
 // Command bench measures how fast the built konnect-auth-controller converges N
 // KonnectAPIAuthConfigurations against a real kube-apiserver and etcd and a fake Konnect, how
 // close that comes to the apiserver's own write ceiling on the same machine in the same run,
-// and what it costs: Konnect calls, the controller's peak RSS and CPU seconds, and the status
-// writes and Konnect calls in an idle window after convergence.
+// which limit bound it, and what it costs: Konnect calls, the controller's peak RSS and CPU
+// seconds, the status writes and Konnect calls in an idle window after convergence, the
+// latency of one more configuration, and a restart.
 //
 // It is `make bench`. For each N (-n) it:
 //
+//  0. QUIET: prints the 1-minute load average and, while it is at or above -max-load, waits
+//     up to -quiet-wait for it to fall. A size that starts with the load still above
+//     -max-load is run again once afterwards (-rerun-loaded) and both runs are reported;
 //  1. starts a fresh control plane (etcd + kube-apiserver, CRDs installed) and a fake Konnect
 //     in this process that accepts -tokens distinct tokens;
 //  2. creates, with no controller running, N configurations (half with an inline token, half
@@ -18,14 +22,22 @@
 //     apiserver's status-write ceiling on this machine right now. Those objects are then
 //     deleted so that the controller never sees them;
 //  4. CONVERGENCE: starts the controller binary and times, with a watch (an informer), how
-//     long it takes until every configuration's APIAuthValid condition is True;
+//     long it takes until every configuration's APIAuthValid condition is True, and decides
+//     from the same run's figures which limit bound it (client-side QPS, Konnect, the
+//     controller's CPU, the apiserver);
 //  5. COST: the fake's call counter during convergence, VmHWM and utime+stime of the
 //     controller from /proc, then an idle window (-idle) in which status writes
-//     (resourceVersion changes seen by the watch) and Konnect calls are counted.
+//     (resourceVersion changes seen by the watch) and Konnect calls are counted;
+//  6. LATENCY: with the N configurations True, creates -latency-count more one at a time,
+//     each waiting until the watch sees it True before the next, and reports p50/p99/max of
+//     create → True;
+//  7. RESTART: stops the controller (SIGTERM, waits) and starts it again, and counts status
+//     writes and Konnect calls until nothing happened for -restart-quiet (at most
+//     -restart-timeout).
 //
 // It prints a table, and per N one line
 //
-//	BENCH objects=N tokens=T converge_s=… configs_per_s=… ceiling_writes_per_s=… ratio=… konnect_calls=… rss_mib=… cpu_s=… idle_writes=… idle_konnect_calls=…
+//	BENCH objects=N tokens=T converge_s=… configs_per_s=… ceiling_writes_per_s=… ratio=… konnect_calls=… rss_mib=… cpu_s=… idle_writes=… idle_konnect_calls=… latency_p50_ms=… latency_p99_ms=… restart_writes=… restart_konnect_calls=… bound=… load=…
 //
 // It reports; it asserts nothing. Ctrl-C stops everything it started and removes its folders.
 package main
@@ -54,9 +66,39 @@ type config struct {
 	ceilingWriters   []int
 	ceilingObjects   int
 	setupWorkers     int
-	convergeTimeout  time.Duration
+	convergeTimeout  time.Duration // 0: scaled with N (convergeTimeoutFor)
 	controllerArgs   []string
 	keep             bool
+
+	maxLoad     float64       // the 1-minute load average a size should start below (0: no check)
+	quietWait   time.Duration // how long to wait for it
+	rerunLoaded bool          // run a size again once if it started with the load above maxLoad
+
+	latencyCount   int           // configurations created one at a time after the idle window
+	latencyTimeout time.Duration // how long one may take to become True
+
+	restart        bool
+	restartQuiet   time.Duration // no write and no call for this long: the restarted controller is quiet
+	restartTimeout time.Duration // 0: scaled with N (restartTimeoutFor)
+}
+
+// convergeTimeoutFor is -converge-timeout, or when it is 0 a timeout that grows with N: 15
+// minutes, or 20 ms per configuration (50 configurations/s) when that is longer (33 minutes at
+// 100,000).
+func (c config) convergeTimeoutFor(n int) time.Duration {
+	if c.convergeTimeout > 0 {
+		return c.convergeTimeout
+	}
+	return max(15*time.Minute, time.Duration(n)*20*time.Millisecond)
+}
+
+// restartTimeoutFor is -restart-timeout, or when it is 0 two minutes plus 5 ms per
+// configuration (the restarted controller lists all of them again).
+func (c config) restartTimeoutFor(n int) time.Duration {
+	if c.restartTimeout > 0 {
+		return c.restartTimeout
+	}
+	return 2*time.Minute + time.Duration(n)*5*time.Millisecond
 }
 
 func main() {
@@ -74,9 +116,17 @@ func main() {
 	flag.StringVar(&writers, "ceiling-writers", "4,16", "Concurrent goroutines of the ceiling writer; a comma-separated list measures each in turn and takes the highest rate as the ceiling (16 matches the controller's default --workers).")
 	flag.IntVar(&cfg.ceilingObjects, "ceiling-objects", 1000, "Configurations the ceiling writer patches, round robin.")
 	flag.IntVar(&cfg.setupWorkers, "setup-workers", 32, "Concurrent creators when filling the cluster.")
-	flag.DurationVar(&cfg.convergeTimeout, "converge-timeout", 15*time.Minute, "Give up on a convergence after this long (the run is reported as incomplete).")
+	flag.DurationVar(&cfg.convergeTimeout, "converge-timeout", 0, "Give up on a convergence after this long (the run is reported as incomplete). 0: 15m, or 20ms per configuration when longer.")
 	flag.StringVar(&ctrlArgs, "controller-args", "", "Extra flags for the controller, space-separated (e.g. \"--workers=32 --kube-api-qps=500\").")
 	flag.BoolVar(&cfg.keep, "keep", false, "Keep the work folder (controller logs) instead of removing it.")
+	flag.Float64Var(&cfg.maxLoad, "max-load", 1.0, "Start each size only once the 1-minute load average is below this (waiting up to -quiet-wait). 0: do not check.")
+	flag.DurationVar(&cfg.quietWait, "quiet-wait", 5*time.Minute, "How long to wait, before each size, for the load average to fall below -max-load.")
+	flag.BoolVar(&cfg.rerunLoaded, "rerun-loaded", true, "Run a size once more if it started with the load average above -max-load; both runs are reported.")
+	flag.IntVar(&cfg.latencyCount, "latency-count", 100, "After the idle window, create this many configurations one at a time and report create → True latency. 0: skip.")
+	flag.DurationVar(&cfg.latencyTimeout, "latency-timeout", 30*time.Second, "How long one latency configuration may take to become True.")
+	flag.BoolVar(&cfg.restart, "restart", true, "After the latency phase, stop the controller and start it again, and count status writes and Konnect calls until it is quiet.")
+	flag.DurationVar(&cfg.restartQuiet, "restart-quiet", 10*time.Second, "The restarted controller is quiet once it is ready and has made no status write and no Konnect call for this long.")
+	flag.DurationVar(&cfg.restartTimeout, "restart-timeout", 0, "Give up waiting for the restarted controller to be quiet after this long. 0: 2m plus 5ms per configuration.")
 	flag.Parse()
 
 	for _, s := range strings.Split(sizes, ",") {
@@ -103,6 +153,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -tokens and -setup-workers must be at least 1")
 		os.Exit(2)
 	}
+	if cfg.latencyCount < 0 || cfg.latencyTimeout <= 0 || cfg.restartQuiet <= 0 || cfg.maxLoad < 0 || cfg.quietWait < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -latency-count, -max-load and -quiet-wait must not be negative, -latency-timeout and -restart-quiet must be positive")
+		os.Exit(2)
+	}
 	cfg.controllerArgs = strings.Fields(ctrlArgs)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -127,19 +181,39 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	fmt.Printf("controller: %s %s\n", bin, strings.Join(cfg.controllerArgs, " "))
+	lim := controllerLimits(bin, cfg.controllerArgs)
+	fmt.Printf("controller limits: %s\n", lim)
 
 	var results []result
 	for _, n := range cfg.sizes {
-		fmt.Printf("\n== N=%d tokens=%d unrelated-secrets=%d (load average %s)\n", n, cfg.tokens, cfg.unrelatedSecrets, loadAverage())
-		r, err := runOne(ctx, cfg, n)
-		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+		for attempt := 1; attempt <= 2; attempt++ {
+			fmt.Printf("\n== N=%d tokens=%d unrelated-secrets=%d", n, cfg.tokens, cfg.unrelatedSecrets)
+			if attempt > 1 {
+				fmt.Print(" (rerun: the first run started with the load average above -max-load)")
+			}
+			fmt.Println()
+			load, err := waitQuiet(ctx, cfg.maxLoad, cfg.quietWait)
+			if err != nil {
+				return err
+			}
+			r, err := runOne(ctx, cfg, lim, n)
+			if err != nil {
+				return fmt.Errorf("N=%d: %w", n, err)
+			}
+			r.attempt, r.load1 = attempt, load
+			results = append(results, r)
+			fmt.Println(r.benchLine())
+			if !r.loaded(cfg.maxLoad) || !cfg.rerunLoaded {
+				break
+			}
 		}
-		results = append(results, r)
-		fmt.Println(r.benchLine())
 	}
 	fmt.Println()
 	printTable(os.Stdout, results)
+	fmt.Println()
+	printPhases(os.Stdout, results)
+	fmt.Println()
+	printFlatness(os.Stdout, results)
 	fmt.Println()
 	for _, r := range results {
 		fmt.Println(r.benchLine())

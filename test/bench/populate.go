@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,6 +57,7 @@ func populate(ctx context.Context, kube kubernetes.Interface, client clientset.I
 		wg       sync.WaitGroup
 		errOnce  sync.Once
 		firstErr error
+		done     atomic.Int64
 	)
 	for range cfg.setupWorkers {
 		wg.Go(func() {
@@ -63,9 +65,31 @@ func populate(ctx context.Context, kube kubernetes.Interface, client clientset.I
 				if err := job(ctx); err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
 				}
+				done.Add(1)
 			}
 		})
 	}
+	// A fill of 100,000 takes many minutes: say how far it is every 30 s.
+	jobsTotal := n + cfg.unrelatedSecrets + cfg.ceilingObjects
+	progressDone := make(chan struct{})
+	defer close(progressDone)
+	go func() {
+		start := time.Now()
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-progressDone:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				d := done.Load()
+				fmt.Printf("  … filling: %d of %d creations done (a configuration with its Secret counts once) after %.0fs, %.0f/s\n",
+					d, jobsTotal, now.Sub(start).Seconds(), float64(d)/now.Sub(start).Seconds())
+			}
+		}
+	}()
 
 	ceiling := make([]ceilingObject, cfg.ceilingObjects)
 	unrelatedData := map[string][]byte{"tls.crt": make([]byte, 1024), "tls.key": make([]byte, 256)}

@@ -62,6 +62,19 @@ type result struct {
 	idle       time.Duration
 
 	loadBefore, loadAfter string
+
+	attempt int     // 1, or 2 for the rerun of a size that started loaded
+	load1   float64 // the 1-minute load average the run started with
+
+	ctrlConvergeCPU float64 // the controller's CPU seconds during convergence
+	hwmAtConverge   float64 // its peak RSS when convergence ended
+	benchRSSMiB     float64 // this process's peak RSS after the idle window
+	benchCPU        float64 // this process's CPU seconds during convergence
+	bound           string  // what bound the convergence (decideBound)
+	boundWhy        string  // the "bound: …" line
+
+	latency latencyResult
+	restart restartResult
 }
 
 func (r result) configsPerS() float64 {
@@ -84,12 +97,21 @@ func (r result) benchLine() string {
 	if !r.complete {
 		converge = "incomplete"
 	}
-	return fmt.Sprintf("BENCH objects=%d tokens=%d converge_s=%s configs_per_s=%.1f ceiling_writes_per_s=%.1f ratio=%.2f konnect_calls=%d rss_mib=%.1f cpu_s=%.2f idle_writes=%d idle_konnect_calls=%d",
-		r.n, r.tokens, converge, r.configsPerS(), r.ceilingWPS, r.ratio(), r.calls, r.rssMiB, r.cpuS, r.idleWrites, r.idleCalls)
+	p50, p99 := "-", "-"
+	if r.latency.count > 0 {
+		p50, p99 = fmt.Sprintf("%.0f", ms(r.latency.percentile(50))), fmt.Sprintf("%.0f", ms(r.latency.percentile(99)))
+	}
+	rw, rc := "-", "-"
+	if r.restart.ran {
+		rw, rc = fmt.Sprint(r.restart.writes), fmt.Sprint(r.restart.calls)
+	}
+	return fmt.Sprintf("BENCH objects=%d tokens=%d converge_s=%s configs_per_s=%.1f ceiling_writes_per_s=%.1f ratio=%.2f konnect_calls=%d rss_mib=%.1f cpu_s=%.2f idle_writes=%d idle_konnect_calls=%d latency_p50_ms=%s latency_p99_ms=%s restart_writes=%s restart_konnect_calls=%s bound=%s load=%.2f",
+		r.n, r.tokens, converge, r.configsPerS(), r.ceilingWPS, r.ratio(), r.calls, r.rssMiB, r.cpuS, r.idleWrites, r.idleCalls,
+		p50, p99, rw, rc, r.bound, r.load1)
 }
 
 // runOne measures one N on a control plane of its own.
-func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
+func runOne(ctx context.Context, cfg config, lim limits, n int) (res result, err error) {
 	res = result{n: n, tokens: cfg.tokens, idle: cfg.idle, loadBefore: loadAverage()}
 
 	work, err := os.MkdirTemp("", "konnect-bench-")
@@ -187,22 +209,35 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 	defer w.stop()
 	step(fmt.Sprintf("watching %d configurations, none True", n))
 
-	args, err := controllerArgs(cfg.controllerArgs)
-	if err != nil {
-		return res, err
+	// startController starts a controller with the run's flags and fresh loopback ports for
+	// its endpoints, and says where it serves /readyz.
+	starts := 0
+	startController := func() (*framework.Controller, string, error) {
+		args, err := controllerArgs(cfg.controllerArgs)
+		if err != nil {
+			return nil, "", err
+		}
+		starts++
+		log := fmt.Sprintf("controller-%d.log", n)
+		if starts > 1 {
+			log = fmt.Sprintf("controller-%d-start%d.log", n, starts)
+		}
+		c, err := framework.StartController(framework.ControllerOptions{
+			Kubeconfig: cp.KubeconfigPath(),
+			Env:        fake.Env(),
+			Args:       args,
+			LogPath:    filepath.Join(work, log),
+		})
+		return c, probeAddress(args), err
 	}
 	fake.ResetCounts()
 	writes0 := w.writes.Load()
 	t0 := time.Now()
-	ctrl, err := framework.StartController(framework.ControllerOptions{
-		Kubeconfig: cp.KubeconfigPath(),
-		Env:        fake.Env(),
-		Args:       args,
-		LogPath:    filepath.Join(work, fmt.Sprintf("controller-%d.log", n)),
-	})
+	ctrl, _, err := startController()
 	if err != nil {
 		return res, err
 	}
+	// ctrl is replaced by the restart phase: this stops whichever runs last.
 	defer func() {
 		if stopErr := ctrl.Stop(30 * time.Second); stopErr != nil && err == nil && ctx.Err() == nil {
 			err = fmt.Errorf("controller: %w\n%s", stopErr, framework.Tail(ctrl.Log(), 20))
@@ -211,13 +246,14 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 	pid := ctrl.Pid()
 	cpu0 := sampleCPU(pid, apiserverPid, etcdPid)
 
-	timeout := time.NewTimer(cfg.convergeTimeout)
+	convergeTimeout := cfg.convergeTimeoutFor(n)
+	timeout := time.NewTimer(convergeTimeout)
 	defer timeout.Stop()
 	select {
 	case <-w.allTrue:
 		res.complete = true
 	case <-timeout.C:
-		fmt.Printf("  !! not converged after %v: %d of %d True\n", cfg.convergeTimeout, w.validCount(), n)
+		fmt.Printf("  !! not converged after %v: %d of %d True\n", convergeTimeout, w.validCount(), n)
 	case <-ctrl.Done():
 		return res, fmt.Errorf("the controller exited during convergence (code %d):\n%s", ctrl.ExitCode(), framework.Tail(ctrl.Log(), 30))
 	case <-ctx.Done():
@@ -232,7 +268,8 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 		return res, err
 	}
 	res.apiserverCPU, res.etcdCPU, res.convergeBusy = cpu1.apiserver-cpu0.apiserver, cpu1.etcd-cpu0.etcd, busyCores(cpu0, cpu1)
-	res.convergeCPUPerConfig = (res.apiserverCPU + res.etcdCPU + cpu1.controller - cpu0.controller) / float64(n)
+	res.ctrlConvergeCPU, res.benchCPU = cpu1.controller-cpu0.controller, cpu1.bench-cpu0.bench
+	res.convergeCPUPerConfig = (res.apiserverCPU + res.etcdCPU + res.ctrlConvergeCPU) / float64(n)
 	if res.complete {
 		res.converge = w.allTrueAt.Sub(t0)
 	} else {
@@ -242,13 +279,19 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 		res.firstTrue = ft.Sub(t0)
 	}
 	res.cpuS = stats.cpuSeconds
+	res.hwmAtConverge = stats.hwmMiB()
 	res.writes = w.writes.Load() - writes0
 	step(fmt.Sprintf("converged: %d/%d True in %.2fs (first True after %.2fs), %d Konnect calls, %d status writes, %.2f CPU s, peak RSS %.1f MiB",
 		w.validCount(), n, res.converge.Seconds(), res.firstTrue.Seconds(), res.calls, res.writes, stats.cpuSeconds, stats.hwmMiB()))
 	res.steadyRate = w.steadyRate()
 	step(fmt.Sprintf("True over time: %s (%.1f configurations/s from 10%% to 90%%)", w.progress(t0), res.steadyRate))
-	step(fmt.Sprintf("during convergence: CPU s kube-apiserver %.1f, etcd %.1f, controller %.1f; %.2f of %d CPUs busy; %d Events recorded",
-		res.apiserverCPU, res.etcdCPU, cpu1.controller-cpu0.controller, res.convergeBusy, runtime.NumCPU(), res.events))
+	step(fmt.Sprintf("during convergence: CPU s kube-apiserver %.1f, etcd %.1f, controller %.1f, bench %.1f; %.2f of %d CPUs busy; %d Events recorded",
+		res.apiserverCPU, res.etcdCPU, res.ctrlConvergeCPU, res.benchCPU, res.convergeBusy, runtime.NumCPU(), res.events))
+	var bf boundFigures
+	res.bound, bf = decideBound(res, lim)
+	res.boundWhy = boundLine(res.bound, bf)
+	fmt.Println("  " + res.boundWhy)
+	fmt.Println("  " + res.costLine())
 
 	// The idle window starts right away: a write or a call that convergence left behind
 	// counts as idle traffic.
@@ -274,7 +317,53 @@ func runOne(ctx context.Context, cfg config, n int) (res result, err error) {
 	res.loadAfter = loadAverage()
 	step(fmt.Sprintf("idle %v: %d status writes, %d Konnect calls, %d Events, %.2f CPU s; peak RSS %.1f MiB; %d True→not True transitions seen",
 		cfg.idle, res.idleWrites, res.idleCalls, res.idleEvents, res.idleCPUS, res.rssMiB, w.falls.Load()))
+	if self, err := readProc(os.Getpid()); err == nil {
+		res.benchRSSMiB = self.hwmMiB()
+		step(fmt.Sprintf("this benchmark's own peak RSS so far (its watch of %d configurations, the fake Konnect, the fill): %.1f MiB", n, res.benchRSSMiB))
+	}
+
+	if !res.complete {
+		step("latency and restart skipped: the configurations did not converge")
+		return res, nil
+	}
+	if cfg.latencyCount > 0 {
+		res.latency, err = measureLatency(ctx, kube, client, w, tokens, cfg.latencyCount, cfg.latencyTimeout, ctrl.Done())
+		if err != nil {
+			select {
+			case <-ctrl.Done():
+				err = fmt.Errorf("%w (code %d):\n%s", err, ctrl.ExitCode(), framework.Tail(ctrl.Log(), 30))
+			default:
+			}
+			return res, err
+		}
+		step(fmt.Sprintf("latency beside %d True configurations: %s", n, res.latency))
+	}
+	if cfg.restart {
+		restartTimeout := cfg.restartTimeoutFor(n + cfg.latencyCount)
+		next, rr, err := measureRestart(ctx, ctrl, startController, w, fake, tokens, cfg.restartQuiet, restartTimeout)
+		if next != nil {
+			ctrl = next
+		}
+		rr.expectCall = min(cfg.tokens, max((n+1)/2, cfg.latencyCount))
+		res.restart = rr
+		if err != nil {
+			return res, err
+		}
+		step(fmt.Sprintf("restart (%d configurations): %s", n+cfg.latencyCount, rr))
+	}
 	return res, nil
+}
+
+// costLine is the per-configuration cost of the convergence, to compare sizes: flat from
+// 1,000 to 100,000 means the controller scales linearly.
+func (r result) costLine() string {
+	return fmt.Sprintf("cost: controller CPU %.3f ms/config, kube-apiserver+etcd+controller CPU %.3f ms/config, converge %.2f s per 1000 configs, controller peak RSS so far %.1f MiB",
+		1000*r.ctrlConvergeCPU/float64(r.n), 1000*r.convergeCPUPerConfig, r.convergeSPer1000(), r.hwmAtConverge)
+}
+
+// convergeSPer1000 is the converge time per 1,000 configurations.
+func (r result) convergeSPer1000() float64 {
+	return r.converge.Seconds() * 1000 / float64(r.n)
 }
 
 // controllerArgs are the controller's flags for a run: the probe and metrics endpoints on
