@@ -46,7 +46,9 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 0, "Sustained queries per second to the Kubernetes API. 0: no client-side limit (the apiserver's API Priority and Fairness paces the controller).")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 600, "Burst of queries to the Kubernetes API, when --kube-api-qps is set.")
 	fs.Float64Var(&o.konnectQPS, "konnect-qps", 20, "Sustained calls per second to Konnect, across all configurations.")
-	fs.IntVar(&o.konnectBurst, "konnect-burst", 40, "Burst of calls to Konnect.")
+	// The burst sizes a cold start: a cluster with up to 100 distinct tokens has them all
+	// checked at once; the sustained rate is what keeps a stampede of distinct tokens in check.
+	fs.IntVar(&o.konnectBurst, "konnect-burst", 100, "Burst of calls to Konnect.")
 	fs.DurationVar(&o.konnectTimeout, "konnect-timeout", 10*time.Second, "Timeout of one call to Konnect.")
 	fs.DurationVar(&o.revalidateInterval, "revalidate-interval", time.Hour, "How often every token is checked with Konnect again (with up to 10% jitter).")
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
