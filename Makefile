@@ -11,7 +11,7 @@ FUZZTIME ?= 10s
 all: build
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver and kubectl into bin/ (skips those already built).
+tools: ## Build etcd, kube-apiserver, kubectl and kube-controller-manager into bin/ (skips those already built).
 	hack/build-tools.sh
 
 .PHONY: generate
