@@ -19,9 +19,11 @@ limitations under the License.
 package applyconfiguration
 
 import (
-	v1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	v1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/applyconfiguration/configuration/v1alpha1"
 	internal "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/applyconfiguration/internal"
-	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/applyconfiguration/konnect/v1alpha1"
+	applyconfigurationkonnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/applyconfiguration/konnect/v1alpha1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
 	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
@@ -31,15 +33,25 @@ import (
 // apply configuration type exists for the given GroupVersionKind.
 func ForKind(kind schema.GroupVersionKind) interface{} {
 	switch kind {
-	// Group=konnect.konghq.com, Version=v1alpha1
-	case v1alpha1.SchemeGroupVersion.WithKind("KonnectAPIAuthConfiguration"):
-		return &konnectv1alpha1.KonnectAPIAuthConfigurationApplyConfiguration{}
-	case v1alpha1.SchemeGroupVersion.WithKind("KonnectAPIAuthConfigurationSpec"):
-		return &konnectv1alpha1.KonnectAPIAuthConfigurationSpecApplyConfiguration{}
-	case v1alpha1.SchemeGroupVersion.WithKind("KonnectAPIAuthConfigurationStatus"):
-		return &konnectv1alpha1.KonnectAPIAuthConfigurationStatusApplyConfiguration{}
-	case v1alpha1.SchemeGroupVersion.WithKind("SecretReference"):
-		return &konnectv1alpha1.SecretReferenceApplyConfiguration{}
+	// Group=configuration.konghq.com, Version=v1alpha1
+	case v1alpha1.SchemeGroupVersion.WithKind("KongReferenceGrant"):
+		return &configurationv1alpha1.KongReferenceGrantApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("KongReferenceGrantSpec"):
+		return &configurationv1alpha1.KongReferenceGrantSpecApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ReferenceGrantFrom"):
+		return &configurationv1alpha1.ReferenceGrantFromApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ReferenceGrantTo"):
+		return &configurationv1alpha1.ReferenceGrantToApplyConfiguration{}
+
+		// Group=konnect.konghq.com, Version=v1alpha1
+	case konnectv1alpha1.SchemeGroupVersion.WithKind("KonnectAPIAuthConfiguration"):
+		return &applyconfigurationkonnectv1alpha1.KonnectAPIAuthConfigurationApplyConfiguration{}
+	case konnectv1alpha1.SchemeGroupVersion.WithKind("KonnectAPIAuthConfigurationSpec"):
+		return &applyconfigurationkonnectv1alpha1.KonnectAPIAuthConfigurationSpecApplyConfiguration{}
+	case konnectv1alpha1.SchemeGroupVersion.WithKind("KonnectAPIAuthConfigurationStatus"):
+		return &applyconfigurationkonnectv1alpha1.KonnectAPIAuthConfigurationStatusApplyConfiguration{}
+	case konnectv1alpha1.SchemeGroupVersion.WithKind("SecretReference"):
+		return &applyconfigurationkonnectv1alpha1.SecretReferenceApplyConfiguration{}
 
 	}
 	return nil
