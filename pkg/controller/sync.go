@@ -71,6 +71,8 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (requeue, e
 			LastTransitionTime: metav1.NewTime(c.clock.Now()),
 		})
 	}
+	// ResolvedRefs, on cross-namespace references only (grants.go).
+	c.setResolvedRefs(&status.Conditions, cfg)
 
 	if equality.Semantic.DeepEqual(cfg.Status, status) {
 		logger.V(4).Info("Status is up to date", "reason", want.reason)

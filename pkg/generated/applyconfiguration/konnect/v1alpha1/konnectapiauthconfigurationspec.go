@@ -37,8 +37,9 @@ type KonnectAPIAuthConfigurationSpecApplyConfiguration struct {
 	// token (starting with spat_), given inline. Anyone who can read this resource can read
 	// the token: prefer type secretRef where that matters.
 	Token *string `json:"token,omitempty"`
-	// secretRef names the Secret whose "token" key holds the Konnect token. The Secret must be
-	// in the same namespace as this resource and carry the label konghq.com/credential=konnect.
+	// secretRef names the Secret whose "token" key holds the Konnect token. The Secret must
+	// carry the label konghq.com/credential=konnect. It is in this resource's namespace unless
+	// secretRef.namespace names another one, where a KongReferenceGrant must permit the reference.
 	SecretRef *SecretReferenceApplyConfiguration `json:"secretRef,omitempty"`
 	// serverURL is the Konnect API of your region, as a host name (us.api.konghq.com) or an
 	// https URL (https://eu.api.konghq.com), optionally with a port. The first label of the host

@@ -25,8 +25,10 @@ package v1alpha1
 type SecretReferenceApplyConfiguration struct {
 	// name is the name of the Secret.
 	Name *string `json:"name,omitempty"`
-	// namespace is the namespace of the Secret. It defaults to, and must equal, the namespace
-	// of this resource: cross-namespace references are refused.
+	// namespace is the namespace of the Secret; it defaults to the namespace of this resource.
+	// A Secret in another namespace is read only when a KongReferenceGrant in that namespace
+	// permits it: from {group: konnect.konghq.com, kind: KonnectAPIAuthConfiguration, namespace:
+	// <this resource's namespace>} to {group: core, kind: Secret, name: <the Secret, or unset>}.
 	Namespace *string `json:"namespace,omitempty"`
 }
 
