@@ -88,8 +88,8 @@ type ControlPlane struct {
 	apiserver *process
 	// controllerManager runs only with Options.ControllerManager.
 	controllerManager *process
-	stopped   bool
-	stopErr   error
+	stopped           bool
+	stopErr           error
 }
 
 // Start starts etcd and kube-apiserver on free loopback ports, waits until the apiserver's
