@@ -1,6 +1,9 @@
 package grants_test
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -285,4 +288,30 @@ func TestFinalizerLeftWhileControllerDown(t *testing.T) {
 	if got := finalizers(t, ns, "still-used"); got != inUse {
 		t.Errorf("the Secret still in use lost its finalizer at start-up: %s", got)
 	}
+}
+
+// TestCrossNamespaceExample: manifests/examples/cross-namespace/, applied as its README says
+// (token placeholder replaced, server-side), is Valid with ResolvedRefs True.
+func TestCrossNamespaceExample(t *testing.T) {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "manifests", "examples", "cross-namespace", "cross-namespace.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "create", "namespace", "kong")
+	defer kubectl(t, "delete", "namespace", "kong", "konnect-credentials", "--wait=false")
+	manifest := strings.ReplaceAll(string(raw), "kpat_REPLACE_WITH_YOUR_TOKEN", newToken(t))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, stderr, err := cp.KubectlInput(ctx, strings.NewReader(manifest), "apply", "--server-side", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s%s", err, out, stderr)
+	}
+	conds := waitForVerdict(t, "kong", "konnect-api-auth-cross-namespace", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	if c := conds[konnectv1alpha1.ConditionResolvedRefs]; c.Status != metav1.ConditionTrue {
+		t.Errorf("ResolvedRefs = %s", mustJSON(c))
+	}
+	waitForFinalizers(t, "konnect-credentials", "konnect-api-auth-secret", inUse)
 }
