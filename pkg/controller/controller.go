@@ -201,6 +201,11 @@ func NewController(
 
 	// Cross-namespace references through KongReferenceGrants, and the in-use finalizer of
 	// token Secrets: grants.go and finalizers.go.
+	usageSynced, err := c.watchSecretUsage(ctx, clients, configInformer, secretInformer, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.cachesSynced = append(c.cachesSynced, usageSynced...)
 	grantsSynced, err := c.watchGrants(ctx, grantInformer)
 	if err != nil {
 		return nil, err
@@ -208,11 +213,6 @@ func NewController(
 	if grantsSynced != nil {
 		c.cachesSynced = append(c.cachesSynced, grantsSynced)
 	}
-	usageSynced, err := c.watchSecretUsage(ctx, clients, configInformer, secretInformer, opts)
-	if err != nil {
-		return nil, err
-	}
-	c.cachesSynced = append(c.cachesSynced, usageSynced...)
 	return c, nil
 }
 
