@@ -40,6 +40,10 @@ type secretFinalizers struct {
 	// metadata reads and patches Secrets the labelled informer cannot see (a Secret whose
 	// label was removed while it carried the finalizer). Optional.
 	metadata metadata.Getter
+	// unlabelled holds the Secrets that left the informer while carrying the finalizer: only
+	// those are looked up outside the cache, so that a reference to a Secret the controller
+	// may not read (another namespace with --namespace) never costs a refused request.
+	unlabelled sync.Map // cache.ObjectName → struct{}
 }
 
 // watchSecretUsage registers what decides the in-use finalizers: a configuration created,
@@ -89,7 +93,15 @@ func (c *Controller) watchSecretUsage(ctx context.Context, clients Clients, conf
 		},
 		// Also when the label is removed: the informer then reports a delete, and a finalizer
 		// the Secret still carries must go.
-		DeleteFunc: c.enqueueSecret,
+		DeleteFunc: func(obj any) {
+			if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tombstone.Obj
+			}
+			if secret, ok := obj.(metav1.Object); ok && slices.Contains(secret.GetFinalizers(), konnectv1alpha1.SecretInUseFinalizer) {
+				c.finalizers.unlabelled.Store(cache.MetaObjectToName(secret), struct{}{})
+			}
+			c.enqueueSecret(obj)
+		},
 	}, cache.HandlerOptions{Logger: &logger})
 	if err != nil {
 		return nil, fmt.Errorf("watching Secrets for their finalizer: %w", err)
@@ -163,7 +175,14 @@ func (c *Controller) syncSecretFinalizer(ctx context.Context, key cache.ObjectNa
 	logger := klog.FromContext(ctx).WithValues("secret", klog.KRef(key.Namespace, key.Name))
 	secret, err := c.secrets.Secrets(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
-		return c.releaseUnwatchedSecret(klog.NewContext(ctx, logger), key)
+		if _, ok := c.finalizers.unlabelled.Load(key); !ok {
+			return nil // never seen with the finalizer: nothing of ours to remove
+		}
+		if err := c.releaseUnwatchedSecret(klog.NewContext(ctx, logger), key); err != nil {
+			return err
+		}
+		c.finalizers.unlabelled.Delete(key)
+		return nil
 	}
 	if err != nil {
 		return err

@@ -52,6 +52,9 @@ spec:
 	cond := waitForCondition(t, client, cfgNS, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 	t.Logf("without a grant: %s", cond.Message)
 	waitForFinalizers(t, c, secretNS, "shared", "")
+	if n := konnect.CallsFor(token); n != 0 {
+		t.Fatalf("the token reached Konnect %d times before any grant", n)
+	}
 
 	kubectl(t, c, grantYAML(secretNS, "allow-"+cfgNS, cfgNS, "shared"), "apply", "-f", "-")
 	if !grantsWatched {
@@ -68,9 +71,6 @@ spec:
 	}
 	if !strings.Contains(cond.Message, "no KongReferenceGrant in namespace") {
 		t.Errorf("message %q does not say which grant is missing", cond.Message)
-	}
-	if n := konnect.CallsFor(token); n != 0 {
-		t.Fatalf("the token reached Konnect %d times before any grant", n)
 	}
 	cond = waitForCondition(t, client, cfgNS, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	if want := "Token from Secret " + secretNS + "/shared is valid"; cond.Message != want {
