@@ -65,7 +65,7 @@ type KongReferenceGrantSpec struct {
 // ReferenceGrantFrom is a kind of resource, in one namespace, that is trusted to reference.
 // +kubebuilder:validation:XValidation:rule="self.group != 'configuration.konghq.com' || self.kind in ['KongConsumer', 'KongConsumerGroup', 'KongRoute', 'KongService', 'KongCertificate', 'KongCACertificate', 'KongDataPlaneClientCertificate', 'KongUpstream', 'KongTarget', 'KongKey', 'KongKeySet', 'KongVault', 'KongPluginBinding', 'KongSNI']",message="for group configuration.konghq.com, kind must be one of KongConsumer, KongConsumerGroup, KongRoute, KongService, KongCertificate, KongCACertificate, KongDataPlaneClientCertificate, KongUpstream, KongTarget, KongKey, KongKeySet, KongVault, KongPluginBinding, KongSNI"
 // +kubebuilder:validation:XValidation:rule="self.group != 'gateway-operator.konghq.com' || self.kind in ['GatewayConfiguration']",message="for group gateway-operator.konghq.com, kind must be GatewayConfiguration"
-// +kubebuilder:validation:XValidation:rule="self.kind == 'KongVault' ? self.__namespace__ == ” : self.__namespace__ != ”",message="namespace must be empty for kind KongVault (it is cluster-scoped) and set for every other kind"
+// +kubebuilder:validation:XValidation:rule="self.kind == 'KongVault' ? self.__namespace__ == \"\" : self.__namespace__ != \"\"",message="namespace must be empty for kind KongVault (it is cluster-scoped) and set for every other kind"
 type ReferenceGrantFrom struct {
 	// group is the API group of the referencing resource, e.g. konnect.konghq.com.
 	// +required
