@@ -15,7 +15,7 @@ FUZZTIME ?= 10s
 all: build
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, kubectl and helm into bin/ (skips those already built).
+tools: ## Build etcd, kube-apiserver, kubectl, kube-controller-manager and helm into bin/ (skips those already built).
 	hack/build-tools.sh
 	hack/build-helm.sh
 
@@ -24,7 +24,7 @@ helm: ## Build helm (pinned in hack/tools/helm/go.mod) into bin/ (skips it when 
 	hack/build-helm.sh
 
 .PHONY: generate
-generate: ## Regenerate deepcopy, clientset, listers, informers, apply configurations and the CRD.
+generate: ## Regenerate deepcopy, clientset, listers, informers and the CRDs.
 	hack/update-codegen.sh
 
 .PHONY: verify

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the control-plane binaries the tests and the demo run (kube-apiserver, kubectl, etcd)
+# Builds the control-plane binaries the tests and the demo run (kube-apiserver, kubectl, etcd,
+# and kube-controller-manager for the tests that need namespace deletion and garbage collection)
 # from the Go module proxy into bin/, skipping any that are already there.
 # Release downloads are not assumed: everything comes from hack/tools/{kube,etcd}.
 set -euo pipefail
@@ -35,3 +36,4 @@ build() { # name, module dir, package, ldflags
 build etcd etcd go.etcd.io/etcd/server/v3 "-s -w"
 build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "${kube_ldflags}"
 build kubectl kube k8s.io/kubernetes/cmd/kubectl "${kube_ldflags}"
+build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "${kube_ldflags}"

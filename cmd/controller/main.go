@@ -104,6 +104,9 @@ func run(ctx context.Context, opts options) error {
 	if err := checkCRDInstalled(kubeClient); err != nil {
 		return err
 	}
+	if err := checkGrantCRDInstalled(kubeClient, opts); err != nil { // grants.go
+		return err
+	}
 
 	m := metrics.New(version.Version)
 	// ctrl is assigned below; the checker wakes it only once it runs.
@@ -133,6 +136,7 @@ func run(ctx context.Context, opts options) error {
 		controller.Clients{Kube: kubeClient, Konnect: konnectClient, Metadata: metadataClient},
 		configFactory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
 		secretFactory.Core().V1().Secrets(),
+		grantInformer(opts, configFactory), // grants.go
 		checker,
 		controller.Options{RevalidateInterval: opts.revalidateInterval, MetricsProvider: m.WorkqueueProvider()})
 	if err != nil {

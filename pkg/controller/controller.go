@@ -32,7 +32,9 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+	configurationinformers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/configuration/v1alpha1"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/konnect/v1alpha1"
+	configurationlisters "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/listers/configuration/v1alpha1"
 	listers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/listers/konnect/v1alpha1"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
@@ -103,16 +105,23 @@ type Controller struct {
 
 	clock              clock.WithTicker
 	revalidateInterval time.Duration
+
+	// grants permit cross-namespace references (grants.go); nil when not watched.
+	grants configurationlisters.KongReferenceGrantLister
+	// finalizers keeps the in-use finalizer on token Secrets (finalizers.go).
+	finalizers secretFinalizers
 }
 
 // NewController builds a controller on shared informers for configurations and for Secrets.
 // The Secret informer must be restricted to Secrets labelled konghq.com/credential=konnect:
-// those are the only Secrets a configuration may reference.
+// those are the only Secrets a configuration may reference. grantInformer may be nil (a
+// controller confined to one namespace): then cross-namespace references are refused.
 func NewController(
 	ctx context.Context,
 	clients Clients,
 	configInformer informers.KonnectAPIAuthConfigurationInformer,
 	secretInformer coreinformers.SecretInformer,
+	grantInformer configurationinformers.KongReferenceGrantInformer,
 	checker TokenChecker,
 	opts Options,
 ) (*Controller, error) {
@@ -172,7 +181,8 @@ func NewController(
 				c.enqueue(cur)
 			}
 		},
-		// A deleted configuration needs no clean-up: it owns nothing outside itself.
+		// A deleted configuration's only clean-up, its Secret's finalizer, is done by the
+		// handler in finalizers.go.
 	}, cache.HandlerOptions{Logger: &logger})
 	if err != nil {
 		return nil, fmt.Errorf("watching configurations: %w", err)
@@ -191,6 +201,21 @@ func NewController(
 		return nil, fmt.Errorf("watching Secrets: %w", err)
 	}
 	c.cachesSynced = []cache.InformerSynced{configHandler.HasSynced, secretHandler.HasSynced}
+
+	// Cross-namespace references through KongReferenceGrants, and the in-use finalizer of
+	// token Secrets: grants.go and finalizers.go.
+	usageSynced, err := c.watchSecretUsage(ctx, clients, configInformer, secretInformer, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.cachesSynced = append(c.cachesSynced, usageSynced...)
+	grantsSynced, err := c.watchGrants(ctx, grantInformer)
+	if err != nil {
+		return nil, err
+	}
+	if grantsSynced != nil {
+		c.cachesSynced = append(c.cachesSynced, grantsSynced)
+	}
 	return c, nil
 }
 
@@ -264,11 +289,14 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	for range workers {
 		wg.Go(func() { c.runWorker(ctx) })
 	}
+	// The in-use finalizers of token Secrets (finalizers.go).
+	stopSecretWorkers := c.startSecretWorkers(ctx, workers)
 	<-ctx.Done()
 	logger.Info("Shutting down: taking no more work")
 	// Wakes the workers blocked in Get; items still queued are left to the next leader.
 	c.queue.ShutDown()
 	wg.Wait()
+	stopSecretWorkers()
 	return nil
 }
 

@@ -174,6 +174,7 @@ func newFixture(t testing.TB, ctx context.Context, o fixtureOptions) *fixture {
 	ctrl, err := NewController(ctx, Clients{Kube: f.kube, Konnect: f.client, Metadata: metaClient},
 		f.configFactory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
 		f.secretFactory.Core().V1().Secrets(),
+		f.configFactory.Configuration().V1alpha1().KongReferenceGrants(),
 		checker, Options{RevalidateInterval: time.Hour, Clock: f.clock})
 	if err != nil {
 		t.Fatalf("NewController: %v", err)

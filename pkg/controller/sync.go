@@ -60,23 +60,28 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	want, checked := c.evaluate(ctx, cfg, serverURL, urlErr, old)
 	after := c.nextLook(checked)
 	if want == nil {
-		logger.V(4).Info("Keeping the status", "verdict", checked.Verdict.String(), "after", after)
-		return after, nil
+		logger.V(4).Info("Keeping the verdict", "verdict", checked.Verdict.String(), "after", after)
 	}
 
 	status := *cfg.Status.DeepCopy()
-	status.ServerURL = serverURL
-	status.OrganizationID = want.orgID
-	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-		Type:               konnectv1alpha1.ConditionAPIAuthValid,
-		Status:             want.status,
-		Reason:             want.reason,
-		Message:            want.message,
-		ObservedGeneration: cfg.Generation,
-		LastTransitionTime: metav1.NewTime(c.clock.Now()),
-	})
+	if want != nil {
+		status.ServerURL = serverURL
+		status.OrganizationID = want.orgID
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type:               konnectv1alpha1.ConditionAPIAuthValid,
+			Status:             want.status,
+			Reason:             want.reason,
+			Message:            want.message,
+			ObservedGeneration: cfg.Generation,
+			LastTransitionTime: metav1.NewTime(c.clock.Now()),
+		})
+	}
+	// ResolvedRefs, on cross-namespace references only (grants.go), also while the verdict is
+	// kept: whether the reference is permitted does not wait on Konnect.
+	c.setResolvedRefs(&status.Conditions, cfg)
+
 	if equality.Semantic.DeepEqual(cfg.Status, status) {
-		logger.V(4).Info("Status is up to date", "reason", want.reason)
+		logger.V(4).Info("Status is up to date")
 		return after, nil
 	}
 	if ctx.Err() != nil {
@@ -96,7 +101,9 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		}
 		return 0, fmt.Errorf("writing status of %s: %w", klog.KObj(cfg), err)
 	}
-	c.recordVerdictChange(ctx, cfg, old, want)
+	if want != nil {
+		c.recordVerdictChange(ctx, cfg, old, want)
+	}
 	return after, nil
 }
 

@@ -83,7 +83,7 @@ func verdictCases() []verdictCase {
 			secrets:    []*corev1.Secret{tokenSecret("blank", map[string][]byte{"token": []byte(" \n\t ")})},
 			wantStatus: metav1.ConditionFalse, wantReason: konnectv1alpha1.ReasonInvalidSecret, wantMessage: "is empty"},
 		{name: "cross-namespace reference is RefNotPermitted", config: crossNamespace,
-			wantStatus: metav1.ConditionFalse, wantReason: konnectv1alpha1.ReasonRefNotPermitted, wantMessage: "cross-namespace references are refused"},
+			wantStatus: metav1.ConditionFalse, wantReason: konnectv1alpha1.ReasonRefNotPermitted, wantMessage: `no KongReferenceGrant in namespace "other" permits it`},
 		{name: "Konnect unavailable without an earlier verdict is Unknown", config: inlineConfig("down", tokenDown),
 			wantStatus: metav1.ConditionUnknown, wantReason: konnectv1alpha1.ReasonKonnectUnavailable, wantMessage: "503", wantRetry: true},
 		{name: "server URL that admission would refuse", config: badServer,

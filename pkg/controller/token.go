@@ -30,7 +30,8 @@ type tokenProblem struct {
 }
 
 // resolveToken finds a configuration's token: inline, or the trimmed "token" key of the
-// labelled Secret that spec.secretRef names in the configuration's own namespace.
+// labelled Secret that spec.secretRef names, in the configuration's own namespace or in
+// another one whose KongReferenceGrant permits it.
 func (c *Controller) resolveToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (tokenSource, *tokenProblem) {
 	switch cfg.Spec.Type {
 	case konnectv1alpha1.KonnectAPIAuthTypeToken:
@@ -56,15 +57,19 @@ func (c *Controller) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha
 		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonSecretNotFound,
 			"spec.secretRef must name the Secret that holds the token"}
 	}
+	secretNamespace := cfg.Namespace
 	if ref.Namespace != "" && ref.Namespace != cfg.Namespace {
-		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonRefNotPermitted,
-			fmt.Sprintf("spec.secretRef names a Secret in namespace %q: cross-namespace references are refused; put the Secret in namespace %q", ref.Namespace, cfg.Namespace)}
+		// Without a KongReferenceGrant the Secret is not even looked at (grants.go).
+		if p := c.checkReference(cfg); !p.permitted {
+			return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonRefNotPermitted, p.message}
+		}
+		secretNamespace = ref.Namespace
 	}
-	secretName := cfg.Namespace + "/" + ref.Name
+	secretName := secretNamespace + "/" + ref.Name
 
-	secret, err := c.secrets.Secrets(cfg.Namespace).Get(ref.Name)
+	secret, err := c.secrets.Secrets(secretNamespace).Get(ref.Name)
 	if apierrors.IsNotFound(err) {
-		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonSecretNotFound, c.secretNotFoundMessage(ctx, cfg.Namespace, ref.Name)}
+		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonSecretNotFound, c.secretNotFoundMessage(ctx, secretNamespace, ref.Name)}
 	}
 	if err != nil {
 		// The lister reads memory; it fails only on a broken cache.

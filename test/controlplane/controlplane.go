@@ -61,6 +61,12 @@ type Options struct {
 
 	// ExtraEtcdFlags are appended to etcd's command line.
 	ExtraEtcdFlags []string
+
+	// ControllerManager also starts kube-controller-manager (bin/kube-controller-manager) with
+	// the namespace and garbage-collector controllers, so that `kubectl delete namespace`
+	// completes and owned objects are collected, as in a real cluster. Only tests that need
+	// it turn it on (controllermanager.go).
+	ControllerManager bool
 }
 
 // ControlPlane is a running etcd and kube-apiserver. Its methods are safe for concurrent use.
@@ -77,11 +83,13 @@ type ControlPlane struct {
 	kubeconfigPath string
 	restConfig     *rest.Config
 
-	mu        sync.Mutex // guards etcd, apiserver, stopped, stopErr
+	mu        sync.Mutex // guards etcd, apiserver, controllerManager, stopped, stopErr
 	etcd      *process
 	apiserver *process
-	stopped   bool
-	stopErr   error
+	// controllerManager runs only with Options.ControllerManager.
+	controllerManager *process
+	stopped           bool
+	stopErr           error
 }
 
 // Start starts etcd and kube-apiserver on free loopback ports, waits until the apiserver's
@@ -138,6 +146,11 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	}
 	if err := cp.writeKubeconfig(); err != nil {
 		return nil, err
+	}
+	if opts.ControllerManager {
+		if err := cp.startControllerManager(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return cp, nil
 }
@@ -247,9 +260,10 @@ func (cp *ControlPlane) Stop() error {
 	}
 	cp.stopped = true
 	var errs []error
+	errs = append(errs, cp.controllerManager.stop(cp.opts.StopTimeout))
 	errs = append(errs, cp.apiserver.stop(cp.opts.StopTimeout))
 	errs = append(errs, cp.etcd.stop(cp.opts.StopTimeout))
-	cp.apiserver, cp.etcd = nil, nil
+	cp.apiserver, cp.etcd, cp.controllerManager = nil, nil, nil
 	if cp.ownsDir {
 		if err := os.RemoveAll(cp.dir); err != nil {
 			errs = append(errs, fmt.Errorf("controlplane: removing %s: %w", cp.dir, err))

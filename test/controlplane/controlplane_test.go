@@ -213,3 +213,60 @@ func TestStartFailureShowsLog(t *testing.T) {
 		t.Errorf("processes left behind: %s", out)
 	}
 }
+
+// TestControllerManager: with Options.ControllerManager, `kubectl delete namespace` completes
+// (the namespace controller empties and finalizes it) and an object whose owner is deleted is
+// collected (the garbage collector), as in a real cluster.
+func TestControllerManager(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	cp, err := controlplane.Start(ctx, controlplane.Options{ControllerManager: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Stop()
+	t.Logf("control plane with kube-controller-manager ready in %v", time.Since(start).Round(time.Millisecond))
+
+	kubectl := func(args ...string) string {
+		t.Helper()
+		out, stderr, err := cp.Kubectl(ctx, args...)
+		if err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		}
+		return out
+	}
+	kubectl("create", "namespace", "doomed")
+	kubectl("create", "configmap", "owner", "-n", "doomed")
+	uid := kubectl("get", "configmap", "owner", "-n", "doomed", "-o", "jsonpath={.metadata.uid}")
+	owned := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"owned","namespace":"doomed","ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"owner","uid":"` + uid + `"}]}}`
+	if _, stderr, err := cp.KubectlInput(ctx, strings.NewReader(owned), "apply", "-f", "-"); err != nil {
+		t.Fatalf("creating the owned ConfigMap: %v %s", err, stderr)
+	}
+	kubectl("delete", "configmap", "owner", "-n", "doomed")
+	waitGone := func(args ...string) {
+		t.Helper()
+		for {
+			_, stderr, err := cp.Kubectl(ctx, args...)
+			if err != nil && strings.Contains(stderr, "NotFound") {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("kubectl %s still finds it: %s", strings.Join(args, " "), stderr)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	waitGone("get", "configmap", "owned", "-n", "doomed")
+	kubectl("delete", "namespace", "doomed", "--timeout=60s")
+	waitGone("get", "namespace", "doomed")
+
+	_, apiserver := cp.PIDs()
+	if err := cp.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if processAlive(apiserver) {
+		t.Errorf("kube-apiserver still alive after Stop")
+	}
+}

@@ -26,10 +26,13 @@
 //
 // # What runs
 //
-// Only etcd and kube-apiserver: no controller-manager and no scheduler. Hence the ServiceAccount
-// admission plugin is disabled (no "default" ServiceAccount is ever created) and deleted
-// namespaces stay Terminating (no namespace controller finalizes them). Clients authenticate with
-// a static bearer token of a user in the group system:masters; authorization is RBAC.
+// By default only etcd and kube-apiserver: no controller-manager and no scheduler. Hence the
+// ServiceAccount admission plugin is disabled (no "default" ServiceAccount is ever created) and
+// deleted namespaces stay Terminating (no namespace controller finalizes them). With
+// Options.ControllerManager (or RunTestMainWithOptions) kube-controller-manager runs too, with
+// only the namespace and garbage-collector controllers: namespaces are then deleted and owned
+// objects collected as in a real cluster. Clients authenticate with a static bearer token of a
+// user in the group system:masters; authorization is RBAC.
 //
 // # Cleanup
 //

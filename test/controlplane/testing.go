@@ -74,8 +74,14 @@ func StartForTest(t testing.TB) *ControlPlane {
 // the tests and fails the run); teardown runs after the tests, before the control plane
 // stops, and an error it returns fails the run.
 func RunTestMain(m *testing.M, cp **ControlPlane, hooks ...func() error) int {
+	return RunTestMainWithOptions(m, cp, Options{}, hooks...)
+}
+
+// RunTestMainWithOptions is RunTestMain with a control plane started with opts, e.g.
+// Options{ControllerManager: true} for tests that delete namespaces.
+func RunTestMainWithOptions(m *testing.M, cp **ControlPlane, opts Options, hooks ...func() error) int {
 	ctx, cancel := context.WithTimeout(context.Background(), startWithCRDsTimeout)
-	started, err := StartWithCRDs(ctx, Options{})
+	started, err := StartWithCRDs(ctx, opts)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: starting the control plane: %v\n", err)

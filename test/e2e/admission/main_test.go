@@ -1,4 +1,4 @@
-// Package admission proves, against a real kube-apiserver with the generated CRD installed and
+// Package admission proves, against a real kube-apiserver with the generated CRDs installed and
 // with kubectl as a user would type it, that KonnectAPIAuthConfiguration admission accepts the
 // user guide's manifests and refuses every invalid spec with a message a person understands
 // (README.md, "Giving it a token"). The cases are YAML fixtures under testdata/ (see
@@ -175,3 +175,7 @@ func (ms *messages) log(t testing.TB, title string) {
 	}
 	t.Logf("%s:%s", title, b.String())
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+func equal(a, b any) bool { return reflect.DeepEqual(a, b) }

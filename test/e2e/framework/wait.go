@@ -11,6 +11,7 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 )
 
 // VerdictTimeout bounds how long WaitForCondition waits for a verdict ("within seconds", with a
@@ -82,4 +83,17 @@ func statusOf(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) any {
 		return nil
 	}
 	return cfg.Status
+}
+
+// WaitForFinalizers waits until `kubectl get secret NAME -n NS -o
+// jsonpath={.metadata.finalizers}` prints want ("" for none).
+func WaitForFinalizers(t testing.TB, c *controlplane.ControlPlane, ns, name, want string) {
+	t.Helper()
+	WaitFor(t, VerdictTimeout, fmt.Sprintf("Secret %s/%s finalizers %q", ns, name, want), func() (bool, string) {
+		out, stderr, err := Kubectl(c, "", "get", "secret", name, "-n", ns, "-o", "jsonpath={.metadata.finalizers}")
+		if err != nil {
+			return false, stderr
+		}
+		return out == want, out
+	})
 }

@@ -111,11 +111,20 @@ var controllerPermissions = []string{
 	"/events:patch",
 	"/secrets:get",
 	"/secrets:list",
+	"/secrets:patch",
 	"/secrets:watch",
 	"konnect.konghq.com/konnectapiauthconfigurations/status:patch",
 	"konnect.konghq.com/konnectapiauthconfigurations:get",
 	"konnect.konghq.com/konnectapiauthconfigurations:list",
 	"konnect.konghq.com/konnectapiauthconfigurations:watch",
+}
+
+// grantPermissions is what only the cluster-wide controller uses: the KongReferenceGrant
+// informer. Confined to one namespace (--namespace), it refuses cross-namespace references and
+// does not watch grants.
+var grantPermissions = []string{
+	"configuration.konghq.com/kongreferencegrants:list",
+	"configuration.konghq.com/kongreferencegrants:watch",
 }
 
 // leasePermissions is what leader election uses in the controller's own namespace: create the
@@ -152,7 +161,8 @@ func TestKustomizeRenders(t *testing.T) {
 				want = append(want,
 					"ClusterRole//konnect-auth-controller",
 					"ClusterRoleBinding//konnect-auth-controller",
-					"CustomResourceDefinition//konnectapiauthconfigurations.konnect.konghq.com")
+					"CustomResourceDefinition//konnectapiauthconfigurations.konnect.konghq.com",
+					"CustomResourceDefinition//kongreferencegrants.configuration.konghq.com")
 			} else {
 				// No ClusterRole for the controller; Roles in the watched namespace. (The CRD is
 				// applied from manifests/crd/ first: see the overlay's kustomization.yaml.)
@@ -200,8 +210,12 @@ func checkControllerRBAC(t *testing.T, r rendered, v variant) {
 			t.Errorf("RoleBinding in %s refers to a %s, want its Role", v.watched, roleRef.Kind)
 		}
 	}
-	if got := framework.Permissions(grants); !slices.Equal(got, controllerPermissions) {
-		t.Errorf("controller permissions:\n  got  %v\n  want %v", got, controllerPermissions)
+	wantPerms := controllerPermissions
+	if v.watched == "" {
+		wantPerms = union(controllerPermissions, grantPermissions)
+	}
+	if got := framework.Permissions(grants); !slices.Equal(got, wantPerms) {
+		t.Errorf("controller permissions:\n  got  %v\n  want %v", got, wantPerms)
 	}
 	wantSubject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: saName, Namespace: saNamespace}}
 	if roleRef.Name != "konnect-auth-controller" || !slices.Equal(subjects, wantSubject) {

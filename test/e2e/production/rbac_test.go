@@ -50,17 +50,31 @@ func TestInstallClusterWide(t *testing.T) {
 	p := runAsServiceAccount(t, c, r, sa)
 	userGuideFlow(t, c, p)
 
+	// A configuration in kong reads a Secret in team-b through a KongReferenceGrant, and the
+	// Secret carries the in-use finalizer: list/watch on grants and patch on Secrets suffice.
+	crossNamespaceFlow(t, c, "kong", "team-b", true)
+
+	cluster := union(controllerPermissions, grantPermissions)
 	checkEffectivePermissions(t, c, sa, map[string][]string{
-		"kong":      controllerPermissions,
-		"team-b":    controllerPermissions,
-		saNamespace: union(controllerPermissions, leasePermissions),
+		"kong":      cluster,
+		"team-b":    cluster,
+		saNamespace: union(cluster, leasePermissions),
 	})
 	checkRefusals(t, c, sa, []canI{
-		// It never writes a Secret…
+		// It never creates, updates or deletes a Secret; it patches one, and only ever its
+		// finalizers (RBAC cannot narrow a patch to a field: the code and the unit tests do).
 		{"create", "secrets", "kong", false},
 		{"update", "secrets", "kong", false},
-		{"patch", "secrets", "kong", false},
+		{"patch", "secrets", "kong", true},
 		{"delete", "secrets", "kong", false},
+		// It reads grants through its informer and never writes one.
+		{"list", "kongreferencegrants.configuration.konghq.com", "team-b", true},
+		{"watch", "kongreferencegrants.configuration.konghq.com", "team-b", true},
+		{"get", "kongreferencegrants.configuration.konghq.com", "team-b", false},
+		{"create", "kongreferencegrants.configuration.konghq.com", "team-b", false},
+		{"update", "kongreferencegrants.configuration.konghq.com", "team-b", false},
+		{"patch", "kongreferencegrants.configuration.konghq.com", "team-b", false},
+		{"delete", "kongreferencegrants.configuration.konghq.com", "team-b", false},
 		// …nor a configuration, only the status subresource, and only by patch.
 		{"create", "konnectapiauthconfigurations", "kong", false},
 		{"update", "konnectapiauthconfigurations", "kong", false},
@@ -92,6 +106,7 @@ func TestInstallClusterWide(t *testing.T) {
 	checkForbidden(t, c, sa, "create", "secret", "generic", "stolen", "-n", "kong", "--from-literal=token=x")
 	checkForbidden(t, c, sa, "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong")
 	checkForbidden(t, c, sa, "get", "pods", "--all-namespaces")
+	checkForbiddenInput(t, c, sa, grantYAML("team-b", "self-granted", "kong", ""), "apply", "-f", "-")
 	checkNeverRefused(t, p)
 
 	// The Lease is held by the controller that logged "Started leading".
@@ -123,6 +138,8 @@ func TestInstallNamespaced(t *testing.T) {
 		t.Fatalf("the overlay's Deployment does not pass --namespace=kong: %v", p.args)
 	}
 	userGuideFlow(t, c, p)
+	// Confined to kong, it refuses a reference to team-b, grant or not, and never reads it.
+	crossNamespaceFlow(t, c, "kong", "team-b", false)
 
 	cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations("team-b").Get(context.Background(), "outside", metav1.GetOptions{})
 	if err != nil {
@@ -147,6 +164,12 @@ func TestInstallNamespaced(t *testing.T) {
 		{"get", "konnectapiauthconfigurations", "team-b", false},
 		{"create", "events", "team-b", false},
 		{"create", "secrets", "kong", false},
+		{"update", "secrets", "kong", false},
+		{"delete", "secrets", "kong", false},
+		{"patch", "secrets", "kong", true},
+		{"patch", "secrets", "team-b", false},
+		{"list", "kongreferencegrants.configuration.konghq.com", "kong", false},
+		{"list", "kongreferencegrants.configuration.konghq.com", "team-b", false},
 		{"update", "konnectapiauthconfigurations", "kong", false},
 		{"delete", "konnectapiauthconfigurations", "kong", false},
 		{"list", "pods", "kong", false},
@@ -212,7 +235,15 @@ func userGuideFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc) {
 		if !strings.Contains(table, "True") || !strings.Contains(table, orgID) {
 			t.Errorf("kubectl get does not show VALID True and the organization:\n%s", table)
 		}
+		if guide.script == "userguide-secret.sh" {
+			// In use: the Secret carries the finalizer (the controller may patch it)…
+			framework.WaitForFinalizers(t, c, "kong", "konnect-api-auth-secret", `["gateway.konghq.com/secret-in-use-by-konnect-resource"]`)
+		}
 		framework.MustKubectl(t, c, "", "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "--wait=true")
+		if guide.script == "userguide-secret.sh" {
+			// …and its last user gone, it no longer does.
+			framework.WaitForFinalizers(t, c, "kong", "konnect-api-auth-secret", "")
+		}
 	}
 
 	// A Secret without the label: the informer cannot see it; the metadata-only get tells

@@ -21,12 +21,29 @@ const (
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonInvalidSecret: the Secret has no "token" key, or it is empty (False).
 	ReasonInvalidSecret = "InvalidSecret"
-	// ReasonRefNotPermitted: spec.secretRef names another namespace (False).
+	// ReasonRefNotPermitted: spec.secretRef names a Secret in another namespace and no
+	// KongReferenceGrant there permits it (False, on APIAuthValid and on ResolvedRefs).
 	ReasonRefNotPermitted = "RefNotPermitted"
 	// ReasonKonnectUnavailable: Konnect could not be reached, timed out, rate-limited the
 	// call or failed with a 5xx (Unknown, or True kept from an earlier verdict).
 	ReasonKonnectUnavailable = "KonnectUnavailable"
 )
+
+// The condition set on configurations whose spec.secretRef names a Secret in another namespace
+// (and only on those, as Kong's operator does).
+const (
+	// ConditionResolvedRefs says whether a KongReferenceGrant permits the cross-namespace
+	// reference: True with ReasonResolvedRefs, or False with ReasonRefNotPermitted.
+	ConditionResolvedRefs = "ResolvedRefs"
+	// ReasonResolvedRefs: a KongReferenceGrant in the Secret's namespace permits the reference.
+	ReasonResolvedRefs = "ResolvedRefs"
+)
+
+// SecretInUseFinalizer is on every token Secret that at least one configuration references
+// (in its own namespace, or in another one with a KongReferenceGrant), so that the Secret is not
+// deleted from under its users; the controller removes it when the last one lets go. It is
+// the finalizer Kong's operator uses.
+const SecretInUseFinalizer = "gateway.konghq.com/secret-in-use-by-konnect-resource"
 
 // Labels and keys that a token Secret carries.
 const (

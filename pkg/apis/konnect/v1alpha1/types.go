@@ -66,8 +66,9 @@ type KonnectAPIAuthConfigurationSpec struct {
 	// +optional
 	Token string `json:"token,omitempty"`
 
-	// secretRef names the Secret whose "token" key holds the Konnect token. The Secret must be
-	// in the same namespace as this resource and carry the label konghq.com/credential=konnect.
+	// secretRef names the Secret whose "token" key holds the Konnect token. The Secret must
+	// carry the label konghq.com/credential=konnect. It is in this resource's namespace unless
+	// secretRef.namespace names another one, where a KongReferenceGrant must permit the reference.
 	// +optional
 	SecretRef *SecretReference `json:"secretRef,omitempty"`
 
@@ -95,8 +96,10 @@ type SecretReference struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="spec.secretRef.name must be a valid Secret name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
 	Name string `json:"name"`
 
-	// namespace is the namespace of the Secret. It defaults to, and must equal, the namespace
-	// of this resource: cross-namespace references are refused.
+	// namespace is the namespace of the Secret; it defaults to the namespace of this resource.
+	// A Secret in another namespace is read only when a KongReferenceGrant in that namespace
+	// permits it: from {group: konnect.konghq.com, kind: KonnectAPIAuthConfiguration, namespace:
+	// <this resource's namespace>} to {group: core, kind: Secret, name: <the Secret, or unset>}.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="spec.secretRef.namespace must be a valid namespace name: lower-case letters, digits and '-', starting and ending with a letter or digit"

@@ -22,6 +22,7 @@ import (
 	fmt "fmt"
 	http "net/http"
 
+	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha1"
 	discovery "k8s.io/client-go/discovery"
 	rest "k8s.io/client-go/rest"
@@ -30,13 +31,20 @@ import (
 
 type Interface interface {
 	Discovery() discovery.DiscoveryInterfaces
+	ConfigurationV1alpha1() configurationv1alpha1.ConfigurationV1alpha1Interface
 	KonnectV1alpha1() konnectv1alpha1.KonnectV1alpha1Interface
 }
 
 // Clientset contains the clients for groups.
 type Clientset struct {
 	*discovery.DiscoveryClient
-	konnectV1alpha1 *konnectv1alpha1.KonnectV1alpha1Client
+	configurationV1alpha1 *configurationv1alpha1.ConfigurationV1alpha1Client
+	konnectV1alpha1       *konnectv1alpha1.KonnectV1alpha1Client
+}
+
+// ConfigurationV1alpha1 retrieves the ConfigurationV1alpha1Client
+func (c *Clientset) ConfigurationV1alpha1() configurationv1alpha1.ConfigurationV1alpha1Interface {
+	return c.configurationV1alpha1
 }
 
 // KonnectV1alpha1 retrieves the KonnectV1alpha1Client
@@ -88,6 +96,10 @@ func NewForConfigAndClient(c *rest.Config, httpClient *http.Client) (*Clientset,
 
 	var cs Clientset
 	var err error
+	cs.configurationV1alpha1, err = configurationv1alpha1.NewForConfigAndClient(&configShallowCopy, httpClient)
+	if err != nil {
+		return nil, err
+	}
 	cs.konnectV1alpha1, err = konnectv1alpha1.NewForConfigAndClient(&configShallowCopy, httpClient)
 	if err != nil {
 		return nil, err
@@ -113,6 +125,7 @@ func NewForConfigOrDie(c *rest.Config) *Clientset {
 // New creates a new Clientset for the given RESTClient.
 func New(c rest.Interface) *Clientset {
 	var cs Clientset
+	cs.configurationV1alpha1 = configurationv1alpha1.New(c)
 	cs.konnectV1alpha1 = konnectv1alpha1.New(c)
 
 	cs.DiscoveryClient = discovery.NewDiscoveryClient(c)

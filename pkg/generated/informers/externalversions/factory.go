@@ -25,6 +25,7 @@ import (
 	time "time"
 
 	versioned "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+	configuration "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/configuration"
 	internalinterfaces "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/internalinterfaces"
 	konnect "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/konnect"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -325,7 +326,12 @@ type SharedInformerFactory interface {
 	// client.
 	InformerFor(obj runtime.Object, newFunc internalinterfaces.NewInformerFunc) cache.SharedIndexInformer
 
+	Configuration() configuration.Interface
 	Konnect() konnect.Interface
+}
+
+func (f *sharedInformerFactory) Configuration() configuration.Interface {
+	return configuration.New(f, f.namespace, f.tweakListOptions)
 }
 
 func (f *sharedInformerFactory) Konnect() konnect.Interface {

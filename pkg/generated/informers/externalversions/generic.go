@@ -21,7 +21,8 @@ package externalversions
 import (
 	fmt "fmt"
 
-	v1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	v1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
 	cache "k8s.io/client-go/tools/cache"
 )
@@ -52,8 +53,12 @@ func (f *genericInformer) Lister() cache.GenericLister {
 // TODO extend this to unknown resources with a client pool
 func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource) (GenericInformer, error) {
 	switch resource {
-	// Group=konnect.konghq.com, Version=v1alpha1
-	case v1alpha1.SchemeGroupVersion.WithResource("konnectapiauthconfigurations"):
+	// Group=configuration.konghq.com, Version=v1alpha1
+	case v1alpha1.SchemeGroupVersion.WithResource("kongreferencegrants"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Configuration().V1alpha1().KongReferenceGrants().Informer()}, nil
+
+		// Group=konnect.konghq.com, Version=v1alpha1
+	case konnectv1alpha1.SchemeGroupVersion.WithResource("konnectapiauthconfigurations"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Konnect().V1alpha1().KonnectAPIAuthConfigurations().Informer()}, nil
 
 	}

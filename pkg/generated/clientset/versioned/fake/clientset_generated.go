@@ -20,6 +20,8 @@ package fake
 
 import (
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/configuration/v1alpha1"
+	fakeconfigurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/configuration/v1alpha1/fake"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha1"
 	fakekonnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha1/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,6 +96,11 @@ var (
 	_ clientset.Interface = &Clientset{}
 	_ testing.FakeClient  = &Clientset{}
 )
+
+// ConfigurationV1alpha1 retrieves the ConfigurationV1alpha1Client
+func (c *Clientset) ConfigurationV1alpha1() configurationv1alpha1.ConfigurationV1alpha1Interface {
+	return &fakeconfigurationv1alpha1.FakeConfigurationV1alpha1{Fake: &c.Fake}
+}
 
 // KonnectV1alpha1 retrieves the KonnectV1alpha1Client
 func (c *Clientset) KonnectV1alpha1() konnectv1alpha1.KonnectV1alpha1Interface {

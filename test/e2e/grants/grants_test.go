@@ -1,0 +1,318 @@
+package grants_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
+)
+
+// TestGrantLifecycle: none → granted → revoked. Without a grant the configuration is
+// RefNotPermitted on both conditions, with a message naming the grant that would permit it,
+// the token never reaches Konnect and the Secret has no finalizer; a grant turns it Valid with
+// ResolvedRefs True and the Secret in use; revoking the grant undoes both within seconds.
+func TestGrantLifecycle(t *testing.T) {
+	apps := controlplane.NewNamespace(t, cp)
+	vault := controlplane.NewNamespace(t, cp)
+	token := newToken(t)
+	apply(t, secretYAML(vault, "konnect-token", token))
+	apply(t, configYAML(apps, "cross", "konnect-token", vault))
+
+	conds := waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
+	t.Logf("not permitted:\n%s", conditionsYAML(t, apps, "cross"))
+	refs, ok := conds[konnectv1alpha1.ConditionResolvedRefs]
+	if !ok || refs.Status != metav1.ConditionFalse || refs.Reason != konnectv1alpha1.ReasonRefNotPermitted {
+		t.Errorf("ResolvedRefs = %s, want False/RefNotPermitted", mustJSON(refs))
+	}
+	for _, want := range []string{"namespace \"" + vault + "\"", "group: konnect.konghq.com, kind: KonnectAPIAuthConfiguration, namespace: " + apps,
+		"group: core, kind: Secret, name: konnect-token"} {
+		if !strings.Contains(refs.Message, want) || !strings.Contains(conds[konnectv1alpha1.ConditionAPIAuthValid].Message, want) {
+			t.Errorf("messages %q / %q do not say %q", refs.Message, conds[konnectv1alpha1.ConditionAPIAuthValid].Message, want)
+		}
+	}
+	time.Sleep(settle)
+	if n := konnect.CallsFor(token); n != 0 {
+		t.Fatalf("the cross-namespace token reached Konnect %d times without a grant", n)
+	}
+	if got := finalizers(t, vault, "konnect-token"); got != "" {
+		t.Errorf("Secret not permitted to anyone carries finalizers %s", got)
+	}
+
+	t.Logf("$ kubectl get secret konnect-token -n %s -o jsonpath='{.metadata.finalizers}'\n%s", vault, finalizers(t, vault, "konnect-token"))
+	apply(t, grantYAML(vault, "allow-apps", permitting(apps, "konnect-token")))
+	conds = waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	t.Logf("granted:\n%s", conditionsYAML(t, apps, "cross"))
+	if msg := conds[konnectv1alpha1.ConditionAPIAuthValid].Message; msg != "Token from Secret "+vault+"/konnect-token is valid" {
+		t.Errorf("APIAuthValid message = %q", msg)
+	}
+	refs = conds[konnectv1alpha1.ConditionResolvedRefs]
+	if refs.Status != metav1.ConditionTrue || refs.Reason != konnectv1alpha1.ReasonResolvedRefs || !strings.Contains(refs.Message, vault+"/allow-apps") {
+		t.Errorf("ResolvedRefs = %s, want True/ResolvedRefs naming the grant", mustJSON(refs))
+	}
+	if konnect.CallsFor(token) == 0 {
+		t.Errorf("Valid without a call to Konnect")
+	}
+	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
+	t.Logf("$ kubectl get secret konnect-token -n %s -o jsonpath='{.metadata.finalizers}'\n%s", vault, finalizers(t, vault, "konnect-token"))
+	out := kubectl(t, "get", "kongreferencegrant", "-n", vault)
+	t.Logf("$ kubectl get kongreferencegrant -n %s\n%s", vault, out)
+	if !strings.Contains(out, "allow-apps") {
+		t.Errorf("kubectl get kongreferencegrant does not list the grant:\n%s", out)
+	}
+
+	kubectl(t, "delete", "kongreferencegrant", "allow-apps", "-n", vault)
+	conds = waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
+	if refs := conds[konnectv1alpha1.ConditionResolvedRefs]; refs.Status != metav1.ConditionFalse {
+		t.Errorf("ResolvedRefs after revocation = %s", mustJSON(refs))
+	}
+	framework.WaitForFinalizers(t, cp, vault, "konnect-token", "")
+	if cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(apps).Get(t.Context(), "cross", metav1.GetOptions{}); err != nil || cfg.Status.OrganizationID != "" {
+		t.Errorf("organizationID after revocation = %q (%v), want it cleared", cfg.Status.OrganizationID, err)
+	}
+
+	// A grant for every Secret of the namespace (no name) permits it too.
+	apply(t, grantYAML(vault, "allow-apps-all", permitting(apps, "")))
+	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
+}
+
+// TestNonMatchingGrants: a grant for another kind, another namespace, another Secret name, or
+// placed in the configuration's namespace instead of the Secret's, permits nothing, and the
+// token never reaches Konnect. The last step, the right grant, is the control that shows the
+// controller does act on grants.
+func TestNonMatchingGrants(t *testing.T) {
+	apps := controlplane.NewNamespace(t, cp)
+	vault := controlplane.NewNamespace(t, cp)
+	token := newToken(t)
+	apply(t, secretYAML(vault, "konnect-token", token))
+	apply(t, configYAML(apps, "cross", "konnect-token", vault))
+	waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
+
+	for _, tc := range []struct {
+		name string
+		ns   string // where the grant is
+		g    grant
+	}{
+		{"other from kind", vault, grant{"konnect.konghq.com", "KonnectGatewayControlPlane", apps, "core", "Secret", "konnect-token"}},
+		{"other from group", vault, grant{"configuration.konghq.com", "KongService", apps, "core", "Secret", "konnect-token"}},
+		{"other from namespace", vault, permitting("default", "konnect-token")},
+		{"other Secret name", vault, permitting(apps, "another-secret")},
+		{"other to kind", vault, grant{"konnect.konghq.com", "KonnectAPIAuthConfiguration", apps, "konnect.konghq.com", "KonnectAPIAuthConfiguration", ""}},
+		{"in the configuration's namespace", apps, permitting(apps, "konnect-token")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			apply(t, grantYAML(tc.ns, "not-this-one", tc.g))
+			defer kubectl(t, "delete", "kongreferencegrant", "not-this-one", "-n", tc.ns)
+			time.Sleep(settle)
+			conds := conditions(t, apps, "cross")
+			if c := conds[konnectv1alpha1.ConditionAPIAuthValid]; c.Reason != konnectv1alpha1.ReasonRefNotPermitted {
+				t.Errorf("with a grant %s: APIAuthValid %s", mustJSON(tc.g), mustJSON(c))
+			}
+			if c := conds[konnectv1alpha1.ConditionResolvedRefs]; c.Status != metav1.ConditionFalse {
+				t.Errorf("with a grant %s: ResolvedRefs %s", mustJSON(tc.g), mustJSON(c))
+			}
+			if got := finalizers(t, vault, "konnect-token"); got != "" {
+				t.Errorf("with a grant %s the Secret got finalizers %s", mustJSON(tc.g), got)
+			}
+		})
+	}
+	if n := konnect.CallsFor(token); n != 0 {
+		t.Fatalf("the cross-namespace token reached Konnect %d times without a matching grant", n)
+	}
+
+	apply(t, grantYAML(vault, "this-one", permitting(apps, "konnect-token")))
+	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+}
+
+// TestSameNamespace: a configuration whose Secret is in its own namespace (secretRef.namespace
+// empty or equal) has no ResolvedRefs condition at all, and its Secret carries the finalizer.
+func TestSameNamespace(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	token := newToken(t)
+	apply(t, secretYAML(ns, "konnect-api-auth-secret", token))
+	t.Logf("$ kubectl get secret konnect-api-auth-secret -n %s -o jsonpath='{.metadata.finalizers}'\n%s", ns, finalizers(t, ns, "konnect-api-auth-secret"))
+	apply(t, configYAML(ns, "local", "konnect-api-auth-secret", ""))
+	apply(t, configYAML(ns, "local-explicit", "konnect-api-auth-secret", ns))
+	for _, name := range []string{"local", "local-explicit"} {
+		conds := waitForVerdict(t, ns, name, metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+		if c, ok := conds[konnectv1alpha1.ConditionResolvedRefs]; ok {
+			t.Errorf("%s: same-namespace reference has a ResolvedRefs condition: %s", name, mustJSON(c))
+		}
+	}
+	t.Logf("same namespace:\n%s", conditionsYAML(t, ns, "local"))
+	framework.WaitForFinalizers(t, cp, ns, "konnect-api-auth-secret", inUse)
+	t.Logf("$ kubectl get secret konnect-api-auth-secret -n %s -o jsonpath='{.metadata.finalizers}'\n%s", ns, finalizers(t, ns, "konnect-api-auth-secret"))
+
+	// Two users: one leaving keeps the finalizer, the last one leaving removes it.
+	kubectl(t, "delete", "konnectapiauthconfiguration", "local-explicit", "-n", ns)
+	time.Sleep(settle)
+	if got := finalizers(t, ns, "konnect-api-auth-secret"); got != inUse {
+		t.Errorf("with one user left, finalizers = %s", got)
+	}
+	kubectl(t, "delete", "konnectapiauthconfiguration", "local", "-n", ns)
+	framework.WaitForFinalizers(t, cp, ns, "konnect-api-auth-secret", "")
+	t.Logf("after the last configuration was deleted: $ kubectl get secret konnect-api-auth-secret -n %s -o jsonpath='{.metadata.finalizers}'\n%s", ns, finalizers(t, ns, "konnect-api-auth-secret"))
+}
+
+// TestFinalizerFollowsTheReference: the finalizer moves with secretRef, goes when the type
+// changes to token, and never displaces another controller's finalizer.
+func TestFinalizerFollowsTheReference(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	first, second := newToken(t), newToken(t)
+	apply(t, secretYAML(ns, "first", first))
+	apply(t, secretYAML(ns, "second", second))
+	// Someone else's finalizer on the second Secret must survive ours coming and going.
+	kubectl(t, "patch", "secret", "second", "-n", ns, "--type=merge", "-p", `{"metadata":{"finalizers":["example.com/keep"]}}`)
+	defer kubectl(t, "patch", "secret", "second", "-n", ns, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+
+	apply(t, configYAML(ns, "mover", "first", ""))
+	waitForVerdict(t, ns, "mover", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	framework.WaitForFinalizers(t, cp, ns, "first", inUse)
+	if got := finalizers(t, ns, "second"); got != `["example.com/keep"]` {
+		t.Errorf("second Secret's finalizers = %s", got)
+	}
+
+	apply(t, configYAML(ns, "mover", "second", ""))
+	framework.WaitForFinalizers(t, cp, ns, "second", `["example.com/keep","`+finalizer+`"]`)
+	framework.WaitForFinalizers(t, cp, ns, "first", "")
+	if before := konnect.CallsFor(second); before == 0 {
+		waitFor(t, "the second token checked", func() (bool, string) { return konnect.CallsFor(second) > 0, "" })
+	}
+
+	kubectl(t, "patch", "konnectapiauthconfiguration", "mover", "-n", ns, "--type=merge", "-p",
+		`{"spec":{"type":"token","token":"`+newToken(t)+`","secretRef":null}}`)
+	waitForVerdict(t, ns, "mover", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	framework.WaitForFinalizers(t, cp, ns, "second", `["example.com/keep"]`)
+	if got := finalizers(t, ns, "first"); got != "" {
+		t.Errorf("first Secret's finalizers = %s", got)
+	}
+	// The Secret's data was never touched.
+	if got := kubectl(t, "get", "secret", "second", "-n", ns, "-o", "jsonpath={.data.token}"); got == "" {
+		t.Errorf("the Secret lost its token")
+	}
+}
+
+// TestDeleteSecretInUse: `kubectl delete secret --wait=false` of a Secret in use leaves it
+// Terminating, and the configuration keeps its verdict; deleting the configuration lets the
+// Secret go.
+func TestDeleteSecretInUse(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	apply(t, secretYAML(ns, "in-use", newToken(t)))
+	apply(t, configYAML(ns, "user", "in-use", ""))
+	waitForVerdict(t, ns, "user", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	framework.WaitForFinalizers(t, cp, ns, "in-use", inUse)
+
+	out := kubectl(t, "delete", "secret", "in-use", "-n", ns, "--wait=false")
+	t.Logf("$ kubectl delete secret in-use -n %s --wait=false\n%s", ns, out)
+	time.Sleep(settle)
+	if ts := kubectl(t, "get", "secret", "in-use", "-n", ns, "-o", "jsonpath={.metadata.deletionTimestamp}"); ts == "" {
+		t.Fatalf("the Secret in use is not Terminating")
+	}
+	if got := finalizers(t, ns, "in-use"); got != inUse {
+		t.Errorf("Terminating Secret's finalizers = %s", got)
+	}
+	conds := conditions(t, ns, "user")
+	if c := conds[konnectv1alpha1.ConditionAPIAuthValid]; c.Status != metav1.ConditionTrue || c.Reason != konnectv1alpha1.ReasonValid {
+		t.Errorf("verdict while the Secret is Terminating = %s, want it kept", mustJSON(c))
+	}
+
+	kubectl(t, "delete", "konnectapiauthconfiguration", "user", "-n", ns)
+	waitGone(t, "secret", "in-use", "-n", ns)
+}
+
+// TestDeleteNamespace: `kubectl delete namespace` completes for a namespace holding a
+// configuration and the Secret it uses, and for a namespace holding a Secret that a
+// configuration elsewhere uses through a grant.
+func TestDeleteNamespace(t *testing.T) {
+	both := "both-" + utilrand.String(6)
+	kubectl(t, "create", "namespace", both)
+	apply(t, secretYAML(both, "konnect-token", newToken(t)))
+	apply(t, configYAML(both, "user", "konnect-token", ""))
+	waitForVerdict(t, both, "user", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	framework.WaitForFinalizers(t, cp, both, "konnect-token", inUse)
+	start := time.Now()
+	out := kubectl(t, "delete", "namespace", both, "--timeout=60s")
+	t.Logf("$ kubectl delete namespace %s\n%s(%v)", both, out, time.Since(start).Round(time.Millisecond))
+	waitGone(t, "namespace", both)
+
+	apps := controlplane.NewNamespace(t, cp)
+	vault := "vault-" + utilrand.String(6)
+	kubectl(t, "create", "namespace", vault)
+	apply(t, secretYAML(vault, "konnect-token", newToken(t)))
+	apply(t, grantYAML(vault, "allow-apps", permitting(apps, "konnect-token")))
+	apply(t, configYAML(apps, "cross", "konnect-token", vault))
+	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
+	start = time.Now()
+	out = kubectl(t, "delete", "namespace", vault, "--timeout=60s")
+	t.Logf("$ kubectl delete namespace %s\n%s(%v)", vault, out, time.Since(start).Round(time.Millisecond))
+	waitGone(t, "namespace", vault)
+	waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
+}
+
+// TestFinalizerLeftWhileControllerDown: a configuration deleted while no controller runs
+// leaves its Secret's finalizer behind; the next controller removes it once its caches synced,
+// and keeps the finalizer of a Secret still in use.
+func TestFinalizerLeftWhileControllerDown(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	apply(t, secretYAML(ns, "orphaned", newToken(t)))
+	apply(t, secretYAML(ns, "still-used", newToken(t)))
+	apply(t, configYAML(ns, "gone", "orphaned", ""))
+	apply(t, configYAML(ns, "stays", "still-used", ""))
+	framework.WaitForFinalizers(t, cp, ns, "orphaned", inUse)
+	framework.WaitForFinalizers(t, cp, ns, "still-used", inUse)
+
+	if err := ctrl.Stop(30 * time.Second); err != nil {
+		t.Fatalf("stopping the controller: %v", err)
+	}
+	kubectl(t, "delete", "konnectapiauthconfiguration", "gone", "-n", ns)
+	time.Sleep(time.Second)
+	if got := finalizers(t, ns, "orphaned"); got != inUse {
+		t.Fatalf("with no controller running the finalizer changed: %s", got)
+	}
+
+	var err error
+	if ctrl, err = startController(); err != nil {
+		t.Fatal(err)
+	}
+	framework.WaitForFinalizers(t, cp, ns, "orphaned", "")
+	time.Sleep(time.Second)
+	if got := finalizers(t, ns, "still-used"); got != inUse {
+		t.Errorf("the Secret still in use lost its finalizer at start-up: %s", got)
+	}
+}
+
+// TestCrossNamespaceExample: manifests/examples/cross-namespace/, applied as its README says
+// (token placeholder replaced, server-side), is Valid with ResolvedRefs True.
+func TestCrossNamespaceExample(t *testing.T) {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "manifests", "examples", "cross-namespace", "cross-namespace.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "create", "namespace", "kong")
+	defer kubectl(t, "delete", "namespace", "kong", "konnect-credentials", "--wait=false")
+	manifest := strings.ReplaceAll(string(raw), "kpat_REPLACE_WITH_YOUR_TOKEN", newToken(t))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, stderr, err := cp.KubectlInput(ctx, strings.NewReader(manifest), "apply", "--server-side", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s%s", err, out, stderr)
+	}
+	conds := waitForVerdict(t, "kong", "konnect-api-auth-cross-namespace", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	if c := conds[konnectv1alpha1.ConditionResolvedRefs]; c.Status != metav1.ConditionTrue {
+		t.Errorf("ResolvedRefs = %s", mustJSON(c))
+	}
+	framework.WaitForFinalizers(t, cp, "konnect-credentials", "konnect-api-auth-secret", inUse)
+}
