@@ -115,8 +115,8 @@ func TestTemplateAcceptedByAPIServer(t *testing.T) {
 			out, stderr := kubectl(t, cp, rendered, "apply", "--dry-run=server", "--validate=strict", "-f", "-")
 			t.Logf("$ helm template ... %s | kubectl apply --dry-run=server -f -\n%s%s", strings.Join(m.args(), " "), out, stderr)
 			// The one warning allowed is about the test's set-up, not the chart: the shared
-			// control plane got the CRD from controlplane.InstallCRDs, not from kubectl apply.
-			crdWarning := regexp.MustCompile(`(?m)^Warning: resource customresourcedefinitions/konnectapiauthconfigurations.konnect.konghq.com is missing the kubectl.kubernetes.io/last-applied-configuration annotation.*$`)
+			// control plane got the CRDs from controlplane.InstallCRDs, not from kubectl apply.
+			crdWarning := regexp.MustCompile(`(?m)^Warning: resource customresourcedefinitions/(konnectapiauthconfigurations.konnect.konghq.com|kongreferencegrants.configuration.konghq.com) is missing the kubectl.kubernetes.io/last-applied-configuration annotation.*$`)
 			if rest := crdWarning.ReplaceAllString(stderr, ""); strings.Contains(rest, "Warning") {
 				t.Errorf("the apiserver warned:\n%s", rest)
 			}
