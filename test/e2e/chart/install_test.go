@@ -261,11 +261,11 @@ func runDeployment(t *testing.T, c *controlplane.ControlPlane, kube kubernetes.I
 	t.Cleanup(func() {
 		_ = p.Stop(30 * time.Second)
 		if t.Failed() {
-			t.Logf("controller %s log (tail):\n%s", name, tail(p.Log(), 60))
+			t.Logf("controller %s log (tail):\n%s", name, framework.Tail(p.Log(), 60))
 		}
 	})
 	if err := p.WaitForLog(ctx, "Started leading"); err != nil {
-		t.Fatalf("%v\n%s", err, tail(p.Log(), 40))
+		t.Fatalf("%v\n%s", err, framework.Tail(p.Log(), 40))
 	}
 	return p
 }

@@ -38,7 +38,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
@@ -216,26 +215,11 @@ func get(t testing.TB, objs []*unstructured.Unstructured, kind, ns, name string,
 	t.Fatalf("no %s/%s/%s; have %v", kind, ns, name, keys(objs))
 }
 
-// waitFor polls cond every 200ms until it is true, failing the test after timeout with what
-// cond last said.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		var ok bool
-		ok, last = cond()
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
-	}
-}
-
 // waitForValid waits until ns/name's APIAuthValid condition is True/Valid and returns it.
 func waitForValid(t testing.TB, client clientset.Interface, ns, name string) *metav1.Condition {
 	t.Helper()
 	var cond *metav1.Condition
-	waitFor(t, 60*time.Second, ns+"/"+name+" APIAuthValid True", func() (bool, string) {
+	framework.WaitFor(t, 60*time.Second, ns+"/"+name+" APIAuthValid True", func() (bool, string) {
 		cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -248,12 +232,4 @@ func waitForValid(t testing.TB, client clientset.Interface, ns, name string) *me
 		return cond != nil && cond.Status == metav1.ConditionTrue && cond.Reason == konnectv1alpha1.ReasonValid, fmt.Sprintf("%+v", cfg.Status)
 	})
 	return cond
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

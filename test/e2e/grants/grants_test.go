@@ -24,8 +24,8 @@ func TestGrantLifecycle(t *testing.T) {
 	apps := controlplane.NewNamespace(t, cp)
 	vault := controlplane.NewNamespace(t, cp)
 	token := newToken(t)
-	apply(t, secretYAML(vault, "konnect-token", token))
-	apply(t, configYAML(apps, "cross", "konnect-token", vault))
+	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", token))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
 
 	conds := waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 	t.Logf("not permitted:\n%s", conditionsYAML(t, apps, "cross"))
@@ -48,7 +48,7 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 
 	t.Logf("$ kubectl get secret konnect-token -n %s -o jsonpath='{.metadata.finalizers}'\n%s", vault, finalizers(t, vault, "konnect-token"))
-	apply(t, grantYAML(vault, "allow-apps", permitting(apps, "konnect-token")))
+	framework.Apply(t, cp, grantYAML(vault, "allow-apps", permitting(apps, "konnect-token")))
 	conds = waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	t.Logf("granted:\n%s", conditionsYAML(t, apps, "cross"))
 	if msg := conds[konnectv1alpha1.ConditionAPIAuthValid].Message; msg != "Token from Secret "+vault+"/konnect-token is valid" {
@@ -63,13 +63,13 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
 	t.Logf("$ kubectl get secret konnect-token -n %s -o jsonpath='{.metadata.finalizers}'\n%s", vault, finalizers(t, vault, "konnect-token"))
-	out := kubectl(t, "get", "kongreferencegrant", "-n", vault)
+	out := framework.KubectlOutput(t, cp, "get", "kongreferencegrant", "-n", vault)
 	t.Logf("$ kubectl get kongreferencegrant -n %s\n%s", vault, out)
 	if !strings.Contains(out, "allow-apps") {
 		t.Errorf("kubectl get kongreferencegrant does not list the grant:\n%s", out)
 	}
 
-	kubectl(t, "delete", "kongreferencegrant", "allow-apps", "-n", vault)
+	framework.KubectlOutput(t, cp, "delete", "kongreferencegrant", "allow-apps", "-n", vault)
 	conds = waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 	if refs := conds[konnectv1alpha1.ConditionResolvedRefs]; refs.Status != metav1.ConditionFalse {
 		t.Errorf("ResolvedRefs after revocation = %s", mustJSON(refs))
@@ -80,7 +80,7 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 
 	// A grant for every Secret of the namespace (no name) permits it too.
-	apply(t, grantYAML(vault, "allow-apps-all", permitting(apps, "")))
+	framework.Apply(t, cp, grantYAML(vault, "allow-apps-all", permitting(apps, "")))
 	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
 }
@@ -93,8 +93,8 @@ func TestNonMatchingGrants(t *testing.T) {
 	apps := controlplane.NewNamespace(t, cp)
 	vault := controlplane.NewNamespace(t, cp)
 	token := newToken(t)
-	apply(t, secretYAML(vault, "konnect-token", token))
-	apply(t, configYAML(apps, "cross", "konnect-token", vault))
+	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", token))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
 	waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 
 	for _, tc := range []struct {
@@ -110,8 +110,8 @@ func TestNonMatchingGrants(t *testing.T) {
 		{"in the configuration's namespace", apps, permitting(apps, "konnect-token")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			apply(t, grantYAML(tc.ns, "not-this-one", tc.g))
-			defer kubectl(t, "delete", "kongreferencegrant", "not-this-one", "-n", tc.ns)
+			framework.Apply(t, cp, grantYAML(tc.ns, "not-this-one", tc.g))
+			defer framework.KubectlOutput(t, cp, "delete", "kongreferencegrant", "not-this-one", "-n", tc.ns)
 			time.Sleep(settle)
 			conds := conditions(t, apps, "cross")
 			if c := conds[konnectv1alpha1.ConditionAPIAuthValid]; c.Reason != konnectv1alpha1.ReasonRefNotPermitted {
@@ -129,7 +129,7 @@ func TestNonMatchingGrants(t *testing.T) {
 		t.Fatalf("the cross-namespace token reached Konnect %d times without a matching grant", n)
 	}
 
-	apply(t, grantYAML(vault, "this-one", permitting(apps, "konnect-token")))
+	framework.Apply(t, cp, grantYAML(vault, "this-one", permitting(apps, "konnect-token")))
 	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 }
 
@@ -138,10 +138,10 @@ func TestNonMatchingGrants(t *testing.T) {
 func TestSameNamespace(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
 	token := newToken(t)
-	apply(t, secretYAML(ns, "konnect-api-auth-secret", token))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "konnect-api-auth-secret", framework.CredentialLabels, "token", token))
 	t.Logf("$ kubectl get secret konnect-api-auth-secret -n %s -o jsonpath='{.metadata.finalizers}'\n%s", ns, finalizers(t, ns, "konnect-api-auth-secret"))
-	apply(t, configYAML(ns, "local", "konnect-api-auth-secret", ""))
-	apply(t, configYAML(ns, "local-explicit", "konnect-api-auth-secret", ns))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "local", "konnect-api-auth-secret", "", "us.api.konghq.com"))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "local-explicit", "konnect-api-auth-secret", ns, "us.api.konghq.com"))
 	for _, name := range []string{"local", "local-explicit"} {
 		conds := waitForVerdict(t, ns, name, metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 		if c, ok := conds[konnectv1alpha1.ConditionResolvedRefs]; ok {
@@ -153,12 +153,12 @@ func TestSameNamespace(t *testing.T) {
 	t.Logf("$ kubectl get secret konnect-api-auth-secret -n %s -o jsonpath='{.metadata.finalizers}'\n%s", ns, finalizers(t, ns, "konnect-api-auth-secret"))
 
 	// Two users: one leaving keeps the finalizer, the last one leaving removes it.
-	kubectl(t, "delete", "konnectapiauthconfiguration", "local-explicit", "-n", ns)
+	framework.KubectlOutput(t, cp, "delete", "konnectapiauthconfiguration", "local-explicit", "-n", ns)
 	time.Sleep(settle)
 	if got := finalizers(t, ns, "konnect-api-auth-secret"); got != inUse {
 		t.Errorf("with one user left, finalizers = %s", got)
 	}
-	kubectl(t, "delete", "konnectapiauthconfiguration", "local", "-n", ns)
+	framework.KubectlOutput(t, cp, "delete", "konnectapiauthconfiguration", "local", "-n", ns)
 	framework.WaitForFinalizers(t, cp, ns, "konnect-api-auth-secret", "")
 	t.Logf("after the last configuration was deleted: $ kubectl get secret konnect-api-auth-secret -n %s -o jsonpath='{.metadata.finalizers}'\n%s", ns, finalizers(t, ns, "konnect-api-auth-secret"))
 }
@@ -168,27 +168,27 @@ func TestSameNamespace(t *testing.T) {
 func TestFinalizerFollowsTheReference(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
 	first, second := newToken(t), newToken(t)
-	apply(t, secretYAML(ns, "first", first))
-	apply(t, secretYAML(ns, "second", second))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "first", framework.CredentialLabels, "token", first))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "second", framework.CredentialLabels, "token", second))
 	// Someone else's finalizer on the second Secret must survive ours coming and going.
-	kubectl(t, "patch", "secret", "second", "-n", ns, "--type=merge", "-p", `{"metadata":{"finalizers":["example.com/keep"]}}`)
-	defer kubectl(t, "patch", "secret", "second", "-n", ns, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+	framework.KubectlOutput(t, cp, "patch", "secret", "second", "-n", ns, "--type=merge", "-p", `{"metadata":{"finalizers":["example.com/keep"]}}`)
+	defer framework.KubectlOutput(t, cp, "patch", "secret", "second", "-n", ns, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
 
-	apply(t, configYAML(ns, "mover", "first", ""))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "mover", "first", "", "us.api.konghq.com"))
 	waitForVerdict(t, ns, "mover", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, ns, "first", inUse)
 	if got := finalizers(t, ns, "second"); got != `["example.com/keep"]` {
 		t.Errorf("second Secret's finalizers = %s", got)
 	}
 
-	apply(t, configYAML(ns, "mover", "second", ""))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "mover", "second", "", "us.api.konghq.com"))
 	framework.WaitForFinalizers(t, cp, ns, "second", `["example.com/keep","`+finalizer+`"]`)
 	framework.WaitForFinalizers(t, cp, ns, "first", "")
 	if before := konnect.CallsFor(second); before == 0 {
 		waitFor(t, "the second token checked", func() (bool, string) { return konnect.CallsFor(second) > 0, "" })
 	}
 
-	kubectl(t, "patch", "konnectapiauthconfiguration", "mover", "-n", ns, "--type=merge", "-p",
+	framework.KubectlOutput(t, cp, "patch", "konnectapiauthconfiguration", "mover", "-n", ns, "--type=merge", "-p",
 		`{"spec":{"type":"token","token":"`+newToken(t)+`","secretRef":null}}`)
 	waitForVerdict(t, ns, "mover", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, ns, "second", `["example.com/keep"]`)
@@ -196,7 +196,7 @@ func TestFinalizerFollowsTheReference(t *testing.T) {
 		t.Errorf("first Secret's finalizers = %s", got)
 	}
 	// The Secret's data was never touched.
-	if got := kubectl(t, "get", "secret", "second", "-n", ns, "-o", "jsonpath={.data.token}"); got == "" {
+	if got := framework.KubectlOutput(t, cp, "get", "secret", "second", "-n", ns, "-o", "jsonpath={.data.token}"); got == "" {
 		t.Errorf("the Secret lost its token")
 	}
 }
@@ -206,15 +206,15 @@ func TestFinalizerFollowsTheReference(t *testing.T) {
 // Secret go.
 func TestDeleteSecretInUse(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	apply(t, secretYAML(ns, "in-use", newToken(t)))
-	apply(t, configYAML(ns, "user", "in-use", ""))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "in-use", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "user", "in-use", "", "us.api.konghq.com"))
 	waitForVerdict(t, ns, "user", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, ns, "in-use", inUse)
 
-	out := kubectl(t, "delete", "secret", "in-use", "-n", ns, "--wait=false")
+	out := framework.KubectlOutput(t, cp, "delete", "secret", "in-use", "-n", ns, "--wait=false")
 	t.Logf("$ kubectl delete secret in-use -n %s --wait=false\n%s", ns, out)
 	time.Sleep(settle)
-	if ts := kubectl(t, "get", "secret", "in-use", "-n", ns, "-o", "jsonpath={.metadata.deletionTimestamp}"); ts == "" {
+	if ts := framework.KubectlOutput(t, cp, "get", "secret", "in-use", "-n", ns, "-o", "jsonpath={.metadata.deletionTimestamp}"); ts == "" {
 		t.Fatalf("the Secret in use is not Terminating")
 	}
 	if got := finalizers(t, ns, "in-use"); got != inUse {
@@ -225,7 +225,7 @@ func TestDeleteSecretInUse(t *testing.T) {
 		t.Errorf("verdict while the Secret is Terminating = %s, want it kept", mustJSON(c))
 	}
 
-	kubectl(t, "delete", "konnectapiauthconfiguration", "user", "-n", ns)
+	framework.KubectlOutput(t, cp, "delete", "konnectapiauthconfiguration", "user", "-n", ns)
 	waitGone(t, "secret", "in-use", "-n", ns)
 }
 
@@ -234,26 +234,26 @@ func TestDeleteSecretInUse(t *testing.T) {
 // configuration elsewhere uses through a grant.
 func TestDeleteNamespace(t *testing.T) {
 	both := "both-" + utilrand.String(6)
-	kubectl(t, "create", "namespace", both)
-	apply(t, secretYAML(both, "konnect-token", newToken(t)))
-	apply(t, configYAML(both, "user", "konnect-token", ""))
+	framework.KubectlOutput(t, cp, "create", "namespace", both)
+	framework.Apply(t, cp, framework.SecretYAML(both, "konnect-token", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(both, "user", "konnect-token", "", "us.api.konghq.com"))
 	waitForVerdict(t, both, "user", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, both, "konnect-token", inUse)
 	start := time.Now()
-	out := kubectl(t, "delete", "namespace", both, "--timeout=60s")
+	out := framework.KubectlOutput(t, cp, "delete", "namespace", both, "--timeout=60s")
 	t.Logf("$ kubectl delete namespace %s\n%s(%v)", both, out, time.Since(start).Round(time.Millisecond))
 	waitGone(t, "namespace", both)
 
 	apps := controlplane.NewNamespace(t, cp)
 	vault := "vault-" + utilrand.String(6)
-	kubectl(t, "create", "namespace", vault)
-	apply(t, secretYAML(vault, "konnect-token", newToken(t)))
-	apply(t, grantYAML(vault, "allow-apps", permitting(apps, "konnect-token")))
-	apply(t, configYAML(apps, "cross", "konnect-token", vault))
+	framework.KubectlOutput(t, cp, "create", "namespace", vault)
+	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, grantYAML(vault, "allow-apps", permitting(apps, "konnect-token")))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
 	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
 	start = time.Now()
-	out = kubectl(t, "delete", "namespace", vault, "--timeout=60s")
+	out = framework.KubectlOutput(t, cp, "delete", "namespace", vault, "--timeout=60s")
 	t.Logf("$ kubectl delete namespace %s\n%s(%v)", vault, out, time.Since(start).Round(time.Millisecond))
 	waitGone(t, "namespace", vault)
 	waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
@@ -264,17 +264,17 @@ func TestDeleteNamespace(t *testing.T) {
 // and keeps the finalizer of a Secret still in use.
 func TestFinalizerLeftWhileControllerDown(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	apply(t, secretYAML(ns, "orphaned", newToken(t)))
-	apply(t, secretYAML(ns, "still-used", newToken(t)))
-	apply(t, configYAML(ns, "gone", "orphaned", ""))
-	apply(t, configYAML(ns, "stays", "still-used", ""))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "orphaned", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "still-used", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "gone", "orphaned", "", "us.api.konghq.com"))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "stays", "still-used", "", "us.api.konghq.com"))
 	framework.WaitForFinalizers(t, cp, ns, "orphaned", inUse)
 	framework.WaitForFinalizers(t, cp, ns, "still-used", inUse)
 
 	if err := ctrl.Stop(30 * time.Second); err != nil {
 		t.Fatalf("stopping the controller: %v", err)
 	}
-	kubectl(t, "delete", "konnectapiauthconfiguration", "gone", "-n", ns)
+	framework.KubectlOutput(t, cp, "delete", "konnectapiauthconfiguration", "gone", "-n", ns)
 	time.Sleep(time.Second)
 	if got := finalizers(t, ns, "orphaned"); got != inUse {
 		t.Fatalf("with no controller running the finalizer changed: %s", got)
@@ -302,8 +302,8 @@ func TestCrossNamespaceExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubectl(t, "create", "namespace", "kong")
-	defer kubectl(t, "delete", "namespace", "kong", "konnect-credentials", "--wait=false")
+	framework.KubectlOutput(t, cp, "create", "namespace", "kong")
+	defer framework.KubectlOutput(t, cp, "delete", "namespace", "kong", "konnect-credentials", "--wait=false")
 	manifest := strings.ReplaceAll(string(raw), "kpat_REPLACE_WITH_YOUR_TOKEN", newToken(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -109,61 +109,6 @@ func newToken(t testing.TB) string {
 	return token
 }
 
-func kubectl(t testing.TB, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, stderr, err := cp.Kubectl(ctx, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
-	}
-	return out
-}
-
-// apply pipes YAML into `kubectl apply -f -`.
-func apply(t testing.TB, yaml string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if out, stderr, err := cp.KubectlInput(ctx, strings.NewReader(yaml), "apply", "-f", "-"); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s%s\n%s", err, out, stderr, yaml)
-	}
-}
-
-func secretYAML(ns, name, token string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Secret
-metadata:
-  name: %s
-  namespace: %s
-  labels:
-    konghq.com/credential: konnect
-    konghq.com/secret: "true"
-stringData:
-  token: %s
-`, name, ns, token)
-}
-
-// configYAML is a configuration in ns taking its token from Secret secretNS/secret
-// (secretNS "" for its own namespace, as the user guide writes it).
-func configYAML(ns, name, secret, secretNS string) string {
-	nsLine := ""
-	if secretNS != "" {
-		nsLine = "\n    namespace: " + secretNS
-	}
-	return fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
-kind: KonnectAPIAuthConfiguration
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  type: secretRef
-  secretRef:
-    name: %s%s
-  serverURL: us.api.konghq.com
-`, name, ns, secret, nsLine)
-}
-
 // grant is the spec of a KongReferenceGrant, for grantYAML.
 type grant struct {
 	fromGroup, fromKind, fromNamespace string
@@ -220,7 +165,7 @@ func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 		return ok, nil
 	})
 	if err != nil {
-		t.Fatalf("timed out waiting for %s; last: %s\ncontroller log tail:\n%s", what, last, tail(ctrl.Log(), 30))
+		t.Fatalf("timed out waiting for %s; last: %s\ncontroller log tail:\n%s", what, last, framework.Tail(ctrl.Log(), 30))
 	}
 }
 
@@ -239,7 +184,7 @@ func waitForVerdict(t testing.TB, ns, name string, status metav1.ConditionStatus
 // finalizers is what `kubectl get secret -o jsonpath='{.metadata.finalizers}'` prints.
 func finalizers(t testing.TB, ns, name string) string {
 	t.Helper()
-	return kubectl(t, "get", "secret", name, "-n", ns, "-o", "jsonpath={.metadata.finalizers}")
+	return framework.KubectlOutput(t, cp, "get", "secret", name, "-n", ns, "-o", "jsonpath={.metadata.finalizers}")
 }
 
 // inUse is what that jsonpath prints for a Secret carrying only the in-use finalizer.
@@ -259,19 +204,11 @@ func waitGone(t testing.TB, args ...string) {
 // conditionsYAML is the status.conditions as `kubectl get -o yaml` shows them, for the log.
 func conditionsYAML(t testing.TB, ns, name string) string {
 	t.Helper()
-	out := kubectl(t, "get", "konnectapiauthconfiguration", name, "-n", ns, "-o", "yaml")
+	out := framework.KubectlOutput(t, cp, "get", "konnectapiauthconfiguration", name, "-n", ns, "-o", "yaml")
 	if i := strings.Index(out, "  conditions:"); i >= 0 {
 		return out[i:]
 	}
 	return out
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // mustJSON formats v for messages.
