@@ -1,0 +1,280 @@
+package konnect
+
+// The control-plane and data-plane-certificate calls of the Konnect API, as the control-plane
+// and extension reconcilers see them. The real implementation is sdkclient.Client; the
+// reconcilers' unit tests use fakes. Every call goes to the regional host of the auth
+// configuration's server URL (Auth.ServerURL) and waits on the process-wide rate limiter
+// first (WithLimiter).
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Auth is what one Konnect call is made with: a KonnectAPIAuthConfiguration's token and its
+// normalised server URL (https://host[:port], the regional API host). Its String, GoString and
+// MarshalLog keep the token out of every log line and formatted error.
+type Auth struct {
+	Token     string
+	ServerURL string
+}
+
+// String keeps the token out of %v and %s.
+func (a Auth) String() string { return "{token:[redacted] serverURL:" + a.ServerURL + "}" }
+
+// GoString keeps the token out of %#v.
+func (a Auth) GoString() string { return a.String() }
+
+// MarshalLog keeps the token out of structured (logr) logging.
+func (a Auth) MarshalLog() any { return struct{ ServerURL string }{a.ServerURL} }
+
+// Cluster types of a control plane (spec.createControlPlaneRequest.cluster_type).
+const (
+	ClusterTypeControlPlane         = "CLUSTER_TYPE_CONTROL_PLANE"
+	ClusterTypeK8sIngressController = "CLUSTER_TYPE_K8S_INGRESS_CONTROLLER"
+	ClusterTypeControlPlaneGroup    = "CLUSTER_TYPE_CONTROL_PLANE_GROUP"
+)
+
+// ProxyURL is one of a control plane's proxy_urls.
+type ProxyURL struct {
+	Host     string
+	Port     int64
+	Protocol string
+}
+
+// ControlPlaneSpec is what the controller asks of a control plane: the body of a create
+// (all fields) or of an update (Name, Description, AuthType, ProxyURLs, Labels; Konnect does not
+// change ClusterType or CloudGateway after creation). Empty strings and nil pointers are not sent.
+type ControlPlaneSpec struct {
+	Name         string
+	Description  string
+	ClusterType  string
+	AuthType     string
+	CloudGateway *bool
+	ProxyURLs    []ProxyURL
+	Labels       map[string]string
+}
+
+// ControlPlane is a control plane as Konnect reports it.
+type ControlPlane struct {
+	ID           string
+	Name         string
+	Description  string
+	ClusterType  string
+	AuthType     string
+	CloudGateway bool
+	ProxyURLs    []ProxyURL
+	Labels       map[string]string
+	// ControlPlaneEndpoint and TelemetryEndpoint are config.control_plane_endpoint and
+	// config.telemetry_endpoint, e.g. https://acfe5f253f.cp.konghq.com.
+	ControlPlaneEndpoint string
+	TelemetryEndpoint    string
+}
+
+// ControlPlaneFilter narrows ListControlPlanes; empty fields do not filter. Labels are ANDed
+// (labels=key:value).
+type ControlPlaneFilter struct {
+	ID     string
+	Name   string
+	Labels map[string]string
+}
+
+// DataPlaneCertificate is a data-plane client certificate pinned on a control plane.
+type DataPlaneCertificate struct {
+	ID string
+	// Cert is the PEM certificate as Konnect stores it.
+	Cert string
+}
+
+// ControlPlaneAPI is the part of the Konnect API the control-plane and extension reconcilers
+// use. Every method returns an *APIError (errors.As) for anything but success; none ever
+// puts the token in an error.
+type ControlPlaneAPI interface {
+	// CreateControlPlane sends POST /v2/control-planes. A name already taken is ErrorConflict.
+	CreateControlPlane(ctx context.Context, auth Auth, spec ControlPlaneSpec) (*ControlPlane, error)
+	// GetControlPlane sends GET /v2/control-planes/{id}. A missing one is ErrorNotFound.
+	GetControlPlane(ctx context.Context, auth Auth, id string) (*ControlPlane, error)
+	// ListControlPlanes sends GET /v2/control-planes with the filter, following every page.
+	ListControlPlanes(ctx context.Context, auth Auth, filter ControlPlaneFilter) ([]ControlPlane, error)
+	// UpdateControlPlane sends PATCH /v2/control-planes/{id}.
+	UpdateControlPlane(ctx context.Context, auth Auth, id string, spec ControlPlaneSpec) (*ControlPlane, error)
+	// DeleteControlPlane sends DELETE /v2/control-planes/{id}. A missing one is ErrorNotFound.
+	DeleteControlPlane(ctx context.Context, auth Auth, id string) error
+
+	// ListDataPlaneCertificates sends GET /v2/control-planes/{id}/dp-client-certificates,
+	// following every page.
+	ListDataPlaneCertificates(ctx context.Context, auth Auth, controlPlaneID string) ([]DataPlaneCertificate, error)
+	// CreateDataPlaneCertificate sends POST /v2/control-planes/{id}/dp-client-certificates.
+	CreateDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certPEM string) (*DataPlaneCertificate, error)
+	// DeleteDataPlaneCertificate sends DELETE /v2/control-planes/{id}/dp-client-certificates/{certID}.
+	// A missing one is ErrorNotFound.
+	DeleteDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certID string) error
+}
+
+// ErrorKind says what a failed Konnect call means for the caller.
+type ErrorKind int
+
+const (
+	// ErrorTransient: Konnect could not be asked or could not answer (network error,
+	// timeout, 408, 429, 5xx). Nothing was learned; try again later, not before RetryAfter.
+	ErrorTransient ErrorKind = iota
+	// ErrorNotFound: 404.
+	ErrorNotFound
+	// ErrorConflict: 409, e.g. a control plane of that name exists.
+	ErrorConflict
+	// ErrorUnauthorized: 401 or 403; the token does not permit the call.
+	ErrorUnauthorized
+	// ErrorRejected: any other 4xx, or an answer that cannot be understood: Konnect refused
+	// this request, and sending it again unchanged will not help.
+	ErrorRejected
+)
+
+// String returns the kind's name, as used in logs and metric labels.
+func (k ErrorKind) String() string {
+	switch k {
+	case ErrorTransient:
+		return "transient"
+	case ErrorNotFound:
+		return "not_found"
+	case ErrorConflict:
+		return "conflict"
+	case ErrorUnauthorized:
+		return "unauthorized"
+	case ErrorRejected:
+		return "rejected"
+	default:
+		return "unknown"
+	}
+}
+
+// APIError is a failed Konnect call. Its text is safe for a condition message, an event and a
+// log line: it never holds the token.
+type APIError struct {
+	// Op names the call for a person, e.g. "creating control plane".
+	Op   string
+	Kind ErrorKind
+	// StatusCode is Konnect's HTTP status, or 0 when no answer arrived.
+	StatusCode int
+	// Message says what Konnect answered (its problem detail or message, sanitised) or what
+	// went wrong on the way.
+	Message string
+	// RetryAfter is Konnect's Retry-After on a 429 or 5xx, or 0.
+	RetryAfter time.Duration
+}
+
+// Error implements error.
+func (e *APIError) Error() string {
+	if e.Message == "" {
+		return e.Op + " failed"
+	}
+	return e.Op + ": " + e.Message
+}
+
+// KindOf returns the kind of a Konnect error; anything that is not an *APIError (a context
+// ending, a limiter refusing) counts as transient.
+func KindOf(err error) ErrorKind {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Kind
+	}
+	return ErrorTransient
+}
+
+// IsNotFound reports whether err is Konnect's 404.
+func IsNotFound(err error) bool { return err != nil && KindOf(err) == ErrorNotFound }
+
+// IsConflict reports whether err is Konnect's 409.
+func IsConflict(err error) bool { return err != nil && KindOf(err) == ErrorConflict }
+
+// IsTransient reports whether err says nothing definitive: try again later.
+func IsTransient(err error) bool { return err != nil && KindOf(err) == ErrorTransient }
+
+// RetryAfterOf returns the Retry-After Konnect sent with err, or 0.
+func RetryAfterOf(err error) time.Duration {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.RetryAfter
+	}
+	return 0
+}
+
+// WithLimiter returns an api whose every call first waits on limiter: the process-wide rate
+// limit that the token Checker waits on too, so control planes and certificates cannot crowd
+// Konnect beyond --konnect-qps. A nil limiter returns api unchanged.
+func WithLimiter(api ControlPlaneAPI, limiter *rate.Limiter) ControlPlaneAPI {
+	if limiter == nil {
+		return api
+	}
+	return &limitedAPI{next: api, limiter: limiter}
+}
+
+type limitedAPI struct {
+	next    ControlPlaneAPI
+	limiter *rate.Limiter
+}
+
+func (l *limitedAPI) wait(ctx context.Context, op string) error {
+	if err := l.limiter.Wait(ctx); err != nil {
+		return &APIError{Op: op, Kind: ErrorTransient, Message: "not sent: " + err.Error()}
+	}
+	return nil
+}
+
+func (l *limitedAPI) CreateControlPlane(ctx context.Context, auth Auth, spec ControlPlaneSpec) (*ControlPlane, error) {
+	if err := l.wait(ctx, "creating control plane"); err != nil {
+		return nil, err
+	}
+	return l.next.CreateControlPlane(ctx, auth, spec)
+}
+
+func (l *limitedAPI) GetControlPlane(ctx context.Context, auth Auth, id string) (*ControlPlane, error) {
+	if err := l.wait(ctx, "getting control plane"); err != nil {
+		return nil, err
+	}
+	return l.next.GetControlPlane(ctx, auth, id)
+}
+
+func (l *limitedAPI) ListControlPlanes(ctx context.Context, auth Auth, filter ControlPlaneFilter) ([]ControlPlane, error) {
+	if err := l.wait(ctx, "listing control planes"); err != nil {
+		return nil, err
+	}
+	return l.next.ListControlPlanes(ctx, auth, filter)
+}
+
+func (l *limitedAPI) UpdateControlPlane(ctx context.Context, auth Auth, id string, spec ControlPlaneSpec) (*ControlPlane, error) {
+	if err := l.wait(ctx, "updating control plane"); err != nil {
+		return nil, err
+	}
+	return l.next.UpdateControlPlane(ctx, auth, id, spec)
+}
+
+func (l *limitedAPI) DeleteControlPlane(ctx context.Context, auth Auth, id string) error {
+	if err := l.wait(ctx, "deleting control plane"); err != nil {
+		return err
+	}
+	return l.next.DeleteControlPlane(ctx, auth, id)
+}
+
+func (l *limitedAPI) ListDataPlaneCertificates(ctx context.Context, auth Auth, controlPlaneID string) ([]DataPlaneCertificate, error) {
+	if err := l.wait(ctx, "listing data-plane certificates"); err != nil {
+		return nil, err
+	}
+	return l.next.ListDataPlaneCertificates(ctx, auth, controlPlaneID)
+}
+
+func (l *limitedAPI) CreateDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certPEM string) (*DataPlaneCertificate, error) {
+	if err := l.wait(ctx, "registering data-plane certificate"); err != nil {
+		return nil, err
+	}
+	return l.next.CreateDataPlaneCertificate(ctx, auth, controlPlaneID, certPEM)
+}
+
+func (l *limitedAPI) DeleteDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certID string) error {
+	if err := l.wait(ctx, "deleting data-plane certificate"); err != nil {
+		return err
+	}
+	return l.next.DeleteDataPlaneCertificate(ctx, auth, controlPlaneID, certID)
+}
