@@ -24,6 +24,7 @@ import (
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha1"
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha2"
 	discovery "k8s.io/client-go/discovery"
 	rest "k8s.io/client-go/rest"
 	flowcontrol "k8s.io/client-go/util/flowcontrol"
@@ -33,6 +34,7 @@ type Interface interface {
 	Discovery() discovery.DiscoveryInterfaces
 	ConfigurationV1alpha1() configurationv1alpha1.ConfigurationV1alpha1Interface
 	KonnectV1alpha1() konnectv1alpha1.KonnectV1alpha1Interface
+	KonnectV1alpha2() konnectv1alpha2.KonnectV1alpha2Interface
 }
 
 // Clientset contains the clients for groups.
@@ -40,6 +42,7 @@ type Clientset struct {
 	*discovery.DiscoveryClient
 	configurationV1alpha1 *configurationv1alpha1.ConfigurationV1alpha1Client
 	konnectV1alpha1       *konnectv1alpha1.KonnectV1alpha1Client
+	konnectV1alpha2       *konnectv1alpha2.KonnectV1alpha2Client
 }
 
 // ConfigurationV1alpha1 retrieves the ConfigurationV1alpha1Client
@@ -50,6 +53,11 @@ func (c *Clientset) ConfigurationV1alpha1() configurationv1alpha1.ConfigurationV
 // KonnectV1alpha1 retrieves the KonnectV1alpha1Client
 func (c *Clientset) KonnectV1alpha1() konnectv1alpha1.KonnectV1alpha1Interface {
 	return c.konnectV1alpha1
+}
+
+// KonnectV1alpha2 retrieves the KonnectV1alpha2Client
+func (c *Clientset) KonnectV1alpha2() konnectv1alpha2.KonnectV1alpha2Interface {
+	return c.konnectV1alpha2
 }
 
 // Discovery retrieves the DiscoveryClient
@@ -104,6 +112,10 @@ func NewForConfigAndClient(c *rest.Config, httpClient *http.Client) (*Clientset,
 	if err != nil {
 		return nil, err
 	}
+	cs.konnectV1alpha2, err = konnectv1alpha2.NewForConfigAndClient(&configShallowCopy, httpClient)
+	if err != nil {
+		return nil, err
+	}
 
 	cs.DiscoveryClient, err = discovery.NewDiscoveryClientForConfigAndClient(&configShallowCopy, httpClient)
 	if err != nil {
@@ -127,6 +139,7 @@ func New(c rest.Interface) *Clientset {
 	var cs Clientset
 	cs.configurationV1alpha1 = configurationv1alpha1.New(c)
 	cs.konnectV1alpha1 = konnectv1alpha1.New(c)
+	cs.konnectV1alpha2 = konnectv1alpha2.New(c)
 
 	cs.DiscoveryClient = discovery.NewDiscoveryClient(c)
 	return &cs

@@ -23,6 +23,7 @@ import (
 
 	v1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	v1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	schema "k8s.io/apimachinery/pkg/runtime/schema"
 	cache "k8s.io/client-go/tools/cache"
 )
@@ -60,6 +61,12 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		// Group=konnect.konghq.com, Version=v1alpha1
 	case konnectv1alpha1.SchemeGroupVersion.WithResource("konnectapiauthconfigurations"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Konnect().V1alpha1().KonnectAPIAuthConfigurations().Informer()}, nil
+
+		// Group=konnect.konghq.com, Version=v1alpha2
+	case v1alpha2.SchemeGroupVersion.WithResource("konnectextensions"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Konnect().V1alpha2().KonnectExtensions().Informer()}, nil
+	case v1alpha2.SchemeGroupVersion.WithResource("konnectgatewaycontrolplanes"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer()}, nil
 
 	}
 

@@ -24,6 +24,8 @@ import (
 	fakeconfigurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/configuration/v1alpha1/fake"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha1"
 	fakekonnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha1/fake"
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha2"
+	fakekonnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/typed/konnect/v1alpha2/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -105,4 +107,9 @@ func (c *Clientset) ConfigurationV1alpha1() configurationv1alpha1.ConfigurationV
 // KonnectV1alpha1 retrieves the KonnectV1alpha1Client
 func (c *Clientset) KonnectV1alpha1() konnectv1alpha1.KonnectV1alpha1Interface {
 	return &fakekonnectv1alpha1.FakeKonnectV1alpha1{Fake: &c.Fake}
+}
+
+// KonnectV1alpha2 retrieves the KonnectV1alpha2Client
+func (c *Clientset) KonnectV1alpha2() konnectv1alpha2.KonnectV1alpha2Interface {
+	return &fakekonnectv1alpha2.FakeKonnectV1alpha2{Fake: &c.Fake}
 }
