@@ -150,7 +150,11 @@ func run(ctx context.Context, opts options) error {
 		// so the kubelet restarts it rather than leaving a wedged leader in place.
 		watchdog = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 	}
-	stopServers, err := startServers(ctx, opts, m, ctrl, watchdog)
+	// The control-plane and extension reconcilers (controlplanes.go, extensions.go) join the
+	// auth configurations' here; all run under the one Lease.
+	reconcilers := []reconciler{ctrl}
+
+	stopServers, err := startServers(ctx, opts, m, allSynced(reconcilers), watchdog)
 	if err != nil {
 		return err
 	}
@@ -167,10 +171,54 @@ func run(ctx context.Context, opts options) error {
 	defer secretFactory.Shutdown()
 	defer stopInformers()
 
+	run := func(ctx context.Context) error { return runAll(ctx, reconcilers, opts.workers) }
 	if !opts.leaderElect {
-		return ctrl.Run(ctx, opts.workers)
+		return run(ctx)
 	}
-	return runWithLeaderElection(ctx, opts, kubeClient, ctrl, watchdog)
+	return runWithLeaderElection(ctx, opts, kubeClient, run, watchdog)
+}
+
+// reconciler is one of the controller's reconcilers (auth configurations, control planes,
+// extensions): each has its own queue and workers.
+type reconciler interface {
+	Run(ctx context.Context, workers int) error
+	HasSynced() bool
+}
+
+// runAll runs every reconciler until ctx ends, and returns once all have stopped. The first to
+// fail stops the others: a process with one reconciler down must restart, not linger.
+func runAll(ctx context.Context, reconcilers []reconciler, workers int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(reconcilers))
+	for _, r := range reconcilers {
+		go func() {
+			err := r.Run(ctx, workers)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range reconcilers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// allSynced reports whether every reconciler's caches are filled (the readiness probe).
+func allSynced(reconcilers []reconciler) func() bool {
+	return func() bool {
+		for _, r := range reconcilers {
+			if !r.HasSynced() {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // checkCRDInstalled fails with a clear message when the API server does not serve
