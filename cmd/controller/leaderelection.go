@@ -14,14 +14,14 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/apiauth"
 )
 
 // runWithLeaderElection runs the controller's workers only while this replica holds the
 // Lease. On SIGTERM the workers stop first (finishing the write they hold) and the Lease is
 // released after, so a successor never overlaps with syncs still in flight; losing the Lease
 // is an error (exit 1) so the replica restarts clean rather than lingering.
-func runWithLeaderElection(ctx context.Context, opts options, kubeClient kubernetes.Interface, ctrl *controller.Controller, watchdog *leaderelection.HealthzAdaptor) error {
+func runWithLeaderElection(ctx context.Context, opts options, kubeClient kubernetes.Interface, ctrl *apiauth.Controller, watchdog *leaderelection.HealthzAdaptor) error {
 	logger := klog.FromContext(ctx)
 	identity, err := os.Hostname()
 	if err != nil {

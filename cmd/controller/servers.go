@@ -10,13 +10,13 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/klog/v2"
 
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/apiauth"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/metrics"
 )
 
 // startServers listens on the probe and metrics addresses (failing at once if one is taken)
 // and serves them until the returned function is called.
-func startServers(ctx context.Context, opts options, m *metrics.Metrics, ctrl *controller.Controller, watchdog *leaderelection.HealthzAdaptor) (stop func(), err error) {
+func startServers(ctx context.Context, opts options, m *metrics.Metrics, ctrl *apiauth.Controller, watchdog *leaderelection.HealthzAdaptor) (stop func(), err error) {
 	var servers []*http.Server
 	stop = func() {
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
