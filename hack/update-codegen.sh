@@ -2,7 +2,7 @@
 # Regenerates everything generated from pkg/apis: deepcopy functions, the typed clientset (with
 # watch), listers and informers under pkg/generated, and the CRD manifest under manifests/crd.
 # Generators come from the versions pinned in go.mod. No apply configurations: status is
-# written as a JSON merge patch with a resourceVersion precondition (pkg/controller/sync.go).
+# written as a JSON merge patch with a resourceVersion precondition (pkg/controller/apiauth/sync.go).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -29,7 +29,8 @@ import (
 	"golang.org/x/time/rate"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/apiauth"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
@@ -110,7 +111,7 @@ func run(ctx context.Context, opts options) error {
 
 	m := metrics.New(version.Version)
 	// ctrl is assigned below; the checker wakes it only once it runs.
-	var ctrl *controller.Controller
+	var ctrl *apiauth.Controller
 	checker := konnect.NewChecker(ctx,
 		m.InstrumentValidator(sdkclient.New(sdkclient.Options{Timeout: opts.konnectTimeout, UserAgent: "konnect-auth-controller/" + version.Version})),
 		konnect.CheckerOptions{
@@ -123,22 +124,22 @@ func run(ctx context.Context, opts options) error {
 	m.RegisterCache(checker.Stats)
 
 	configFactory := informers.NewSharedInformerFactoryWithOptions(konnectClient, 0,
-		informers.WithNamespace(opts.namespace), informers.WithTransform(controller.TrimForCache))
+		informers.WithNamespace(opts.namespace), informers.WithTransform(shared.TrimForCache))
 	// Only Secrets labelled as Konnect credentials are listed, watched and cached: neither
 	// memory nor reach extends to the cluster's other Secrets.
 	secretSelector := labels.Set{konnectv1alpha1.SecretCredentialLabel: konnectv1alpha1.SecretCredentialLabelValue}.AsSelector().String()
 	secretFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0,
 		kubeinformers.WithNamespace(opts.namespace),
 		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = secretSelector }),
-		kubeinformers.WithTransform(controller.TrimForCache))
+		kubeinformers.WithTransform(shared.TrimForCache))
 
-	ctrl, err = controller.NewController(ctx,
-		controller.Clients{Kube: kubeClient, Konnect: konnectClient, Metadata: metadataClient},
+	ctrl, err = apiauth.NewController(ctx,
+		apiauth.Clients{Kube: kubeClient, Konnect: konnectClient, Metadata: metadataClient},
 		configFactory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
 		secretFactory.Core().V1().Secrets(),
 		grantInformer(opts, configFactory), // grants.go
 		checker,
-		controller.Options{RevalidateInterval: opts.revalidateInterval, MetricsProvider: m.WorkqueueProvider()})
+		apiauth.Options{RevalidateInterval: opts.revalidateInterval, MetricsProvider: m.WorkqueueProvider()})
 	if err != nil {
 		return err
 	}

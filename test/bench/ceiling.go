@@ -27,7 +27,7 @@ var stampSeq atomic.Int64
 // d after a warm-up, and returns the successful writes per second in the window and the
 // number of successful writes in all (warm-up included).
 //
-// Each patch has the shape of the controller's (pkg/controller/sync.go writeStatus): a
+// Each patch has the shape of the controller's (pkg/controller/apiauth/sync.go writeStatus): a
 // resourceVersion precondition, organizationID, serverURL and one APIAuthValid condition.
 // The condition's lastTransitionTime differs on every write, so that every patch really
 // changes the object and reaches etcd (an unchanged object would be a no-op for the

@@ -1,7 +1,7 @@
-// Package controller validates KonnectAPIAuthConfigurations: it resolves each one's token
+// Package apiauth validates KonnectAPIAuthConfigurations: it resolves each one's token
 // (inline or from a labelled Secret), asks Konnect whether the token is valid, and writes the
 // verdict to the resource's status.
-package controller
+package apiauth
 
 import (
 	"context"
@@ -31,10 +31,10 @@ import (
 	"golang.org/x/time/rate"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	configurationinformers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/configuration/v1alpha1"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/konnect/v1alpha1"
-	configurationlisters "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/listers/configuration/v1alpha1"
 	listers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/listers/konnect/v1alpha1"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
@@ -87,15 +87,17 @@ type Clients struct {
 // Controller keeps the status of every KonnectAPIAuthConfiguration in line with what Konnect
 // says about its token.
 type Controller struct {
-	kubeClient     kubernetes.Interface
-	client         clientset.Interface
-	secretMetadata metadata.Getter
+	kubeClient kubernetes.Interface
+	client     clientset.Interface
 
 	configs       listers.KonnectAPIAuthConfigurationLister
 	configIndexer cache.Indexer
 	secrets       corelisters.SecretLister
 	cachesSynced  []cache.InformerSynced
 
+	// tokens resolves configurations' tokens; its Grants permit cross-namespace references
+	// (grants.go), and are not watched without a grant informer.
+	tokens  shared.TokenResolver
 	checker TokenChecker
 
 	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
@@ -106,8 +108,6 @@ type Controller struct {
 	clock              clock.WithTicker
 	revalidateInterval time.Duration
 
-	// grants permit cross-namespace references (grants.go); nil when not watched.
-	grants configurationlisters.KongReferenceGrantLister
 	// finalizers keeps the in-use finalizer on token Secrets (finalizers.go).
 	finalizers secretFinalizers
 }
@@ -156,6 +156,7 @@ func NewController(
 		configs:       configInformer.Lister(),
 		configIndexer: configInformer.Informer().GetIndexer(),
 		secrets:       secretInformer.Lister(),
+		tokens:        shared.TokenResolver{Secrets: secretInformer.Lister()},
 		checker:       checker,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(rateLimiter,
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: Name, Clock: opts.Clock, MetricsProvider: opts.MetricsProvider}),
@@ -166,7 +167,7 @@ func NewController(
 	}
 
 	if clients.Metadata != nil {
-		c.secretMetadata = clients.Metadata.Resource(secretGVR)
+		c.tokens.SecretMetadata = clients.Metadata.Resource(secretGVR)
 	}
 
 	if err := configInformer.Informer().AddIndexers(cache.Indexers{secretRefIndex: indexBySecretRef}); err != nil {
@@ -347,6 +348,10 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	}
 	return true
 }
+
+// secretGVR is what the metadata client looks up to tell a missing Secret from an unlabelled
+// one, and patches the finalizer of a Secret the labelled informer no longer sees.
+var secretGVR = corev1.SchemeGroupVersion.WithResource("secrets")
 
 // conditionOf returns the APIAuthValid condition of a configuration, or nil.
 func conditionOf(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) *metav1.Condition {

@@ -1,4 +1,4 @@
-package controller
+package apiauth
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/serverurl"
 )
@@ -67,14 +68,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	if want != nil {
 		status.ServerURL = serverURL
 		status.OrganizationID = want.orgID
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type:               konnectv1alpha1.ConditionAPIAuthValid,
-			Status:             want.status,
-			Reason:             want.reason,
-			Message:            want.message,
-			ObservedGeneration: cfg.Generation,
-			LastTransitionTime: metav1.NewTime(c.clock.Now()),
-		})
+		shared.SetCondition(&status.Conditions, metav1.Condition{
+			Type:    konnectv1alpha1.ConditionAPIAuthValid,
+			Status:  want.status,
+			Reason:  want.reason,
+			Message: want.message,
+		}, cfg.Generation, c.clock.Now())
 	}
 	// ResolvedRefs, on cross-namespace references only (grants.go), also while the verdict is
 	// kept: whether the reference is permitted does not wait on Konnect.
@@ -117,21 +116,21 @@ func (c *Controller) evaluate(ctx context.Context, cfg *konnectv1alpha1.KonnectA
 	if urlErr != nil {
 		return &verdict{status: metav1.ConditionFalse, reason: ReasonInvalidServerURL, message: "spec." + urlErr.Error()}, nil
 	}
-	source, problem := c.resolveToken(ctx, cfg)
+	source, problem := c.tokens.Resolve(ctx, cfg)
 	if problem != nil {
-		logger.V(4).Info("Token could not be resolved", "reason", problem.reason)
-		return &verdict{status: metav1.ConditionFalse, reason: problem.reason, message: problem.message}, nil
+		logger.V(4).Info("Token could not be resolved", "reason", problem.Reason)
+		return &verdict{status: metav1.ConditionFalse, reason: problem.Reason, message: problem.Message}, nil
 	}
 
-	result := c.checker.Check(source.token, serverURL, types.NamespacedName{Namespace: cfg.Namespace, Name: cfg.Name})
+	result := c.checker.Check(source.Token, serverURL, types.NamespacedName{Namespace: cfg.Namespace, Name: cfg.Name})
 	logger.V(4).Info("Token checked", "verdict", result.Verdict.String(), "statusCode", result.StatusCode,
-		"tokenHash", konnect.Hashed(source.token, serverURL)[:16])
+		"tokenHash", konnect.Hashed(source.Token, serverURL)[:16])
 
 	switch result.Verdict {
 	case konnect.VerdictValid:
 		msg := "Token is valid"
-		if source.secret != "" {
-			msg = fmt.Sprintf("Token from Secret %s is valid", source.secret)
+		if source.Secret != "" {
+			msg = fmt.Sprintf("Token from Secret %s is valid", source.Secret)
 		}
 		return &verdict{status: metav1.ConditionTrue, reason: konnectv1alpha1.ReasonValid, message: msg, orgID: result.OrganizationID}, &result
 	case konnect.VerdictInvalid:

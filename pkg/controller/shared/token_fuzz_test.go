@@ -1,12 +1,10 @@
-package controller
+package shared
 
 import (
 	"bytes"
 	"context"
 	"strings"
 	"testing"
-
-	corev1 "k8s.io/api/core/v1"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 )
@@ -28,19 +26,15 @@ const (
 const maxProblemMessage = 512
 
 // FuzzSecretToken feeds arbitrary Secret data (and a Secret without the token key) through
-// the controller's token extraction, resolveSecretToken, and checks what the controller
-// relies on: it never panics; a problem is InvalidSecret (no key, or nothing but white space)
-// or InvalidToken (malformed), never anything else, with a short message that does not quote
+// the token extraction, resolveSecretToken, and checks what the reconcilers rely on: it
+// never panics; a problem is InvalidSecret (no key, or nothing but white space) or
+// InvalidToken (malformed), never anything else, with a short message that does not quote
 // the data; and data whose trimmed form is a well-formed Konnect token is accepted as exactly
 // that token, attributed to the Secret.
 func FuzzSecretToken(f *testing.F) {
 	ctx := context.Background()
 	cfg := secretConfig("fuzz", "fuzz-secret")
-	fx := newFixture(f, ctx, fixtureOptions{
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg},
-		secrets: []*corev1.Secret{tokenSecret("fuzz-secret", nil)},
-	})
-	secrets := fx.secretFactory.Core().V1().Secrets().Informer().GetIndexer()
+	resolver, secrets := newResolver(f, tokenSecret("fuzz-secret", nil))
 	wantSecret := namespace + "/fuzz-secret"
 
 	f.Fuzz(func(t *testing.T, data []byte, hasKey bool) {
@@ -53,7 +47,7 @@ func FuzzSecretToken(f *testing.F) {
 			t.Fatal(err)
 		}
 
-		source, problem := fx.ctrl.resolveSecretToken(ctx, cfg)
+		source, problem := resolver.resolveSecretToken(ctx, cfg)
 
 		trimmed := strings.TrimSpace(string(data))
 		var wantReason string
@@ -68,28 +62,28 @@ func FuzzSecretToken(f *testing.F) {
 			if wantReason != "" {
 				t.Fatalf("data %q was accepted, want %s", fuzzClip(data), wantReason)
 			}
-			if source.token != trimmed {
-				t.Fatalf("token = %q, want the trimmed data %q", fuzzClip([]byte(source.token)), fuzzClip([]byte(trimmed)))
+			if source.Token != trimmed {
+				t.Fatalf("token = %q, want the trimmed data %q", fuzzClip([]byte(source.Token)), fuzzClip([]byte(trimmed)))
 			}
-			if source.secret != wantSecret {
-				t.Fatalf("secret = %q, want %q", source.secret, wantSecret)
+			if source.Secret != wantSecret {
+				t.Fatalf("secret = %q, want %q", source.Secret, wantSecret)
 			}
 			return
 		}
-		if problem.reason != wantReason {
-			t.Fatalf("data %q (key present: %t) gave %s: %q; want %s", fuzzClip(data), hasKey, problem.reason, problem.message, fuzzOrAccepted(wantReason))
+		if problem.Reason != wantReason {
+			t.Fatalf("data %q (key present: %t) gave %s: %q; want %s", fuzzClip(data), hasKey, problem.Reason, problem.Message, fuzzOrAccepted(wantReason))
 		}
-		if source != (tokenSource{}) {
+		if source != (TokenSource{}) {
 			t.Fatalf("a problem came with a token source %+v", source)
 		}
-		if len(problem.message) > maxProblemMessage {
-			t.Fatalf("message is %d bytes long: %q…", len(problem.message), problem.message[:maxProblemMessage])
+		if len(problem.Message) > maxProblemMessage {
+			t.Fatalf("message is %d bytes long: %q…", len(problem.Message), problem.Message[:maxProblemMessage])
 		}
-		if strings.Contains(problem.message, fuzzTokenCore) {
-			t.Fatalf("message quotes the token: %q", problem.message)
+		if strings.Contains(problem.Message, fuzzTokenCore) {
+			t.Fatalf("message quotes the token: %q", problem.Message)
 		}
-		if !strings.Contains(problem.message, wantSecret) {
-			t.Fatalf("message does not name the Secret %s: %q", wantSecret, problem.message)
+		if !strings.Contains(problem.Message, wantSecret) {
+			t.Fatalf("message does not name the Secret %s: %q", wantSecret, problem.Message)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package controller
+package apiauth
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/konnect/v1alpha1"
 )
 
@@ -118,7 +119,7 @@ func (c *Controller) enqueueSecretOf(obj any) {
 	if !ok {
 		return
 	}
-	if secret, _, ok := secretRefOf(cfg); ok {
+	if secret, _, ok := shared.SecretRefOf(cfg); ok {
 		c.finalizers.queue.Add(secret)
 	}
 }
@@ -236,11 +237,11 @@ func (c *Controller) secretUser(key cache.ObjectName) (cache.ObjectName, bool) {
 		if cfg.DeletionTimestamp != nil {
 			continue
 		}
-		secret, cross, ok := secretRefOf(cfg)
+		secret, cross, ok := shared.SecretRefOf(cfg)
 		if !ok || secret != key {
 			continue
 		}
-		if !cross || c.checkReference(cfg).permitted {
+		if !cross || c.tokens.CheckSecretRef(cfg).Permitted {
 			return cache.MetaObjectToName(cfg), true
 		}
 	}

@@ -1,4 +1,4 @@
-package controller
+package apiauth
 
 import (
 	"slices"
@@ -38,40 +38,6 @@ var (
 
 func toSecret(name string) configurationv1alpha1.ReferenceGrantTo {
 	return configurationv1alpha1.ReferenceGrantTo{Group: "core", Kind: "Secret", Name: ptrTo(configurationv1alpha1.ObjectName(name))}
-}
-
-func TestGrantPermits(t *testing.T) {
-	deleting := referenceGrant(secretNamespace, "g", fromKong, toAllSecrets)
-	deleting.DeletionTimestamp = &metav1.Time{}
-	several := referenceGrant(secretNamespace, "g", configurationv1alpha1.ReferenceGrantFrom{Group: "configuration.konghq.com", Kind: "KongService", Namespace: namespace}, toSecret("other"))
-	several.Spec.From = append(several.Spec.From, fromKong)
-	several.Spec.To = append(several.Spec.To, toSecret("creds"))
-
-	for _, tc := range []struct {
-		name  string
-		grant *configurationv1alpha1.KongReferenceGrant
-		want  bool
-	}{
-		{"that Secret", referenceGrant(secretNamespace, "g", fromKong, toSecret("creds")), true},
-		{"every Secret", referenceGrant(secretNamespace, "g", fromKong, toAllSecrets), true},
-		{"one entry of several on each side", several, true},
-		{"another Secret", referenceGrant(secretNamespace, "g", fromKong, toSecret("other")), false},
-		{"another from namespace", referenceGrant(secretNamespace, "g",
-			configurationv1alpha1.ReferenceGrantFrom{Group: "konnect.konghq.com", Kind: "KonnectAPIAuthConfiguration", Namespace: "elsewhere"}, toAllSecrets), false},
-		{"another from kind", referenceGrant(secretNamespace, "g",
-			configurationv1alpha1.ReferenceGrantFrom{Group: "konnect.konghq.com", Kind: "KonnectGatewayControlPlane", Namespace: namespace}, toAllSecrets), false},
-		{"another from group", referenceGrant(secretNamespace, "g",
-			configurationv1alpha1.ReferenceGrantFrom{Group: "configuration.konghq.com", Kind: "KonnectAPIAuthConfiguration", Namespace: namespace}, toAllSecrets), false},
-		{"to the empty core group", referenceGrant(secretNamespace, "g", fromKong, configurationv1alpha1.ReferenceGrantTo{Group: "", Kind: "Secret"}), false},
-		{"to another kind", referenceGrant(secretNamespace, "g", fromKong, configurationv1alpha1.ReferenceGrantTo{Group: "core", Kind: "ConfigMap"}), false},
-		{"being deleted", deleting, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := grantPermits(tc.grant, namespace, "creds"); got != tc.want {
-				t.Errorf("grantPermits = %v, want %v", got, tc.want)
-			}
-		})
-	}
 }
 
 // crossConfig is a configuration in namespace kong taking its token from vault/secretName.

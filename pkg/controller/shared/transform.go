@@ -1,4 +1,4 @@
-package controller
+package shared
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -7,7 +7,7 @@ import (
 // lastAppliedAnnotation is where `kubectl apply` keeps the whole applied object, token included.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
-// TrimForCache is an informer transform that drops what the controller never reads before an
+// TrimForCache is an informer transform that drops what the controllers never read before an
 // object enters the cache: managed fields, and kubectl's last-applied annotation, which for an
 // inline token or a Secret's stringData is a second copy of the token. At ten thousand
 // objects this is most of the cache's memory.

@@ -1,13 +1,14 @@
-package controller
+package shared
 
 import (
 	"context"
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/metadata"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 )
@@ -15,93 +16,106 @@ import (
 // maxTokenLength matches the CRD's limit on spec.token; Konnect tokens are far shorter.
 const maxTokenLength = 1024
 
-// tokenSource is a token and the words that name where it came from, for messages.
-type tokenSource struct {
-	token string
-	// secret is "namespace/name" when the token came from a Secret.
-	secret string
+// TokenSource is a token and the words that name where it came from, for messages.
+type TokenSource struct {
+	Token string
+	// Secret is "namespace/name" when the token came from a Secret.
+	Secret string
 }
 
-// tokenProblem is a reason the token could not be resolved or is malformed, already phrased
-// for the condition. It never contains the token.
-type tokenProblem struct {
-	reason  string
-	message string
+// TokenProblem is a reason the token could not be resolved or is malformed, already phrased
+// for a condition. It never contains the token.
+type TokenProblem struct {
+	Reason  string
+	Message string
 }
 
-// resolveToken finds a configuration's token: inline, or the trimmed "token" key of the
+// TokenResolver finds the token of a KonnectAPIAuthConfiguration, for every reconciler that
+// talks to Konnect on behalf of one.
+type TokenResolver struct {
+	// Secrets lists the Secrets labelled konghq.com/credential=konnect: the only ones a
+	// configuration may take its token from.
+	Secrets corelisters.SecretLister
+	// SecretMetadata, if set, tells a Secret that lacks the credential label from a missing
+	// one, reading metadata only. Without it both are reported as not found.
+	SecretMetadata metadata.Getter
+	// Grants permit Secret references across namespaces.
+	Grants ReferenceGrants
+}
+
+// Resolve finds a configuration's token: inline, or the trimmed "token" key of the
 // labelled Secret that spec.secretRef names, in the configuration's own namespace or in
 // another one whose KongReferenceGrant permits it.
-func (c *Controller) resolveToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (tokenSource, *tokenProblem) {
+func (r *TokenResolver) Resolve(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (TokenSource, *TokenProblem) {
 	switch cfg.Spec.Type {
 	case konnectv1alpha1.KonnectAPIAuthTypeToken:
 		if problem := checkTokenFormat(cfg.Spec.Token); problem != "" {
-			return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonInvalidToken, "spec.token " + problem}
+			return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonInvalidToken, "spec.token " + problem}
 		}
-		return tokenSource{token: cfg.Spec.Token}, nil
+		return TokenSource{Token: cfg.Spec.Token}, nil
 
 	case konnectv1alpha1.KonnectAPIAuthTypeSecretRef:
-		return c.resolveSecretToken(ctx, cfg)
+		return r.resolveSecretToken(ctx, cfg)
 
 	default:
 		// Admission only lets "token" and "secretRef" through; this is an object stored
 		// under an older schema.
-		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonInvalidToken,
+		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonInvalidToken,
 			fmt.Sprintf("spec.type %q is not supported: use token or secretRef", cfg.Spec.Type)}
 	}
 }
 
-func (c *Controller) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (tokenSource, *tokenProblem) {
+func (r *TokenResolver) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (TokenSource, *TokenProblem) {
 	ref := cfg.Spec.SecretRef
 	if ref == nil || ref.Name == "" {
-		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonSecretNotFound,
+		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonSecretNotFound,
 			"spec.secretRef must name the Secret that holds the token"}
 	}
 	secretNamespace := cfg.Namespace
 	if ref.Namespace != "" && ref.Namespace != cfg.Namespace {
-		// Without a KongReferenceGrant the Secret is not even looked at (grants.go).
-		if p := c.checkReference(cfg); !p.permitted {
-			return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonRefNotPermitted, p.message}
+		// Without a KongReferenceGrant the Secret is not even looked at.
+		if p := r.CheckSecretRef(cfg); !p.Permitted {
+			return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonRefNotPermitted, p.Message}
 		}
 		secretNamespace = ref.Namespace
 	}
 	secretName := secretNamespace + "/" + ref.Name
 
-	secret, err := c.secrets.Secrets(secretNamespace).Get(ref.Name)
+	secret, err := r.Secrets.Secrets(secretNamespace).Get(ref.Name)
 	if apierrors.IsNotFound(err) {
-		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonSecretNotFound, c.secretNotFoundMessage(ctx, secretNamespace, ref.Name)}
+		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonSecretNotFound, r.secretNotFoundMessage(ctx, secretNamespace, ref.Name)}
 	}
 	if err != nil {
 		// The lister reads memory; it fails only on a broken cache.
-		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonSecretNotFound,
+		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonSecretNotFound,
 			fmt.Sprintf("Secret %s could not be read: %v", secretName, err)}
 	}
 
 	data, ok := secret.Data[konnectv1alpha1.SecretTokenKey]
 	if !ok {
-		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonInvalidSecret,
+		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonInvalidSecret,
 			fmt.Sprintf("Secret %s has no key %q: put the Konnect token under that key", secretName, konnectv1alpha1.SecretTokenKey)}
 	}
 	// Tokens pasted with echo or from a file often end in a newline.
 	token := strings.TrimSpace(string(data))
 	if token == "" {
-		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonInvalidSecret,
+		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonInvalidSecret,
 			fmt.Sprintf("key %q of Secret %s is empty", konnectv1alpha1.SecretTokenKey, secretName)}
 	}
 	if problem := checkTokenFormat(token); problem != "" {
-		return tokenSource{}, &tokenProblem{konnectv1alpha1.ReasonInvalidToken,
+		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonInvalidToken,
 			fmt.Sprintf("the token in key %q of Secret %s %s", konnectv1alpha1.SecretTokenKey, secretName, problem)}
 	}
-	return tokenSource{token: token, secret: secretName}, nil
+	return TokenSource{Token: token, Secret: secretName}, nil
 }
 
 // secretNotFoundMessage explains a Secret missing from the labelled cache. A Secret that
 // exists without the credential label is the most common mistake, so it is looked up (as
 // metadata only: its data is never fetched) to say which of the two it is.
-func (c *Controller) secretNotFoundMessage(ctx context.Context, namespace, name string) string {
+func (r *TokenResolver) secretNotFoundMessage(ctx context.Context, namespace, name string) string {
 	label := konnectv1alpha1.SecretCredentialLabel + "=" + konnectv1alpha1.SecretCredentialLabelValue
-	if c.secretMetadata != nil {
-		_, err := c.secretMetadata.Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	if r.SecretMetadata != nil {
+		_, err := r.SecretMetadata.Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err == nil {
 			return fmt.Sprintf("Secret %s/%s exists but is not labelled %s: add the label so the controller can read it", namespace, name, label)
 		}
@@ -124,6 +138,3 @@ func checkTokenFormat(token string) string {
 	}
 	return ""
 }
-
-// secretGVR is what the metadata client looks up to tell a missing Secret from an unlabelled one.
-var secretGVR = corev1.SchemeGroupVersion.WithResource("secrets")
