@@ -104,8 +104,9 @@ type ControlPlaneAPI interface {
 	// DeleteControlPlane sends DELETE /v2/control-planes/{id}. A missing one is ErrorNotFound.
 	DeleteControlPlane(ctx context.Context, auth Auth, id string) error
 
-	// ListDataPlaneCertificates sends GET /v2/control-planes/{id}/dp-client-certificates,
-	// following every page.
+	// ListDataPlaneCertificates sends GET /v2/control-planes/{id}/dp-client-certificates.
+	// Neither Konnect's API nor the SDK (v0.46.0) defines paging for it: one answer holds
+	// every certificate, and one whose page.total_count counts more is ErrorRejected.
 	ListDataPlaneCertificates(ctx context.Context, auth Auth, controlPlaneID string) ([]DataPlaneCertificate, error)
 	// CreateDataPlaneCertificate sends POST /v2/control-planes/{id}/dp-client-certificates.
 	CreateDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certPEM string) (*DataPlaneCertificate, error)
@@ -161,7 +162,7 @@ type APIError struct {
 	// Message says what Konnect answered (its problem detail or message, sanitised) or what
 	// went wrong on the way.
 	Message string
-	// RetryAfter is Konnect's Retry-After on a 429 or 5xx, or 0.
+	// RetryAfter is Konnect's Retry-After on a 408, 429 or 5xx, or 0.
 	RetryAfter time.Duration
 }
 

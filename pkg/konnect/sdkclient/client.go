@@ -1,5 +1,7 @@
-// Package sdkclient is the real konnect.Validator: it asks Konnect who owns a token through
-// the Konnect Go SDK and turns every possible answer into a konnect.Result.
+// Package sdkclient is the real konnect.Validator and konnect.ControlPlaneAPI: through the
+// Konnect Go SDK it asks Konnect who owns a token, and creates, reads, lists, updates and
+// deletes control planes and their data-plane certificates, turning every possible answer
+// into a konnect.Result or a *konnect.APIError.
 //
 // It is the only package of the project that imports github.com/Kong/sdk-konnect-go, which
 // costs about a minute and 1.5 GB to compile; keeping it in this leaf means no other package's
@@ -7,14 +9,16 @@
 //
 // The SDK sends the token check to global.api.konghq.com whatever server URL it is given (a hook
 // rewrites the host), so the only way to point it elsewhere is below the SDK: the HTTP client.
+// The control-plane and certificate calls go to the configuration's regional server URL.
 // The default client is built on a clone of http.DefaultTransport, so the standard proxy
 // environment (HTTPS_PROXY, NO_PROXY) and trust store (SSL_CERT_FILE, SSL_CERT_DIR) apply,
 // which is both what users behind a corporate proxy need and how end-to-end tests reach a fake
 // Konnect.
 //
 // Security: the token is sent only in the Authorization header. It is never logged, never put
-// in a Result, and any text that Konnect sends back is reduced to the problem detail or title,
-// shortened, and scrubbed of the token before it reaches a Result's Message.
+// in a Result or an error, and any text that Konnect sends back is reduced to the problem
+// detail or title (or message, and the names of invalid parameters), shortened, and scrubbed
+// of the token before it reaches a Message.
 package sdkclient
 
 import (
@@ -31,7 +35,7 @@ import (
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
 
-// DefaultTimeout bounds one token check when Options.Timeout is zero. It matches the
+// DefaultTimeout bounds one call when Options.Timeout is zero. It matches the
 // controller's --konnect-timeout default.
 const DefaultTimeout = 10 * time.Second
 
@@ -40,15 +44,16 @@ const DefaultTimeout = 10 * time.Second
 const DefaultUserAgent = "konnect-auth-controller"
 
 // maxBodyBytes caps how much of an answer is read. /v3/organizations/me answers a few hundred
-// bytes; anything far larger is not Konnect speaking, and reading it whole would let a broken
-// proxy exhaust the controller's memory.
+// bytes and a page of 100 control planes some tens of kilobytes; anything far larger is not
+// Konnect speaking, and reading it whole would let a broken proxy exhaust the controller's
+// memory.
 const maxBodyBytes = 1 << 20
 
 // Options configures a Client. The zero value is ready to use.
 type Options struct {
-	// Timeout bounds one token check, from sending the request to reading the whole answer,
-	// so that a Konnect that accepts connections but never answers cannot hold a worker.
-	// Zero means DefaultTimeout.
+	// Timeout bounds one call (one request: each page of a listing is one), from sending the
+	// request to reading the whole answer, so that a Konnect that accepts connections but
+	// never answers cannot hold a worker. Zero means DefaultTimeout.
 	Timeout time.Duration
 
 	// UserAgent is sent as the User-Agent header, e.g. "konnect-auth-controller/v1.2.3", so
@@ -62,9 +67,10 @@ type Options struct {
 	Transport http.RoundTripper
 }
 
-// Client checks tokens against Konnect with the Konnect SDK. It implements konnect.Validator
-// and is safe for concurrent use. It does no caching, merging or rate limiting of its own:
-// put a konnect.Checker in front of it.
+// Client calls Konnect with the Konnect SDK. It implements konnect.Validator and
+// konnect.ControlPlaneAPI and is safe for concurrent use. It does no caching, merging or rate
+// limiting of its own: put a konnect.Checker in front of Validate, and konnect.WithLimiter in
+// front of the rest.
 type Client struct {
 	sdk     *sdk.SDK
 	timeout time.Duration
@@ -74,7 +80,7 @@ type Client struct {
 
 var _ konnect.Validator = (*Client)(nil)
 
-// New returns a Client. It never fails: nothing is contacted until Validate.
+// New returns a Client. It never fails: nothing is contacted until a call.
 func New(opts Options) *Client {
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -147,11 +153,8 @@ func (c *Client) validate(ctx context.Context, token, serverURL string) (result 
 		return konnect.Result{Verdict: konnect.VerdictInvalid, Message: msg}
 	}
 
-	obs := &observation{}
-	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	callCtx, obs, cancel := c.callContext(ctx, token)
 	defer cancel()
-	callCtx = context.WithValue(callCtx, secretKey{}, secret{token: token})
-	callCtx = context.WithValue(callCtx, observationKey{}, obs)
 
 	// The SDK parses whatever the network hands it; a bug there must not take the controller
 	// down. The panic value is not reported: it could quote the answer, and the answer could
@@ -180,6 +183,7 @@ func (c *Client) validate(ctx context.Context, token, serverURL string) (result 
 
 	status, header := obs.get()
 	o := outcome{
+		success:   http.StatusOK,
 		err:       err,
 		status:    status,
 		header:    header,
@@ -199,6 +203,16 @@ func (c *Client) validate(ctx context.Context, token, serverURL string) (result 
 	return classify(token, o)
 }
 
+// callContext returns the context of one call to Konnect: bounded by the client's timeout,
+// carrying the token to securityFromContext and the observation that the transport fills in.
+func (c *Client) callContext(ctx context.Context, token string) (context.Context, *observation, context.CancelFunc) {
+	obs := &observation{}
+	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	callCtx = context.WithValue(callCtx, secretKey{}, secret{token: token})
+	callCtx = context.WithValue(callCtx, observationKey{}, obs)
+	return callCtx, obs, cancel
+}
+
 // tokenProblem says why token cannot be sent as a bearer token, or "" when it can. The
 // controller rejects malformed tokens before calling; this keeps the client safe on its own.
 func tokenProblem(token string) string {
@@ -213,7 +227,7 @@ func tokenProblem(token string) string {
 	return ""
 }
 
-// secretKey is the context key under which Validate hands the token to the SDK's security
+// secretKey is the context key under which callContext hands the token to the SDK's security
 // source.
 type secretKey struct{}
 

@@ -76,10 +76,13 @@ func (f *fakeKonnect) requests() []*http.Request {
 
 // transport dials the fake whatever host the request names, and trusts its certificate.
 // Only a unit test may do this; the SDK would otherwise send the token to the real Konnect.
-func (f *fakeKonnect) transport() *http.Transport {
-	tr := f.srv.Client().Transport.(*http.Transport).Clone()
+func (f *fakeKonnect) transport() *http.Transport { return dialingTransport(f.srv) }
+
+// dialingTransport dials srv whatever host a request names, and trusts srv's certificate.
+func dialingTransport(srv *httptest.Server) *http.Transport {
+	tr := srv.Client().Transport.(*http.Transport).Clone()
 	tr.Proxy = nil
-	addr := f.srv.Listener.Addr().String()
+	addr := srv.Listener.Addr().String()
 	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
