@@ -18,7 +18,7 @@ import (
 )
 
 const (
-	cpName = "gateway-control-plane"
+	cpName  = "gateway-control-plane"
 	objName = "gateway-control-plane"
 )
 
@@ -234,8 +234,8 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name: "auth configuration in another namespace without a grant",
-		planes: []*konnectv1alpha2.KonnectGatewayControlPlane{withAuthNamespace(origin(objName, cpName), "other")},
+		name:    "auth configuration in another namespace without a grant",
+		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{withAuthNamespace(origin(objName, cpName), "other")},
 		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig("other", authName)},
 		run: func(t *testing.T, f *fixture) {
 			f.sync(objName)
