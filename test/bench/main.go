@@ -35,6 +35,13 @@
 //     writes and Konnect calls until nothing happened for -restart-quiet (at most
 //     -restart-timeout).
 //
+// Then, with -connect N (default 1,000), on a fresh control plane: N KonnectGatewayControlPlanes
+// on -connect-tokens auth configurations and one KonnectExtension each, timed until every
+// control plane is Programmed and every extension Ready, with the Konnect calls of each kind
+// counted from the fake's request log, and the calls of an idle window (-idle) after (connect.go):
+//
+//	BENCH connect controlplanes=N extensions=N tokens=T converge_s=… cp_creates=… cert_registrations=… konnect_calls=… idle_s=… idle_konnect_writes=… idle_konnect_reads=… rss_mib=… cpu_s=… load=…
+//
 // It prints a table, and per N one line
 //
 //	BENCH objects=N tokens=T converge_s=… configs_per_s=… ceiling_writes_per_s=… ratio=… konnect_calls=… rss_mib=… cpu_s=… idle_writes=… idle_konnect_calls=… latency_p50_ms=… latency_p99_ms=… restart_writes=… restart_konnect_calls=… bound=… load=…
@@ -76,6 +83,10 @@ type config struct {
 
 	latencyCount   int           // configurations created one at a time after the idle window
 	latencyTimeout time.Duration // how long one may take to become True
+
+	// connect control planes and as many extensions on connectTokens auth configurations
+	// (connect.go); 0 skips the phase.
+	connect, connectTokens int
 
 	restart        bool
 	restartQuiet   time.Duration // no write and no call for this long: the restarted controller is quiet
@@ -127,6 +138,8 @@ func main() {
 	flag.BoolVar(&cfg.restart, "restart", true, "After the latency phase, stop the controller and start it again, and count status writes and Konnect calls until it is quiet.")
 	flag.DurationVar(&cfg.restartQuiet, "restart-quiet", 10*time.Second, "The restarted controller is quiet once it is ready and has made no status write and no Konnect call for this long.")
 	flag.DurationVar(&cfg.restartTimeout, "restart-timeout", 0, "Give up waiting for the restarted controller to be quiet after this long. 0: 2m plus 5ms per configuration.")
+	flag.IntVar(&cfg.connect, "connect", 1000, "After the sizes, converge this many KonnectGatewayControlPlanes and as many KonnectExtensions (one each) and count the Konnect calls. 0: skip.")
+	flag.IntVar(&cfg.connectTokens, "connect-tokens", 10, "Auth configurations (distinct tokens) the -connect control planes share.")
 	flag.Parse()
 
 	for _, s := range strings.Split(sizes, ",") {
@@ -148,6 +161,10 @@ func main() {
 			os.Exit(2)
 		}
 		cfg.ceilingWriters = append(cfg.ceilingWriters, w)
+	}
+	if cfg.connect < 0 || cfg.connectTokens < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -connect must not be negative and -connect-tokens must be at least 1")
+		os.Exit(2)
 	}
 	if cfg.tokens < 1 || cfg.setupWorkers < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -tokens and -setup-workers must be at least 1")
@@ -208,6 +225,21 @@ func run(ctx context.Context, cfg config) error {
 			}
 		}
 	}
+	var connect *connectResult
+	if cfg.connect > 0 {
+		fmt.Printf("\n== connect: %d control planes and %d extensions on %d tokens\n", cfg.connect, cfg.connect, cfg.connectTokens)
+		load, err := waitQuiet(ctx, cfg.maxLoad, cfg.quietWait)
+		if err != nil {
+			return err
+		}
+		r, err := runConnect(ctx, cfg, cfg.connect, cfg.connectTokens)
+		if err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		r.load1 = load
+		connect = &r
+		fmt.Println(r.benchLine())
+	}
 	fmt.Println()
 	printTable(os.Stdout, results)
 	fmt.Println()
@@ -217,6 +249,9 @@ func run(ctx context.Context, cfg config) error {
 	fmt.Println()
 	for _, r := range results {
 		fmt.Println(r.benchLine())
+	}
+	if connect != nil {
+		fmt.Println(connect.benchLine())
 	}
 	return nil
 }

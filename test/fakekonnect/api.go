@@ -72,6 +72,11 @@ func (s *Server) newOrganization(orgID string) organization {
 // same ID.
 func uuidFrom(seed string) string {
 	b := sha256.Sum256([]byte(seed))
+	return formatUUID(b[:16])
+}
+
+// formatUUID marks 16 bytes as a version-4 UUID and formats them.
+func formatUUID(b []byte) string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:16])
@@ -90,9 +95,9 @@ func (s *Server) enter() bool {
 	return true
 }
 
-// record counts a request and returns the behavior that applies to it and the token's
-// organization, if registered.
-func (s *Server) record(hash string, r *http.Request, at time.Time) (Behavior, organization, bool) {
+// record counts and logs a request and returns the behavior that applies to it, the
+// token's organization if registered, and the request's log entry.
+func (s *Server) record(hash string, r *http.Request, at time.Time) (Behavior, organization, bool, *Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.total.Add(1)
@@ -100,16 +105,22 @@ func (s *Server) record(hash string, r *http.Request, at time.Time) (Behavior, o
 	s.callTimes[hash] = append(s.callTimes[hash], at)
 	s.lastUserAgent = r.UserAgent()
 	s.lastHost = r.Host
+	entry := s.logRequest(r, hash, at)
 
+	// A global behavior wins where it applies; elsewhere the token's own applies.
 	b := s.global
-	if !b.isOverride() {
+	if !b.appliesTo(r.Method, r.URL.Path) {
 		b = s.tokenBehaviors[hash]
+		if !b.appliesTo(r.Method, r.URL.Path) {
+			b = BehaviorNormal
+		}
 	}
 	org, known := s.orgs[hash]
-	return b, org, known
+	return b, org, known, entry
 }
 
-// serveAPI is the fake Konnect API.
+// serveAPI is the fake Konnect API: it counts and logs every request, then routes it to
+// the token check or to the regional control-plane endpoints (controlplanes.go).
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
 		writeProblem(w, http.StatusServiceUnavailable, "The fake Konnect is shutting down")
@@ -118,14 +129,30 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	defer s.handlers.Done()
 
 	hash := TokenHash(bearerToken(r.Header.Get("Authorization")))
-	b, org, known := s.record(hash, r, time.Now())
+	b, org, known, entry := s.record(hash, r, time.Now())
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		// Also on a panic(http.ErrAbortHandler): the entry then keeps status 0.
+		s.finishRequest(entry, sw.status)
+		if r.URL.Path != mePath {
+			s.logf("api: %s %s host=%s token=%s mode=%s: %d", r.Method, r.URL.Path, r.Host, shortHash(hash), b.Mode, sw.status)
+		}
+	}()
+	w = sw
 	w.Header().Set("X-Kong-Request-Id", randomHex(16))
 
-	if r.URL.Path != mePath {
-		s.logf("api: %s %s token=%s: 404", r.Method, r.URL.Path, shortHash(hash))
+	switch {
+	case r.URL.Path == mePath:
+		s.serveMe(w, r, hash, b, org, known)
+	case isControlPlanePath(r.URL.Path):
+		s.serveRegional(w, r, b, org, known)
+	default:
 		writeProblem(w, http.StatusNotFound, "Not found")
-		return
 	}
+}
+
+// serveMe answers GET /v3/organizations/me, on any host.
+func (s *Server) serveMe(w http.ResponseWriter, r *http.Request, hash string, b Behavior, org organization, known bool) {
 	if r.Method != http.MethodGet {
 		s.logf("api: %s %s token=%s: 405", r.Method, r.URL.Path, shortHash(hash))
 		w.Header().Set("Allow", http.MethodGet)
@@ -135,8 +162,42 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.logf("api: GET %s token=%s known=%t mode=%s", mePath, shortHash(hash), known, b.Mode)
 
 	switch b.Mode {
+	case ModeForbidden, ModeRateLimited, ModeServerError, ModeHang:
+		s.refuse(w, r, b, false)
+	case ModeEmptyOK:
+		writeBody(w, "application/json", []byte("{}"))
+	case ModeBadJSON:
+		writeBody(w, "application/json", []byte(`{"id": "`+org.ID+`", "name": `))
+	case ModeWrongContentType:
+		writeBody(w, "text/html; charset=utf-8", maintenancePage)
+	case ModeSlowBody:
+		if !known {
+			org = s.newOrganization(unknownOrgID)
+		}
+		s.trickle(w, r, http.StatusOK, mustJSON(org), b.bodyDelay())
+	default:
+		if !known {
+			writeProblem(w, http.StatusUnauthorized, "Invalid credentials")
+			return
+		}
+		writeBody(w, "application/json", mustJSON(org))
+	}
+}
+
+// maintenancePage is the HTML answer of ModeWrongContentType.
+var maintenancePage = []byte("<!DOCTYPE html>\n<html><head><title>Kong Konnect</title></head><body><h1>Scheduled maintenance</h1></body></html>\n")
+
+// refuse answers as one of b's refusing modes says (Behavior.refuses). legacy selects the
+// {"message": …} body of Konnect's certificate endpoints for the 403.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, b Behavior, legacy bool) {
+	switch b.Mode {
 	case ModeForbidden:
-		writeProblem(w, http.StatusForbidden, "You do not have permission to perform this action")
+		const detail = "You do not have permission to perform this action"
+		if legacy {
+			writeMessage(w, http.StatusForbidden, detail)
+		} else {
+			writeProblem(w, http.StatusForbidden, detail)
+		}
 	case ModeRateLimited:
 		w.Header().Set("Retry-After", strconv.FormatInt(b.retryAfterSeconds(), 10))
 		w.Header().Set("RateLimit-Remaining", "0")
@@ -155,33 +216,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			// Drop the request without an answer, as a dead server would.
 			panic(http.ErrAbortHandler)
 		}
-	case ModeEmptyOK:
-		writeBody(w, "application/json", []byte("{}"))
-	case ModeBadJSON:
-		writeBody(w, "application/json", []byte(`{"id": "`+org.ID+`", "name": `))
-	case ModeWrongContentType:
-		writeBody(w, "text/html; charset=utf-8",
-			[]byte("<!DOCTYPE html>\n<html><head><title>Kong Konnect</title></head><body><h1>Scheduled maintenance</h1></body></html>\n"))
-	case ModeSlowBody:
-		if !known {
-			org = s.newOrganization(unknownOrgID)
-		}
-		s.trickle(w, r, mustJSON(org), b.bodyDelay())
-	default:
-		if !known {
-			writeProblem(w, http.StatusUnauthorized, "Invalid credentials")
-			return
-		}
-		writeBody(w, "application/json", mustJSON(org))
 	}
 }
 
-// trickle sends a 200 application/json answer whose headers go out at once and whose body
+// trickle sends an application/json answer whose headers go out at once and whose body
 // goes out in pieces spread over delay. If the server closes meanwhile the answer is cut.
-func (s *Server) trickle(w http.ResponseWriter, r *http.Request, body []byte, delay time.Duration) {
+func (s *Server) trickle(w http.ResponseWriter, r *http.Request, code int, body []byte, delay time.Duration) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(code)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
 
@@ -217,13 +260,28 @@ func bearerToken(header string) string {
 
 // writeProblem writes a Konnect-style application/problem+json error.
 func writeProblem(w http.ResponseWriter, code int, detail string) {
-	writeStatusBody(w, code, "application/problem+json", mustJSON(problem{
+	writeStatusBody(w, code, "application/problem+json", mustJSON(newProblem(code, detail)))
+}
+
+// newProblem fills in a problem for status code with a fresh trace ID.
+func newProblem(code int, detail string) problem {
+	return problem{
 		Status:   code,
 		Title:    http.StatusText(code),
 		Type:     "https://httpstatuses.com/" + strconv.Itoa(code),
 		Instance: "kong:trace:" + randomDigits(19),
 		Detail:   detail,
-	}))
+	}
+}
+
+// legacyMessage is the error body of Konnect's certificate endpoints, application/json.
+type legacyMessage struct {
+	Message string `json:"message"`
+}
+
+// writeMessage writes a {"message": …} error, as the certificate endpoints answer 4xx.
+func writeMessage(w http.ResponseWriter, code int, msg string) {
+	writeStatusBody(w, code, "application/json", mustJSON(legacyMessage{Message: msg}))
 }
 
 // writeBody writes a 200 answer.

@@ -6,14 +6,21 @@ import (
 	"time"
 )
 
-// Mode selects how the fake answers GET /v3/organizations/me.
+// Mode selects how the fake answers: GET /v3/organizations/me, and the control-plane and
+// data-plane-certificate endpoints (see the Mode constants for how each applies to them).
 type Mode int
 
+// The first four modes after ModeNormal refuse a request before it does anything: a control
+// plane or certificate is then neither created, changed nor deleted. The last four spoil the
+// answer instead: on the control-plane and certificate endpoints the request is carried out
+// as usual (a control plane is created, say) and only its successful answer is replaced, as
+// when Konnect did the work but the answer was lost; error answers and 204s pass unchanged.
 const (
 	// ModeNormal answers as Konnect does: 200 with the organization for a registered
 	// token, 401 problem+json for any other.
 	ModeNormal Mode = iota
-	// ModeForbidden answers 403 problem+json.
+	// ModeForbidden answers 403 problem+json (on the certificate endpoints, 403
+	// {"message": …} as application/json, as Konnect's older API there does).
 	ModeForbidden
 	// ModeRateLimited answers 429 problem+json with a Retry-After header (Behavior.RetryAfter).
 	ModeRateLimited
@@ -22,14 +29,18 @@ const (
 	// ModeHang accepts the request and never answers, until the client gives up or the
 	// server closes.
 	ModeHang
-	// ModeEmptyOK answers 200 application/json with the body {}.
+	// ModeEmptyOK answers 200 application/json with the body {} (on the other endpoints:
+	// the success status, e.g. 201, with the body {}).
 	ModeEmptyOK
-	// ModeBadJSON answers 200 application/json with a body that is not valid JSON.
+	// ModeBadJSON answers 200 application/json with a body that is not valid JSON (on the
+	// other endpoints: the success status with the real body cut in half).
 	ModeBadJSON
-	// ModeWrongContentType answers 200 text/html.
+	// ModeWrongContentType answers 200 text/html (on the other endpoints: the success
+	// status with an HTML page).
 	ModeWrongContentType
 	// ModeSlowBody answers 200 with an organization body whose bytes trickle out over
-	// Behavior.Delay; the headers are sent at once.
+	// Behavior.Delay; the headers are sent at once (on the other endpoints: the real
+	// answer, trickled the same way).
 	ModeSlowBody
 )
 
@@ -85,9 +96,18 @@ const (
 
 // Behavior overrides how the fake answers, for one token (Server.SetTokenBehavior) or for
 // every request (Server.SetBehavior). The zero value, BehaviorNormal, removes the override.
+// Scope and Path narrow the requests it applies to; others are answered as if it were not
+// set (for a global behavior: by the token's behavior, if any).
 type Behavior struct {
 	// Mode is what to answer.
 	Mode Mode
+	// Scope limits the behavior to reads or to writes; the zero value, ScopeAll, is every
+	// method.
+	Scope Scope
+	// Path, when not empty, limits the behavior to requests whose path matches it, as
+	// Server.CountRequests matches: "*" stands for one path segment, e.g.
+	// "/v2/control-planes/*/dp-client-certificates".
+	Path string
 	// RetryAfter is sent in the Retry-After header by ModeRateLimited, in whole seconds
 	// rounded up (at least 1). Zero means DefaultRetryAfter.
 	RetryAfter time.Duration
@@ -103,6 +123,79 @@ var BehaviorNormal = Behavior{}
 
 // isOverride reports whether b changes anything, i.e. is not ModeNormal.
 func (b Behavior) isOverride() bool { return b.Mode != ModeNormal }
+
+// appliesTo reports whether b overrides the answer to a request with this method and path.
+func (b Behavior) appliesTo(method, path string) bool {
+	return b.isOverride() && b.Scope.includes(method) && (b.Path == "" || pathMatches(b.Path, path))
+}
+
+// refuses reports whether b answers with an error (or not at all) before the request does
+// anything.
+func (b Behavior) refuses() bool {
+	switch b.Mode {
+	case ModeForbidden, ModeRateLimited, ModeServerError, ModeHang:
+		return true
+	}
+	return false
+}
+
+// Scope selects the requests a Behavior applies to by their method.
+type Scope int
+
+const (
+	// ScopeAll applies to every request.
+	ScopeAll Scope = iota
+	// ScopeWrites applies to POST, PUT, PATCH and DELETE only: Konnect answers reads
+	// (and the token check) but refuses every change.
+	ScopeWrites
+	// ScopeReads applies to GET and HEAD (and anything else that is not a write) only.
+	ScopeReads
+)
+
+// scopeNames are the names String returns and ParseScope accepts, in Scope order.
+var scopeNames = [...]string{ScopeAll: "all", ScopeWrites: "writes", ScopeReads: "reads"}
+
+// String returns the scope's name as ParseScope accepts it, e.g. "writes".
+func (sc Scope) String() string {
+	if sc >= 0 && int(sc) < len(scopeNames) {
+		return scopeNames[sc]
+	}
+	return fmt.Sprintf("Scope(%d)", int(sc))
+}
+
+// ParseScope returns the Scope with the given name, case-insensitively; "" is ScopeAll.
+func ParseScope(name string) (Scope, error) {
+	n := strings.ToLower(strings.TrimSpace(name))
+	if n == "" {
+		return ScopeAll, nil
+	}
+	for sc, s := range scopeNames {
+		if s == n {
+			return Scope(sc), nil
+		}
+	}
+	return ScopeAll, fmt.Errorf("unknown fake Konnect scope %q (want one of %s)", name, strings.Join(scopeNames[:], ", "))
+}
+
+// includes reports whether a request with this method is in the scope.
+func (sc Scope) includes(method string) bool {
+	switch sc {
+	case ScopeWrites:
+		return isWrite(method)
+	case ScopeReads:
+		return !isWrite(method)
+	}
+	return true
+}
+
+// isWrite reports whether method changes something.
+func isWrite(method string) bool {
+	switch method {
+	case "POST", "PUT", "PATCH", "DELETE":
+		return true
+	}
+	return false
+}
 
 // retryAfterSeconds is the Retry-After header value for b.
 func (b Behavior) retryAfterSeconds() int64 {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -143,6 +144,34 @@ func TestCommand(t *testing.T) {
 	if report.Total != 4 || report.PerToken[TokenHash(tokenA)] != 2 || report.PerToken[TokenHash(tokenB)] != 1 ||
 		report.PerToken[TokenHash("kpat_unknown")] != 1 {
 		t.Errorf("calls report = %+v", report)
+	}
+
+	// Control planes: seeded through the admin endpoint, served on the regional host.
+	adminDo := func(method, path, body string, want int) []byte {
+		t.Helper()
+		req, _ := http.NewRequest(method, info.AdminURL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %s, want %d; %s", method, path, resp.Status, want, got)
+		}
+		return got
+	}
+	adminDo("POST", "/behavior?mode=normal", "", http.StatusNoContent)
+	const cpID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+	adminDo("POST", "/admin/control-planes", `{"token":"`+tokenA+`","region":"eu","id":"`+cpID+`","name":"seeded"}`, http.StatusCreated)
+	resp, body = getMe(t, c, "https://eu.api.konghq.com/v2/control-planes/"+cpID, tokenA)
+	if resp.StatusCode != http.StatusOK || decodeObject(t, body)["name"] != "seeded" {
+		t.Errorf("GET the seeded control plane: %d %s", resp.StatusCode, body)
+	}
+	var reqs RequestsReport
+	if err := json.Unmarshal(adminDo("GET", "/admin/requests?path=/v2/control-planes/*", "", http.StatusOK), &reqs); err != nil ||
+		reqs.Count != 1 || reqs.Requests[0].Status != http.StatusOK || reqs.Requests[0].Host != "eu.api.konghq.com" {
+		t.Errorf("request log = %+v (%v)", reqs, err)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -13,7 +13,14 @@
 // The fake answers registered tokens (AddToken) with their organization and everything
 // else with 401, can be switched to other answers (SetBehavior, SetTokenBehavior), and
 // counts the requests it receives per token. Tokens are only ever stored, logged or
-// reported as their SHA-256 hash (TokenHash).
+// reported as their SHA-256 hash (TokenHash, ShortTokenHash).
+//
+// On the regional hosts (us.api.konghq.com and the other Regions) it also serves Konnect's
+// control planes and their data-plane client certificates under /v2/control-planes, per
+// organization and region (controlplanes.go, dpcertificates.go); tests seed and inspect them
+// with AddControlPlane, ControlPlanes, DeleteControlPlaneDirect, AddCertificate and
+// Certificates. Every API request is logged (Requests, CountRequests) with its method, host,
+// path, query, token hash and status.
 package fakekonnect
 
 import (
@@ -48,6 +55,9 @@ type Options struct {
 	// Logf, when set, receives one line per request and per refused proxy request. Tokens
 	// appear only as a short hash prefix.
 	Logf func(format string, args ...any)
+	// MaxLoggedRequests bounds the request log (Requests); 0 means
+	// DefaultMaxLoggedRequests, a negative number keeps no log (counts are kept anyway).
+	MaxLoggedRequests int
 }
 
 // Server is a running fake Konnect: a TLS server for the Konnect API and a CONNECT proxy
@@ -83,6 +93,14 @@ type Server struct {
 	callTimes      map[string][]time.Time
 	lastUserAgent  string
 	lastHost       string
+
+	requests        []*Request // the request log, oldest first
+	droppedRequests int64
+	maxLogged       int // the log's size; 0 or less: no log
+
+	controlPlanes map[string]*cpRecord     // by ID, across organizations and regions
+	cpSeq         int64                    // the last control plane's creation number
+	certificates  map[string][]*certRecord // by control-plane ID, oldest first
 }
 
 // Start generates the certificates, writes the CA file and starts the TLS server and the
@@ -104,6 +122,12 @@ func Start(opts Options) (_ *Server, err error) {
 		tokenBehaviors: map[string]Behavior{},
 		calls:          map[string]int64{},
 		callTimes:      map[string][]time.Time{},
+		controlPlanes:  map[string]*cpRecord{},
+		certificates:   map[string][]*certRecord{},
+		maxLogged:      opts.MaxLoggedRequests,
+	}
+	if s.maxLogged == 0 {
+		s.maxLogged = DefaultMaxLoggedRequests
 	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
@@ -249,7 +273,8 @@ func (s *Server) Transport() *http.Transport {
 
 // Handler returns the fake Konnect API as a plain handler, for serving it in-process (for
 // example with httptest) without TLS or the proxy. Its requests are counted and controlled
-// like those that arrive over TLS. After Close it answers 503.
+// like those that arrive over TLS. The control-plane endpoints need a regional Host header
+// (e.g. req.Host = "us.api.konghq.com"). After Close it answers 503.
 func (s *Server) Handler() http.Handler { return s.api }
 
 // AddToken registers token as valid for the organization orgID, replacing any earlier
@@ -312,7 +337,8 @@ func (s *Server) CallTimes(token string) []time.Time {
 }
 
 // ResetCounts forgets every request seen so far: counts, call times, the last User-Agent and
-// Host. Tokens and behaviors stay.
+// Host, and the request log (ResetRequests empties only the log). Tokens, behaviors,
+// control planes and certificates stay.
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -320,6 +346,7 @@ func (s *Server) ResetCounts() {
 	clear(s.calls)
 	clear(s.callTimes)
 	s.lastUserAgent, s.lastHost = "", ""
+	s.resetRequestsLocked()
 }
 
 // LastUserAgent is the User-Agent header of the latest request, "" before any.

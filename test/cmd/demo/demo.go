@@ -67,6 +67,9 @@ type demo struct {
 
 	// configs are the KonnectAPIAuthConfigurations the examples create.
 	configs []string
+	// connected: the control plane and extension of manifests/examples/connect/ were applied
+	// (connect.go), so cleanup deletes them while the controller still runs.
+	connected bool
 }
 
 // say prints a progress line.
@@ -97,7 +100,16 @@ func (d *demo) run(ctx context.Context) (err error) {
 	if err := d.waitValid(ctx); err != nil {
 		return d.interrupted(ctx, err)
 	}
-	if err := d.printReady(ctx); err != nil {
+	if err := d.printValid(ctx); err != nil {
+		return d.interrupted(ctx, err)
+	}
+	if err := d.connectDataPlane(ctx); err != nil {
+		return d.interrupted(ctx, err)
+	}
+	if err := d.printConnected(ctx); err != nil {
+		return d.interrupted(ctx, err)
+	}
+	if err := d.printReady(); err != nil {
 		return d.interrupted(ctx, err)
 	}
 	if d.opts.exitAfterReady {
@@ -193,7 +205,7 @@ func (d *demo) start(ctx context.Context) error {
 	}
 
 	crdDir := filepath.Join(d.repoRoot, "manifests", "crd")
-	d.say("Installing the KonnectAPIAuthConfiguration CRD from manifests/crd/ ...")
+	d.say("Installing the CRDs from manifests/crd/ ...")
 	if err := cp.InstallCRDs(ctx, crdDir); err != nil {
 		return err
 	}
@@ -458,8 +470,8 @@ func (d *demo) controllerLogTail() string {
 		logTailLines, framework.Tail(d.controller.Log(), logTailLines))
 }
 
-// printReady prints the table and how to use the running demo.
-func (d *demo) printReady(ctx context.Context) error {
+// printValid prints the configurations' table.
+func (d *demo) printValid(ctx context.Context) error {
 	fmt.Fprintln(d.out)
 	d.say("Both examples are VALID True:")
 	fmt.Fprintln(d.out)
@@ -470,7 +482,11 @@ func (d *demo) printReady(ctx context.Context) error {
 	}
 	fmt.Fprint(d.out, out)
 	fmt.Fprintln(d.out)
+	return nil
+}
 
+// printReady prints how to use the running demo.
+func (d *demo) printReady() error {
 	konnect := "the real Konnect"
 	if d.konnect != nil {
 		konnect = "a local fake Konnect"
@@ -482,7 +498,9 @@ func (d *demo) printReady(ctx context.Context) error {
 	fmt.Fprintf(d.out, "  kubectl get konnectapiauthconfiguration -n %s -w\n", namespace)
 	fmt.Fprintf(d.out, "  kubectl describe konnectapiauthconfiguration konnect-api-auth -n %s\n", namespace)
 	fmt.Fprintf(d.out, "  # put a bad token in the Secret: the configuration that uses it turns False (Invalid) within seconds\n")
-	fmt.Fprintf(d.out, "  kubectl patch secret konnect-api-auth-secret -n %s -p '{\"stringData\":{\"token\":\"kpat_not_a_real_token\"}}'\n\n", namespace)
+	fmt.Fprintf(d.out, "  kubectl patch secret konnect-api-auth-secret -n %s -p '{\"stringData\":{\"token\":\"kpat_not_a_real_token\"}}'\n", namespace)
+	fmt.Fprintf(d.out, "  kubectl get konnectgatewaycontrolplane,konnectextension -n %s\n", namespace)
+	fmt.Fprintf(d.out, "  kubectl describe konnectextension %s -n %s\n\n", extensionName, namespace)
 	fmt.Fprintf(d.out, "Controller log: %s\n", d.controller.LogPath())
 	fmt.Fprintf(d.out, "kube-apiserver and etcd logs: %s\n", d.cp.LogDir())
 	if !d.opts.exitAfterReady {
@@ -516,6 +534,9 @@ func (d *demo) cleanup() error {
 		d.say("Cleaning up ...")
 	}
 	var errs []error
+	if err := d.disconnect(); err != nil {
+		errs = append(errs, err)
+	}
 	if d.controller != nil {
 		if err := d.controller.Stop(controllerStopGrace); err != nil {
 			var exit *exec.ExitError

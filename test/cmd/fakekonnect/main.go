@@ -6,8 +6,14 @@
 //	{"proxyURL":"http://127.0.0.1:PORT","caFile":"/dir/ca.pem","adminURL":"http://127.0.0.1:PORT"}
 //
 // Start the controller with HTTPS_PROXY=<proxyURL> and SSL_CERT_FILE=<caFile>, and drive the
-// fake through the admin endpoints (see fakekonnect.Server.AdminHandler). SIGINT or SIGTERM
-// stops it and removes its files. Tokens never appear in its output.
+// fake through the admin endpoints (see fakekonnect.Server.AdminHandler, and adminUsage
+// below, which --help prints). SIGINT or SIGTERM stops it and removes its files. Tokens never
+// appear in its output.
+//
+// The fake serves GET /v3/organizations/me on every *.api.konghq.com host, and Konnect's
+// control planes (/v2/control-planes…) and their data-plane client certificates
+// (…/dp-client-certificates…) on the regional hosts us, eu, au, me, in and sg.api.konghq.com,
+// per organization and region.
 //
 // Usage:
 //
@@ -39,6 +45,36 @@ import (
 // tokensEnv is the environment variable holding token=orgID pairs.
 const tokensEnv = "FAKE_KONNECT_TOKENS"
 
+// adminUsage lists the admin endpoints; --help prints it after the flags.
+const adminUsage = `
+Admin endpoints (on --admin-addr; tokens go in JSON bodies, never in URLs):
+  GET    /healthz                    "ok"
+  GET    /calls                      request counts per token hash
+  POST   /reset                      forget counts and the request log
+  POST   /tokens                     {"token":"…","orgID":"…"}: accept a token
+  DELETE /tokens                     {"token":"…"}: revoke it
+  POST   /behavior?mode=M[&retryAfter=5s][&status=500][&delay=2s][&scope=writes][&path=P]
+                                     change the answers, for everyone or for the token in
+                                     an optional {"token":"…"} body; M: normal, forbidden,
+                                     ratelimited, outage (servererror), hang, emptyok,
+                                     badjson, wrongcontenttype, slowbody; scope: all,
+                                     writes, reads; P: a path, "*" for one segment
+  POST   /admin/control-planes       {"token":"…","region":"us","name":"…",[id, description,
+                                     cluster_type, auth_type, cloud_gateway, proxy_urls,
+                                     labels]}: create a control plane as Konnect's UI would
+  GET    /admin/control-planes[?orgID=…][&region=us]
+                                     every control plane, its org, region and certificates
+  DELETE /admin/control-planes/{id}  delete one (and its certificates) as Konnect's UI would
+  GET    /admin/control-planes/{id}/dp-client-certificates
+                                     its data-plane certificates
+  POST   /admin/control-planes/{id}/dp-client-certificates
+                                     {"cert":"PEM"}: register one
+  GET    /admin/requests[?method=POST][&path=/v2/control-planes]
+                                     the request log: method, host, path, query, token
+                                     hash (sha256:12 hex digits) and status of each request
+  DELETE /admin/requests             empty the request log
+`
+
 // ready is the line printed to stdout once the fake serves.
 type ready struct {
 	ProxyURL string `json:"proxyURL"`
@@ -61,7 +97,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	tokensFlag := fs.String("tokens", "", "comma-separated token=orgID pairs to accept (also read from $"+tokensEnv+")")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:0", "loopback address for the admin HTTP endpoints")
 	verbose := fs.Bool("v", false, "log each request to stderr (tokens appear only as hash prefixes)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: fakekonnect [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), adminUsage)
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // --help printed the usage, as asked
+		}
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -24,7 +24,7 @@ func TestExplain(t *testing.T) {
 	props := crdSpecSchema(t)
 
 	t.Run("spec.serverURL", func(t *testing.T) {
-		out := explain(t, resource+".spec.serverURL")
+		out := explain(t, authConfigs.resource+".spec.serverURL")
 		flat := collapse(out)
 		for _, want := range []string{
 			"FIELD: serverURL <string>",
@@ -33,19 +33,19 @@ func TestExplain(t *testing.T) {
 			"http:// is refused. It cannot be changed after creation.",
 		} {
 			if !strings.Contains(strings.ToLower(flat), strings.ToLower(want)) {
-				t.Errorf("kubectl explain %s.spec.serverURL does not say %q:\n%s", resource, want, out)
+				t.Errorf("kubectl explain %s.spec.serverURL does not say %q:\n%s", authConfigs.resource, want, out)
 			}
 		}
 	})
 
 	t.Run("spec", func(t *testing.T) {
-		out := explain(t, resource+".spec")
-		t.Logf("kubectl explain %s.spec:\n%s", resource, out)
+		out := explain(t, authConfigs.resource+".spec")
+		t.Logf("kubectl explain %s.spec:\n%s", authConfigs.resource, out)
 		checkFields(t, out, props.Properties, []string{"secretRef", "serverURL", "token", "type"}, props.Required)
 	})
 
 	t.Run("spec.secretRef", func(t *testing.T) {
-		out := explain(t, resource+".spec.secretRef")
+		out := explain(t, authConfigs.resource+".spec.secretRef")
 		ref := props.Properties["secretRef"]
 		checkFields(t, out, ref.Properties, []string{"name", "namespace"}, ref.Required)
 	})

@@ -19,12 +19,23 @@ import (
 // TestReject applies every testdata/reject/*.yaml and checks that the apiserver refuses it with
 // the message in its "# expect:" lines, and that nothing was stored. Every message is logged,
 // so the apiserver's exact words can be quoted.
-func TestReject(t *testing.T) {
+func TestReject(t *testing.T) { testReject(t, authConfigs) }
+
+// TestAccept applies every testdata/accept/*.yaml and checks that it is created and stored as
+// written.
+func TestAccept(t *testing.T) { testAccept(t, authConfigs) }
+
+// TestUpdate runs every testdata/update/<case>/ (testdata/README.md).
+func TestUpdate(t *testing.T) { testUpdate(t, authConfigs) }
+
+// testReject applies every reject fixture of k and checks that each is refused with its
+// "# expect:" message and that nothing was stored.
+func testReject(t *testing.T, k kind) {
 	ns := controlplane.NewNamespace(t, cp)
 	client := dynamicClient(t)
 	var got messages
 	t.Run("cases", func(t *testing.T) {
-		for _, path := range globFixtures(t, "reject/*.yaml") {
+		for _, path := range globFixtures(t, k.fixtures("reject/*.yaml")) {
 			name := strings.TrimSuffix(filepath.Base(path), ".yaml")
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
@@ -42,20 +53,20 @@ func TestReject(t *testing.T) {
 				got.add(name, msg)
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				if _, err := client.Resource(gvr).Namespace(ns).Get(ctx, f.name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				if _, err := client.Resource(k.gvr).Namespace(ns).Get(ctx, f.name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 					t.Errorf("%s/%s was stored (get: %v)", ns, f.name, err)
 				}
 			})
 		}
 	})
-	got.log(t, "rule → apiserver message")
+	got.log(t, k.resource+" rule → apiserver message")
 }
 
-// TestAccept applies every testdata/accept/*.yaml and checks that it is created and stored as
+// testAccept applies every accept fixture of k and checks that each is created and stored as
 // written.
-func TestAccept(t *testing.T) {
+func testAccept(t *testing.T, k kind) {
 	ns := controlplane.NewNamespace(t, cp)
-	for _, path := range globFixtures(t, "accept/*.yaml") {
+	for _, path := range globFixtures(t, k.fixtures("accept/*.yaml")) {
 		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -67,23 +78,23 @@ func TestAccept(t *testing.T) {
 			if err != nil {
 				t.Fatalf("refused, want accepted: %v\n%s%s", err, stdout, stderr)
 			}
-			if want := resource + ".konnect.konghq.com/" + f.name + " created"; strings.TrimSpace(stdout) != want {
+			if want := k.resource + "." + k.gvr.Group + "/" + f.name + " created"; strings.TrimSpace(stdout) != want {
 				t.Errorf("kubectl apply printed %q, want %q", stdout, want)
 			}
-			assertSpec(t, ns, f.name, f.spec)
+			assertSpec(t, k, ns, f.name, f.spec)
 		})
 	}
 }
 
-// TestUpdate runs every testdata/update/<case>/: create.yaml is created, then update.yaml is
+// testUpdate runs every update/<case>/ of k: create.yaml is created, then update.yaml is
 // applied (kubectl apply) or patch.yaml merged (kubectl patch --type=merge). With "# expect:"
 // lines the update must be refused with that message and the object left as created;
 // otherwise it must succeed and leave the spec of want.yaml (default update.yaml).
-func TestUpdate(t *testing.T) {
+func testUpdate(t *testing.T, k kind) {
 	ns := controlplane.NewNamespace(t, cp)
 	var got messages
 	t.Run("cases", func(t *testing.T) {
-		dirs := globFixtures(t, "update/*")
+		dirs := globFixtures(t, k.fixtures("update/*"))
 		for _, dir := range dirs {
 			name := filepath.Base(dir)
 			t.Run(name, func(t *testing.T) {
@@ -99,7 +110,7 @@ func TestUpdate(t *testing.T) {
 				if _, statErr := os.Stat(filepath.Join(dir, "patch.yaml")); statErr == nil {
 					change = loadFixture(t, filepath.Join(dir, "patch.yaml"), ns)
 					// kubectl patch takes YAML as well as JSON; the comments are dropped.
-					stdout, stderr, err = framework.Kubectl(cp, "", "patch", resource, create.name, "-n", ns, "--type=merge",
+					stdout, stderr, err = framework.Kubectl(cp, "", "patch", k.resource, create.name, "-n", ns, "--type=merge",
 						"--patch-file="+change.path)
 				} else {
 					change = loadFixture(t, filepath.Join(dir, "update.yaml"), ns)
@@ -110,7 +121,7 @@ func TestUpdate(t *testing.T) {
 					msg := assertRejected(t, stdout, stderr, err, change.expect)
 					t.Logf("rejected %s: %s", name, msg)
 					got.add(name, msg)
-					assertSpec(t, ns, create.name, create.spec)
+					assertSpec(t, k, ns, create.name, create.spec)
 					return
 				}
 				if err != nil {
@@ -120,11 +131,11 @@ func TestUpdate(t *testing.T) {
 				if _, statErr := os.Stat(filepath.Join(dir, "want.yaml")); statErr == nil {
 					want = loadFixture(t, filepath.Join(dir, "want.yaml"), ns).spec
 				}
-				assertSpec(t, ns, create.name, want)
+				assertSpec(t, k, ns, create.name, want)
 			})
 		}
 	})
-	got.log(t, "update rule → apiserver message")
+	got.log(t, k.resource+" update rule → apiserver message")
 }
 
 // dynamicClient returns a dynamic client for the shared control plane.

@@ -24,7 +24,7 @@ func TestStatusColumns(t *testing.T) {
 		server = "https://us.api.konghq.com"
 	)
 	framework.KubectlOutput(t, cp, "apply", "-n", ns, "-f", "testdata/status/konnect-api-auth.yaml")
-	generation := framework.KubectlOutput(t, cp, "get", resource, name, "-n", ns, "-o", "jsonpath={.metadata.generation}")
+	generation := framework.KubectlOutput(t, cp, "get", authConfigs.resource, name, "-n", ns, "-o", "jsonpath={.metadata.generation}")
 
 	condition := map[string]any{
 		"type":               "APIAuthValid",
@@ -39,11 +39,11 @@ func TestStatusColumns(t *testing.T) {
 		"serverURL":      server,
 		"conditions":     []any{condition},
 	}})
-	out := framework.KubectlOutput(t, cp, "patch", resource, name, "-n", ns, "--subresource=status", "--type=merge", "-p", string(patch))
-	if want := resource + ".konnect.konghq.com/" + name + " patched"; strings.TrimSpace(out) != want {
+	out := framework.KubectlOutput(t, cp, "patch", authConfigs.resource, name, "-n", ns, "--subresource=status", "--type=merge", "-p", string(patch))
+	if want := authConfigs.resource + ".konnect.konghq.com/" + name + " patched"; strings.TrimSpace(out) != want {
 		t.Errorf("kubectl patch --subresource=status printed %q, want %q", out, want)
 	}
-	if g := framework.KubectlOutput(t, cp, "get", resource, name, "-n", ns, "-o", "jsonpath={.metadata.generation}"); g != generation {
+	if g := framework.KubectlOutput(t, cp, "get", authConfigs.resource, name, "-n", ns, "-o", "jsonpath={.metadata.generation}"); g != generation {
 		t.Errorf("a status write changed metadata.generation from %s to %s", generation, g)
 	}
 
@@ -71,8 +71,8 @@ func TestStatusColumns(t *testing.T) {
 	}
 
 	t.Run("get", func(t *testing.T) {
-		out := framework.KubectlOutput(t, cp, "get", resource, "-n", ns)
-		t.Logf("kubectl get %s -n %s:\n%s", resource, ns, out)
+		out := framework.KubectlOutput(t, cp, "get", authConfigs.resource, "-n", ns)
+		t.Logf("kubectl get %s -n %s:\n%s", authConfigs.resource, ns, out)
 		checkTable(t, out, name)
 	})
 	for _, category := range []string{"kong", "konnect"} {
@@ -83,14 +83,14 @@ func TestStatusColumns(t *testing.T) {
 		})
 	}
 	t.Run("wait", func(t *testing.T) {
-		out := framework.KubectlOutput(t, cp, "wait", "--for=condition=APIAuthValid", resource+"/"+name, "-n", ns, "--timeout=20s")
+		out := framework.KubectlOutput(t, cp, "wait", "--for=condition=APIAuthValid", authConfigs.resource+"/"+name, "-n", ns, "--timeout=20s")
 		if !strings.Contains(out, "condition met") {
 			t.Errorf("kubectl wait printed %q", out)
 		}
 	})
 	t.Run("guide-jsonpath", func(t *testing.T) {
 		// The guide's programmatic check.
-		out := framework.KubectlOutput(t, cp, "get", resource, name, "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=='APIAuthValid')]}`)
+		out := framework.KubectlOutput(t, cp, "get", authConfigs.resource, name, "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=='APIAuthValid')]}`)
 		var got map[string]any
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatalf("%q: %v", out, err)
@@ -100,9 +100,9 @@ func TestStatusColumns(t *testing.T) {
 		}
 	})
 	t.Run("status-is-a-subresource", func(t *testing.T) {
-		framework.KubectlOutput(t, cp, "patch", resource, name, "-n", ns, "--type=merge", "-p", `{"status":{"organizationID":"not-through-the-main-resource"}}`)
-		if got := framework.KubectlOutput(t, cp, "get", resource, name, "-n", ns, "-o", "jsonpath={.status.organizationID}"); got != orgID {
-			t.Errorf("status.organizationID = %q after a patch of the main resource, want it unchanged (%s)", got, orgID)
+		framework.KubectlOutput(t, cp, "patch", authConfigs.resource, name, "-n", ns, "--type=merge", "-p", `{"status":{"organizationID":"not-through-the-main-authConfigs.resource"}}`)
+		if got := framework.KubectlOutput(t, cp, "get", authConfigs.resource, name, "-n", ns, "-o", "jsonpath={.status.organizationID}"); got != orgID {
+			t.Errorf("status.organizationID = %q after a patch of the main authConfigs.resource, want it unchanged (%s)", got, orgID)
 		}
 	})
 }

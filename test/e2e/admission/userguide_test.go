@@ -20,20 +20,20 @@ func TestUserGuide(t *testing.T) {
 		t.Fatalf("creating namespace kong: %v\n%s%s", err, out, stderr)
 	}
 	t.Cleanup(func() {
-		framework.Kubectl(cp, "", "delete", resource, name, "-n", "kong", "--ignore-not-found")
+		framework.Kubectl(cp, "", "delete", authConfigs.resource, name, "-n", "kong", "--ignore-not-found")
 		framework.Kubectl(cp, "", "delete", "secret", "konnect-api-auth-secret", "-n", "kong", "--ignore-not-found")
 	})
-	const created = resource + ".konnect.konghq.com/" + name + " created"
+	created := authConfigs.resource + ".konnect.konghq.com/" + name + " created"
 
 	t.Run("token", func(t *testing.T) {
 		out := framework.KubectlOutput(t, cp, "apply", "-f", "testdata/userguide/token.yaml")
 		if strings.TrimSpace(out) != created {
 			t.Errorf("kubectl apply printed %q, want %q", out, created)
 		}
-		assertSpec(t, "kong", name, loadFixture(t, "testdata/userguide/token.yaml", "kong").spec)
+		assertSpec(t, authConfigs, "kong", name, loadFixture(t, "testdata/userguide/token.yaml", "kong").spec)
 
 		// The guide's "Validate" step.
-		out = framework.KubectlOutput(t, cp, "get", resource, name, "-n", "kong")
+		out = framework.KubectlOutput(t, cp, "get", authConfigs.resource, name, "-n", "kong")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if got := strings.Join(strings.Fields(lines[0]), " "); got != "NAME VALID ORGID SERVERURL AGE" {
 			t.Errorf("kubectl get header = %q, want NAME VALID ORGID SERVERURL AGE", got)
@@ -67,17 +67,17 @@ func TestUserGuide(t *testing.T) {
 		// Same name as the token one: kubectl apply switches it to the Secret, dropping the token.
 		secretRef := loadFixture(t, "testdata/userguide/secretref.yaml", "kong")
 		out = framework.KubectlOutput(t, cp, "apply", "-f", "testdata/userguide/secretref.yaml")
-		if want := resource + ".konnect.konghq.com/" + name + " configured"; strings.TrimSpace(out) != want {
+		if want := authConfigs.resource + ".konnect.konghq.com/" + name + " configured"; strings.TrimSpace(out) != want {
 			t.Errorf("kubectl apply printed %q, want %q", out, want)
 		}
-		assertSpec(t, "kong", name, secretRef.spec)
+		assertSpec(t, authConfigs, "kong", name, secretRef.spec)
 
 		// And from scratch, as a reader who starts at this section would.
-		framework.KubectlOutput(t, cp, "delete", resource, name, "-n", "kong", "--wait=true")
+		framework.KubectlOutput(t, cp, "delete", authConfigs.resource, name, "-n", "kong", "--wait=true")
 		out = framework.KubectlOutput(t, cp, "apply", "-f", "testdata/userguide/secretref.yaml")
 		if strings.TrimSpace(out) != created {
 			t.Errorf("kubectl apply printed %q, want %q", out, created)
 		}
-		assertSpec(t, "kong", name, secretRef.spec)
+		assertSpec(t, authConfigs, "kong", name, secretRef.spec)
 	})
 }

@@ -31,6 +31,7 @@ type KonnectGatewayControlPlane struct {
 
 	// status is written by the controller.
 	// +optional
+	// +kubebuilder:default={conditions: {{type: "Programmed", status: "Unknown", reason: "Pending", message: "Waiting for controller", lastTransitionTime: "1970-01-01T00:00:00Z"}}}
 	Status KonnectGatewayControlPlaneStatus `json:"status,omitempty"`
 }
 
@@ -83,7 +84,7 @@ type ControlPlaneLabelValue string
 
 // CreateControlPlaneRequest is the body of Konnect's POST /v2/control-planes.
 //
-// +kubebuilder:validation:XValidation:rule="(has(self.cluster_type) ? self.cluster_type : ”) == (has(oldSelf.cluster_type) ? oldSelf.cluster_type : ”)",message="spec.createControlPlaneRequest.cluster_type cannot be changed: Konnect does not change a control plane's type after creation"
+// +kubebuilder:validation:XValidation:rule="has(self.cluster_type) == has(oldSelf.cluster_type) && (!has(self.cluster_type) || self.cluster_type == oldSelf.cluster_type)",message="spec.createControlPlaneRequest.cluster_type cannot be changed: Konnect does not change a control plane's type after creation"
 // +kubebuilder:validation:XValidation:rule="!has(self.cluster_type) || self.cluster_type != 'CLUSTER_TYPE_K8S_INGRESS_CONTROLLER' || !has(self.cloud_gateway)",message="spec.createControlPlaneRequest.cloud_gateway cannot be set when cluster_type is CLUSTER_TYPE_K8S_INGRESS_CONTROLLER"
 type CreateControlPlaneRequest struct {
 	// name is the control plane's name in Konnect, unique in the organization.
@@ -178,7 +179,6 @@ type KonnectGatewayControlPlaneStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
-	// +kubebuilder:default={{type: "Programmed", status: "Unknown", reason: "Pending", message: "Waiting for controller", lastTransitionTime: "1970-01-01T00:00:00Z"}}
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
