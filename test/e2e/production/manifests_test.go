@@ -168,6 +168,8 @@ func TestKustomizeRenders(t *testing.T) {
 					"ClusterRole//konnect-auth-controller",
 					"ClusterRoleBinding//konnect-auth-controller",
 					"CustomResourceDefinition//konnectapiauthconfigurations.konnect.konghq.com",
+					"CustomResourceDefinition//konnectextensions.konnect.konghq.com",
+					"CustomResourceDefinition//konnectgatewaycontrolplanes.konnect.konghq.com",
 					"CustomResourceDefinition//kongreferencegrants.configuration.konghq.com")
 			} else {
 				// No ClusterRole for the controller; Roles in the watched namespace. (The CRD is
