@@ -94,7 +94,7 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-	konnectClient, err := clientset.NewForConfig(restConfig)
+	crdClient, err := clientset.NewForConfig(restConfig)
 	if err != nil {
 		return err
 	}
@@ -110,20 +110,24 @@ func run(ctx context.Context, opts options) error {
 	}
 
 	m := metrics.New(version.Version)
+	// One limiter for every call to Konnect, token checks and control planes alike, so that
+	// --konnect-qps caps the process, not each reconciler.
+	konnectLimiter := rate.NewLimiter(rate.Limit(opts.konnectQPS), opts.konnectBurst)
+	konnectClient := sdkclient.New(sdkclient.Options{Timeout: opts.konnectTimeout, UserAgent: "konnect-auth-controller/" + version.Version})
 	// ctrl is assigned below; the checker wakes it only once it runs.
 	var ctrl *apiauth.Controller
 	checker := konnect.NewChecker(ctx,
-		m.InstrumentValidator(sdkclient.New(sdkclient.Options{Timeout: opts.konnectTimeout, UserAgent: "konnect-auth-controller/" + version.Version})),
+		m.InstrumentValidator(konnectClient),
 		konnect.CheckerOptions{
 			// A verdict is reused no longer than the re-validation interval, so each
 			// re-validation really asks Konnect again.
 			TTL:     opts.revalidateInterval,
-			Limiter: rate.NewLimiter(rate.Limit(opts.konnectQPS), opts.konnectBurst),
+			Limiter: konnectLimiter,
 			Done:    func(askers []types.NamespacedName) { ctrl.Wake(askers) },
 		})
 	m.RegisterCache(checker.Stats)
 
-	configFactory := informers.NewSharedInformerFactoryWithOptions(konnectClient, 0,
+	configFactory := informers.NewSharedInformerFactoryWithOptions(crdClient, 0,
 		informers.WithNamespace(opts.namespace), informers.WithTransform(shared.TrimForCache))
 	// Only Secrets labelled as Konnect credentials are listed, watched and cached: neither
 	// memory nor reach extends to the cluster's other Secrets.
@@ -134,7 +138,7 @@ func run(ctx context.Context, opts options) error {
 		kubeinformers.WithTransform(shared.TrimForCache))
 
 	ctrl, err = apiauth.NewController(ctx,
-		apiauth.Clients{Kube: kubeClient, Konnect: konnectClient, Metadata: metadataClient},
+		apiauth.Clients{Kube: kubeClient, Konnect: crdClient, Metadata: metadataClient},
 		configFactory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
 		secretFactory.Core().V1().Secrets(),
 		grantInformer(opts, configFactory), // grants.go
@@ -154,6 +158,17 @@ func run(ctx context.Context, opts options) error {
 	// The control-plane and extension reconcilers (controlplanes.go, extensions.go) join the
 	// auth configurations' here; all run under the one Lease.
 	reconcilers := []reconciler{ctrl}
+	cps, err := newControlPlanes(ctx, opts, controlPlaneDeps{ // controlplanes.go
+		kube: kubeClient, crd: crdClient, metadata: metadataClient,
+		factory: configFactory, secrets: secretFactory,
+		api: konnectClient, limiter: konnectLimiter, metrics: m,
+	})
+	if err != nil {
+		return err
+	}
+	if cps != nil {
+		reconcilers = append(reconcilers, cps)
+	}
 
 	stopServers, err := startServers(ctx, opts, m, allSynced(reconcilers), watchdog)
 	if err != nil {

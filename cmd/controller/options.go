@@ -22,6 +22,7 @@ type options struct {
 	konnectBurst       int
 	konnectTimeout     time.Duration
 	revalidateInterval time.Duration
+	konnectSyncPeriod  time.Duration
 	showVersion        bool
 
 	leaderElect          bool
@@ -51,6 +52,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.konnectBurst, "konnect-burst", 100, "Burst of calls to Konnect.")
 	fs.DurationVar(&o.konnectTimeout, "konnect-timeout", 10*time.Second, "Timeout of one call to Konnect.")
 	fs.DurationVar(&o.revalidateInterval, "revalidate-interval", time.Hour, "How often every token is checked with Konnect again (with up to 10% jitter).")
+	fs.DurationVar(&o.konnectSyncPeriod, "konnect-sync-period", time.Minute, "How often every control plane is compared with Konnect again (with up to 10% jitter); an unchanged one costs one read.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader with a Lease so that only one replica syncs at a time.")
@@ -80,6 +82,9 @@ func (o *options) validate() error {
 	}
 	if o.revalidateInterval < time.Second {
 		errs = append(errs, errors.New("--revalidate-interval must be at least 1s"))
+	}
+	if o.konnectSyncPeriod < time.Second {
+		errs = append(errs, errors.New("--konnect-sync-period must be at least 1s"))
 	}
 	if o.leaderElect && (o.leaseDuration <= o.renewDeadline || o.renewDeadline <= o.retryPeriod || o.retryPeriod <= 0) {
 		errs = append(errs, errors.New("leader election needs --leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period > 0"))

@@ -104,7 +104,8 @@ func (r rendered) get(t testing.TB, kind, ns, name string, out any) {
 }
 
 // controllerPermissions is exactly what the controller uses where it watches: configurations
-// (informer and reads), their status (merge patch), Secrets (label-selected informer, plus a
+// (informer and reads; patch: the in-use finalizer), their status (merge patch), control planes
+// (informer, cleanup finalizer, status), Secrets (label-selected informer, plus a
 // metadata-only get of one Secret to tell "unlabelled" from "missing"), and Events.
 var controllerPermissions = []string{
 	"/events:create",
@@ -116,7 +117,12 @@ var controllerPermissions = []string{
 	"konnect.konghq.com/konnectapiauthconfigurations/status:patch",
 	"konnect.konghq.com/konnectapiauthconfigurations:get",
 	"konnect.konghq.com/konnectapiauthconfigurations:list",
+	"konnect.konghq.com/konnectapiauthconfigurations:patch",
 	"konnect.konghq.com/konnectapiauthconfigurations:watch",
+	"konnect.konghq.com/konnectgatewaycontrolplanes/status:patch",
+	"konnect.konghq.com/konnectgatewaycontrolplanes:list",
+	"konnect.konghq.com/konnectgatewaycontrolplanes:patch",
+	"konnect.konghq.com/konnectgatewaycontrolplanes:watch",
 }
 
 // grantPermissions is what only the cluster-wide controller uses: the KongReferenceGrant
@@ -162,6 +168,8 @@ func TestKustomizeRenders(t *testing.T) {
 					"ClusterRole//konnect-auth-controller",
 					"ClusterRoleBinding//konnect-auth-controller",
 					"CustomResourceDefinition//konnectapiauthconfigurations.konnect.konghq.com",
+					"CustomResourceDefinition//konnectextensions.konnect.konghq.com",
+					"CustomResourceDefinition//konnectgatewaycontrolplanes.konnect.konghq.com",
 					"CustomResourceDefinition//kongreferencegrants.configuration.konghq.com")
 			} else {
 				// No ClusterRole for the controller; Roles in the watched namespace. (The CRD is
