@@ -132,13 +132,15 @@ func run(ctx context.Context, opts options) error {
 		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = secretSelector }),
 		kubeinformers.WithTransform(controller.TrimForCache))
 
+	// One provider for every reconciler's queue: its metrics are registered once.
+	workqueueMetrics := m.WorkqueueProvider()
 	ctrl, err = controller.NewController(ctx,
 		controller.Clients{Kube: kubeClient, Konnect: konnectClient, Metadata: metadataClient},
 		configFactory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
 		secretFactory.Core().V1().Secrets(),
 		grantInformer(opts, configFactory), // grants.go
 		checker,
-		controller.Options{RevalidateInterval: opts.revalidateInterval, MetricsProvider: m.WorkqueueProvider()})
+		controller.Options{RevalidateInterval: opts.revalidateInterval, MetricsProvider: workqueueMetrics})
 	if err != nil {
 		return err
 	}
@@ -153,6 +155,18 @@ func run(ctx context.Context, opts options) error {
 	// The control-plane and extension reconcilers (controlplanes.go, extensions.go) join the
 	// auth configurations' here; all run under the one Lease.
 	reconcilers := []reconciler{ctrl}
+
+	// extensions.go; the control-plane client (nil until sdkclient implements it) and
+	// shared.TokenResolver replace the stopgaps there once they are on main.
+	var controlPlaneAPI konnect.ControlPlaneAPI
+	extensions, err := newExtensionReconciler(ctx, opts, kubeClient, konnectClient, metadataClient, configFactory,
+		inlineTokens{}, controlPlaneAPI, workqueueMetrics)
+	if err != nil {
+		return err
+	}
+	if extensions != nil {
+		reconcilers = append(reconcilers, extensions)
+	}
 
 	stopServers, err := startServers(ctx, opts, m, allSynced(reconcilers), watchdog)
 	if err != nil {
@@ -169,6 +183,10 @@ func run(ctx context.Context, opts options) error {
 	secretFactory.Start(informerCtx.Done())
 	defer configFactory.Shutdown()
 	defer secretFactory.Shutdown()
+	if extensions != nil {
+		extensions.start(informerCtx.Done())
+		defer extensions.shutdown()
+	}
 	defer stopInformers()
 
 	run := func(ctx context.Context) error { return runAll(ctx, reconcilers, opts.workers) }

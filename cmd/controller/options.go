@@ -33,6 +33,12 @@ type options struct {
 
 	healthProbeAddr string
 	metricsAddr     string
+
+	// konnectSyncPeriod is how often Konnect entities are re-checked (control planes, certificates).
+	konnectSyncPeriod time.Duration
+	// clusterCASecret and clusterCASecretNamespace locate the CA that signs extensions' certificates.
+	clusterCASecret          string
+	clusterCASecretNamespace string
 }
 
 func (o *options) addFlags(fs *flag.FlagSet) {
@@ -61,6 +67,9 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to acquire or renew the Lease.")
 
 	fs.StringVar(&o.healthProbeAddr, "health-probe-bind-address", ":8081", "Address serving /healthz and /readyz. \"0\" disables it.")
+	fs.DurationVar(&o.konnectSyncPeriod, "konnect-sync-period", time.Minute, "How often control planes and registered data-plane certificates are checked in Konnect again (with up to 10% jitter).")
+	fs.StringVar(&o.clusterCASecret, "cluster-ca-secret", "konnect-auth-controller-ca", "Name of the kubernetes.io/tls Secret holding the CA that signs KonnectExtensions' client certificates; created on first need.")
+	fs.StringVar(&o.clusterCASecretNamespace, "cluster-ca-secret-namespace", "", "Namespace of --cluster-ca-secret. Empty: the controller's namespace ($POD_NAMESPACE, else the service account's, else default).")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address serving Prometheus metrics at /metrics. \"0\" disables it.")
 }
 
@@ -83,6 +92,15 @@ func (o *options) validate() error {
 	}
 	if o.leaderElect && (o.leaseDuration <= o.renewDeadline || o.renewDeadline <= o.retryPeriod || o.retryPeriod <= 0) {
 		errs = append(errs, errors.New("leader election needs --leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period > 0"))
+	}
+	if o.konnectSyncPeriod < time.Second {
+		errs = append(errs, errors.New("--konnect-sync-period must be at least 1s"))
+	}
+	if o.clusterCASecret == "" {
+		errs = append(errs, errors.New("--cluster-ca-secret must name a Secret"))
+	}
+	if o.clusterCASecretNamespace == "" {
+		o.clusterCASecretNamespace = podNamespace()
 	}
 	return errors.Join(errs...)
 }

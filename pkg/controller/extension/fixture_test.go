@@ -67,7 +67,7 @@ type fixture struct {
 type fixtureOptions struct {
 	extensions []*konnectv1alpha2.KonnectExtension
 	// controlPlane: nil means a Programmed one named cpName, seeded in Konnect.
-	controlPlane func(id string) *konnectv1alpha2.KonnectGatewayControlPlane
+	controlPlane   func(id string) *konnectv1alpha2.KonnectGatewayControlPlane
 	noControlPlane bool
 	// secrets are labelled konghq.com/konnect-dp-cert=true; unlabelled are not.
 	secrets    []*corev1.Secret

@@ -9,7 +9,9 @@ import (
 	"k8s.io/klog/v2"
 )
 
-func klogContext(ctx context.Context, logger logr.Logger) context.Context { return klog.NewContext(ctx, logger) }
+func klogContext(ctx context.Context, logger logr.Logger) context.Context {
+	return klog.NewContext(ctx, logger)
+}
 
 // fmtAction prints a recorded API action with its patch or object.
 func fmtAction(a clienttesting.Action) string {

@@ -180,12 +180,12 @@ func TestManualCertificate(t *testing.T) {
 		reason, message     string
 		creates             int
 	}{
-		"good":             {secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}, status: metav1.ConditionTrue, reason: konnectv1alpha2.ReasonProvisioned, message: "konnect-client-tls", creates: 1},
-		"not PEM":          {secrets: []*corev1.Secret{garbage}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonInvalidSecret, message: "no PEM CERTIFICATE"},
-		"not a cert":       {secrets: []*corev1.Secret{badDER}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonInvalidSecret, message: "does not parse"},
-		"no tls.crt":       {secrets: []*corev1.Secret{noCert}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonInvalidSecret, message: "tls.crt is missing"},
-		"missing":          {status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonRefNotFound, message: "not found among Secrets labelled konghq.com/konnect-dp-cert=true"},
-		"unlabelled":       {unlabelled: []*corev1.Secret{userSecret(t, "konnect-client-tls", false)}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonRefNotFound, message: "exists but is not labelled konghq.com/konnect-dp-cert=true"},
+		"good":       {secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}, status: metav1.ConditionTrue, reason: konnectv1alpha2.ReasonProvisioned, message: "konnect-client-tls", creates: 1},
+		"not PEM":    {secrets: []*corev1.Secret{garbage}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonInvalidSecret, message: "no PEM CERTIFICATE"},
+		"not a cert": {secrets: []*corev1.Secret{badDER}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonInvalidSecret, message: "does not parse"},
+		"no tls.crt": {secrets: []*corev1.Secret{noCert}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonInvalidSecret, message: "tls.crt is missing"},
+		"missing":    {status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonRefNotFound, message: "not found among Secrets labelled konghq.com/konnect-dp-cert=true"},
+		"unlabelled": {unlabelled: []*corev1.Secret{userSecret(t, "konnect-client-tls", false)}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonRefNotFound, message: "exists but is not labelled konghq.com/konnect-dp-cert=true"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, ctx := ktesting.NewTestContext(t)
