@@ -109,14 +109,26 @@ func (r rendered) get(t testing.TB, kind, ns, name string, out any) {
 var controllerPermissions = []string{
 	"/events:create",
 	"/events:patch",
+	"/secrets:create",
 	"/secrets:get",
 	"/secrets:list",
 	"/secrets:patch",
+	"/secrets:update",
 	"/secrets:watch",
 	"konnect.konghq.com/konnectapiauthconfigurations/status:patch",
 	"konnect.konghq.com/konnectapiauthconfigurations:get",
 	"konnect.konghq.com/konnectapiauthconfigurations:list",
 	"konnect.konghq.com/konnectapiauthconfigurations:watch",
+	"konnect.konghq.com/konnectextensions/finalizers:update",
+	"konnect.konghq.com/konnectextensions/status:patch",
+	"konnect.konghq.com/konnectextensions:get",
+	"konnect.konghq.com/konnectextensions:list",
+	"konnect.konghq.com/konnectextensions:patch",
+	"konnect.konghq.com/konnectextensions:update",
+	"konnect.konghq.com/konnectextensions:watch",
+	"konnect.konghq.com/konnectgatewaycontrolplanes:get",
+	"konnect.konghq.com/konnectgatewaycontrolplanes:list",
+	"konnect.konghq.com/konnectgatewaycontrolplanes:watch",
 }
 
 // grantPermissions is what only the cluster-wide controller uses: the KongReferenceGrant
