@@ -8,57 +8,68 @@ import (
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
-
-	"golang.org/x/time/rate"
 
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
+	configurationinformers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/configuration/v1alpha1"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/metrics"
 )
 
-// controlPlaneDeps is what the control-plane reconciler shares with the rest of the process:
-// the clients, the informer factories (so that auth configurations, Secrets and grants are
-// cached once), the Konnect client and the one Konnect rate limiter.
-type controlPlaneDeps struct {
+// connectDeps is what the control-plane and extension reconcilers share with the rest of the
+// process: the clients, the informer factories (so that auth configurations, Secrets and
+// grants are cached once), the token resolver, and the Konnect client behind the one limiter.
+type connectDeps struct {
 	kube     kubernetes.Interface
 	crd      clientset.Interface
 	metadata metadata.Interface
 	factory  informers.SharedInformerFactory
 	secrets  kubeinformers.SharedInformerFactory
+	grants   configurationinformers.KongReferenceGrantInformer // nil with --namespace
+	tokens   *shared.TokenResolver
 	api      konnect.ControlPlaneAPI
-	limiter  *rate.Limiter
-	metrics  *metrics.Metrics
+	metrics  workqueue.MetricsProvider
 }
 
-// newControlPlanes builds the KonnectGatewayControlPlane reconciler, or returns nil (and says
-// so) when the API server does not serve KonnectGatewayControlPlanes: a cluster with only the
-// KonnectAPIAuthConfiguration CRD keeps validating tokens.
-func newControlPlanes(ctx context.Context, opts options, d controlPlaneDeps) (*controlplane.Controller, error) {
+// newConnectReconcilers builds the KonnectGatewayControlPlane and KonnectExtension
+// reconcilers, or returns nils (and says so) when the API server does not serve them: a
+// cluster with only the KonnectAPIAuthConfiguration CRD keeps validating tokens.
+func newConnectReconcilers(ctx context.Context, opts options, d connectDeps) (*controlplane.Controller, *extensionReconciler, error) {
 	logger := klog.FromContext(ctx)
-	served, err := controlPlanesServed(d.kube)
+	served, err := v1alpha2Served(d.kube)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !served {
-		logger.Info("The API server does not serve konnectgatewaycontrolplanes." + konnectv1alpha2.GroupName + "/" + konnectv1alpha2.SchemeGroupVersion.Version +
-			": control planes are not reconciled; install the CRD from manifests/crd/ and restart to reconcile them")
-		return nil, nil
+		logger.Info("The API server does not serve konnectgatewaycontrolplanes and konnectextensions." + konnectv1alpha2.GroupName + "/" + konnectv1alpha2.SchemeGroupVersion.Version +
+			": control planes and extensions are not reconciled; install their CRDs from manifests/crd/ and restart to reconcile them")
+		return nil, nil, nil
 	}
-	return controlplane.NewController(klog.NewContext(ctx, logger.WithName("controlplane")),
+	cps, err := controlplane.NewController(klog.NewContext(ctx, logger.WithName("controlplane")),
 		controlplane.Clients{Kube: d.kube, Konnect: d.crd, Metadata: d.metadata},
 		d.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes(),
 		d.factory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
 		d.secrets.Core().V1().Secrets(),
-		grantInformer(opts, d.factory), // grants.go
-		konnect.WithLimiter(d.api, d.limiter),
-		controlplane.Options{SyncPeriod: opts.konnectSyncPeriod, MetricsProvider: d.metrics.WorkqueueProvider()})
+		d.grants,
+		d.api,
+		controlplane.Options{SyncPeriod: opts.konnectSyncPeriod, MetricsProvider: d.metrics})
+	if err != nil {
+		return nil, nil, err
+	}
+	extensions, err := newExtensionReconciler(klog.NewContext(ctx, logger.WithName("extension")), opts, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cps, extensions, nil
 }
 
-func controlPlanesServed(kubeClient kubernetes.Interface) (bool, error) {
+// v1alpha2Served reports whether the API server serves both KonnectGatewayControlPlanes and
+// KonnectExtensions.
+func v1alpha2Served(kubeClient kubernetes.Interface) (bool, error) {
 	gv := konnectv1alpha2.SchemeGroupVersion.String()
 	resources, err := kubeClient.Discovery().ServerResourcesForGroupVersion(gv)
 	if apierrors.IsNotFound(err) {
@@ -67,10 +78,11 @@ func controlPlanesServed(kubeClient kubernetes.Interface) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("asking the API server for %s: %w", gv, err)
 	}
+	found := 0
 	for _, r := range resources.APIResources {
-		if r.Name == "konnectgatewaycontrolplanes" {
-			return true, nil
+		if r.Name == "konnectgatewaycontrolplanes" || r.Name == "konnectextensions" {
+			found++
 		}
 	}
-	return false, nil
+	return found == 2, nil
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -137,13 +138,15 @@ func run(ctx context.Context, opts options) error {
 		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = secretSelector }),
 		kubeinformers.WithTransform(shared.TrimForCache))
 
+	// One provider for every reconciler's queue: its metrics are registered once.
+	workqueueMetrics := m.WorkqueueProvider()
 	ctrl, err = apiauth.NewController(ctx,
 		apiauth.Clients{Kube: kubeClient, Konnect: crdClient, Metadata: metadataClient},
 		configFactory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
 		secretFactory.Core().V1().Secrets(),
 		grantInformer(opts, configFactory), // grants.go
 		checker,
-		apiauth.Options{RevalidateInterval: opts.revalidateInterval, MetricsProvider: m.WorkqueueProvider()})
+		apiauth.Options{RevalidateInterval: opts.revalidateInterval, MetricsProvider: workqueueMetrics})
 	if err != nil {
 		return err
 	}
@@ -156,18 +159,30 @@ func run(ctx context.Context, opts options) error {
 		watchdog = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 	}
 	// The control-plane and extension reconcilers (controlplanes.go, extensions.go) join the
-	// auth configurations' here; all run under the one Lease.
+	// auth configurations' here; all run under the one Lease. Their Konnect calls wait on the
+	// same limiter as the token checks, and they resolve tokens as the auth configurations'
+	// reconciler does.
 	reconcilers := []reconciler{ctrl}
-	cps, err := newControlPlanes(ctx, opts, controlPlaneDeps{ // controlplanes.go
+	tokens := &shared.TokenResolver{
+		Secrets:        secretFactory.Core().V1().Secrets().Lister(),
+		SecretMetadata: metadataClient.Resource(corev1.SchemeGroupVersion.WithResource("secrets")),
+	}
+	grants := grantInformer(opts, configFactory) // grants.go
+	if grants != nil {
+		tokens.Grants.Lister = grants.Lister()
+	}
+	deps := connectDeps{
 		kube: kubeClient, crd: crdClient, metadata: metadataClient,
-		factory: configFactory, secrets: secretFactory,
-		api: konnectClient, limiter: konnectLimiter, metrics: m,
-	})
+		factory: configFactory, secrets: secretFactory, grants: grants, tokens: tokens,
+		api:     konnect.WithLimiter(konnectClient, konnectLimiter),
+		metrics: workqueueMetrics,
+	}
+	cps, extensions, err := newConnectReconcilers(ctx, opts, deps) // controlplanes.go, extensions.go
 	if err != nil {
 		return err
 	}
 	if cps != nil {
-		reconcilers = append(reconcilers, cps)
+		reconcilers = append(reconcilers, cps, extensions)
 	}
 
 	stopServers, err := startServers(ctx, opts, m, allSynced(reconcilers), watchdog)
@@ -185,6 +200,10 @@ func run(ctx context.Context, opts options) error {
 	secretFactory.Start(informerCtx.Done())
 	defer configFactory.Shutdown()
 	defer secretFactory.Shutdown()
+	if extensions != nil {
+		extensions.start(informerCtx.Done())
+		defer extensions.shutdown()
+	}
 	defer stopInformers()
 
 	run := func(ctx context.Context) error { return runAll(ctx, reconcilers, opts.workers) }

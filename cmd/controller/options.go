@@ -34,6 +34,10 @@ type options struct {
 
 	healthProbeAddr string
 	metricsAddr     string
+
+	// clusterCASecret and clusterCASecretNamespace locate the CA that signs extensions' certificates.
+	clusterCASecret          string
+	clusterCASecretNamespace string
 }
 
 func (o *options) addFlags(fs *flag.FlagSet) {
@@ -52,7 +56,6 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.konnectBurst, "konnect-burst", 100, "Burst of calls to Konnect.")
 	fs.DurationVar(&o.konnectTimeout, "konnect-timeout", 10*time.Second, "Timeout of one call to Konnect.")
 	fs.DurationVar(&o.revalidateInterval, "revalidate-interval", time.Hour, "How often every token is checked with Konnect again (with up to 10% jitter).")
-	fs.DurationVar(&o.konnectSyncPeriod, "konnect-sync-period", time.Minute, "How often every control plane is compared with Konnect again (with up to 10% jitter); an unchanged one costs one read.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader with a Lease so that only one replica syncs at a time.")
@@ -63,6 +66,9 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to acquire or renew the Lease.")
 
 	fs.StringVar(&o.healthProbeAddr, "health-probe-bind-address", ":8081", "Address serving /healthz and /readyz. \"0\" disables it.")
+	fs.DurationVar(&o.konnectSyncPeriod, "konnect-sync-period", time.Minute, "How often every control plane and every registered data-plane certificate is compared with Konnect again (with up to 10% jitter); an unchanged one costs one read.")
+	fs.StringVar(&o.clusterCASecret, "cluster-ca-secret", "konnect-auth-controller-ca", "Name of the kubernetes.io/tls Secret holding the CA that signs KonnectExtensions' client certificates; created on first need.")
+	fs.StringVar(&o.clusterCASecretNamespace, "cluster-ca-secret-namespace", "", "Namespace of --cluster-ca-secret. Empty: the controller's namespace ($POD_NAMESPACE, else the service account's, else default).")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address serving Prometheus metrics at /metrics. \"0\" disables it.")
 }
 
@@ -88,6 +94,12 @@ func (o *options) validate() error {
 	}
 	if o.leaderElect && (o.leaseDuration <= o.renewDeadline || o.renewDeadline <= o.retryPeriod || o.retryPeriod <= 0) {
 		errs = append(errs, errors.New("leader election needs --leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period > 0"))
+	}
+	if o.clusterCASecret == "" {
+		errs = append(errs, errors.New("--cluster-ca-secret must name a Secret"))
+	}
+	if o.clusterCASecretNamespace == "" {
+		o.clusterCASecretNamespace = podNamespace()
 	}
 	return errors.Join(errs...)
 }
