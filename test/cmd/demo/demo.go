@@ -516,6 +516,11 @@ func (d *demo) cleanup() error {
 	if d.workDir == "" && d.forward == nil {
 		return nil // nothing was started
 	}
+	// First, while the controller still runs: what the demo made in Konnect.
+	var errs []error
+	if err := d.disconnect(); err != nil {
+		errs = append(errs, err)
+	}
 	var started []string
 	if d.controller != nil {
 		started = append(started, "the controller")
@@ -532,10 +537,6 @@ func (d *demo) cleanup() error {
 		d.say("Stopping %s ...", started[0])
 	} else {
 		d.say("Cleaning up ...")
-	}
-	var errs []error
-	if err := d.disconnect(); err != nil {
-		errs = append(errs, err)
 	}
 	if d.controller != nil {
 		if err := d.controller.Stop(controllerStopGrace); err != nil {
