@@ -108,6 +108,12 @@ type Controller struct {
 
 	clock      clock.WithTicker
 	syncPeriod time.Duration
+
+	// created remembers, by object UID, the Konnect id of each control plane this process
+	// created or adopted, until the informer brings the status that records it (konnectID).
+	// Without it, a sync that runs on the object of our own finalizer patch, before the
+	// status write reaches the cache, would see no id and create the control plane twice.
+	created sync.Map
 }
 
 // NewController builds the reconciler on shared informers. The Secret informer must be

@@ -100,6 +100,13 @@ func newFixture(t *testing.T, ctx context.Context, o fixtureOptions) *fixture {
 	return f
 }
 
+func mustUpdate(t *testing.T, indexer cache.Indexer, obj any) {
+	t.Helper()
+	if err := indexer.Update(obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mustAdd(t *testing.T, indexer cache.Indexer, obj any) {
 	t.Helper()
 	if err := indexer.Add(obj); err != nil {

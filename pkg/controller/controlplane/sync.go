@@ -154,6 +154,7 @@ func (c *Controller) syncOrigin(ctx context.Context, cp *konnectv1alpha2.Konnect
 	}
 	want := desiredSpec(cp)
 
+	status.ID = c.konnectID(cp)
 	var current *konnect.ControlPlane
 	if status.ID != "" {
 		got, err := c.api.GetControlPlane(ctx, auth, status.ID)
@@ -162,6 +163,7 @@ func (c *Controller) syncOrigin(ctx context.Context, cp *konnectv1alpha2.Konnect
 			current = got
 		case konnect.IsNotFound(err):
 			logger.V(2).Info("Control plane is gone from Konnect; creating it again", "id", status.ID)
+			c.created.Delete(cp.UID)
 			status.ID, status.ClusterType, status.Endpoints = "", "", nil
 		case konnect.IsTransient(err):
 			return transient(err)
@@ -175,6 +177,7 @@ func (c *Controller) syncOrigin(ctx context.Context, cp *konnectv1alpha2.Konnect
 		if created == nil {
 			return out
 		}
+		c.created.Store(cp.UID, created.ID)
 		current = created
 	}
 
@@ -199,6 +202,20 @@ func (c *Controller) syncOrigin(ctx context.Context, cp *konnectv1alpha2.Konnect
 	setFromKonnect(status, current)
 	return outcome{status: metav1.ConditionTrue, reason: konnectv1alpha2.ReasonProgrammed,
 		message: fmt.Sprintf("Control plane %s is programmed in Konnect", current.ID)}
+}
+
+// konnectID is the id of cp's control plane in Konnect: the one this process created or
+// adopted for it, until the informer's copy of cp records it in status.id; else status.id.
+func (c *Controller) konnectID(cp *konnectv1alpha2.KonnectGatewayControlPlane) string {
+	v, ok := c.created.Load(cp.UID)
+	if !ok {
+		return cp.Status.ID
+	}
+	id := v.(string)
+	if id == cp.Status.ID {
+		c.created.Delete(cp.UID) // the status says it now
+	}
+	return id
 }
 
 // create creates the control plane, or adopts the one this object created before (a 409 on
@@ -330,44 +347,75 @@ func (c *Controller) syncDeletion(ctx context.Context, cp *konnectv1alpha2.Konne
 	if !hasCleanupFinalizer(cp) {
 		return 0, nil
 	}
-	if isMirror(cp) || cp.Status.ID == "" {
-		_, err := c.setCleanupFinalizer(ctx, cp, false)
-		if err != nil {
-			return c.writeFailed(ctx, cp, err)
-		}
-		return 0, nil
+	if isMirror(cp) {
+		return c.releaseCleanup(ctx, cp)
 	}
+	id := c.konnectID(cp)
 
 	status := *cp.Status.DeepCopy()
 	res := c.resolveAuth(ctx, cp, &status.Conditions)
 	if !res.ok {
+		if id == "" {
+			// Nothing is created in Konnect without working credentials.
+			return c.releaseCleanup(ctx, cp)
+		}
 		setCondition(&status.Conditions, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse,
 			konnectv1alpha2.ReasonConditionWithStatusFalseExists,
-			fmt.Sprintf("control plane %s cannot be deleted from Konnect until the credentials work: %s", cp.Status.ID, falseConditionsMessage(status.Conditions)),
+			fmt.Sprintf("control plane %s cannot be deleted from Konnect until the credentials work: %s", id, falseConditionsMessage(status.Conditions)),
 			cp.Generation, c.clock.Now())
 		return c.finish(ctx, cp, status, wait.Jitter(c.syncPeriod, syncJitter))
+	}
+	if id == "" {
+		// No id recorded: a create whose answer or status write was lost may still have made
+		// one. Our k8s-uid label finds it.
+		own, err := c.api.ListControlPlanes(ctx, res.auth, konnect.ControlPlaneFilter{Labels: map[string]string{labelUID: string(cp.UID)}})
+		if err != nil {
+			return c.deletionFailed(ctx, cp, status, err)
+		}
+		for i := range own {
+			if own[i].Labels[labelUID] == string(cp.UID) {
+				id = own[i].ID
+			}
+		}
+		if id == "" {
+			return c.releaseCleanup(ctx, cp)
+		}
 	}
 
-	err := c.api.DeleteControlPlane(ctx, res.auth, cp.Status.ID)
-	switch {
-	case err == nil || konnect.IsNotFound(err):
-		logger.V(2).Info("Deleted control plane from Konnect", "id", cp.Status.ID, "alreadyGone", err != nil)
-		c.konnectBackoff.Forget(key)
-		if _, err := c.setCleanupFinalizer(ctx, cp, false); err != nil {
-			return c.writeFailed(ctx, cp, err)
-		}
-		return 0, nil
-	case konnect.IsTransient(err):
-		after := max(c.konnectBackoff.When(key), konnect.RetryAfterOf(err))
-		logger.V(2).Info("Deleting control plane from Konnect failed transiently; keeping the finalizer", "after", after, "err", err)
-		return after, nil
-	default:
-		c.konnectBackoff.Forget(key)
-		setCondition(&status.Conditions, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse, konnectv1alpha2.ReasonKonnectAPIOpFailed,
-			fmt.Sprintf("deleting control plane %s from Konnect failed; the object is kept until it succeeds: %v", cp.Status.ID, err),
-			cp.Generation, c.clock.Now())
-		return c.finish(ctx, cp, status, wait.Jitter(c.syncPeriod, syncJitter))
+	err := c.api.DeleteControlPlane(ctx, res.auth, id)
+	if err != nil && !konnect.IsNotFound(err) {
+		return c.deletionFailed(ctx, cp, status, err)
 	}
+	logger.V(2).Info("Deleted control plane from Konnect", "id", id, "alreadyGone", err != nil)
+	c.konnectBackoff.Forget(key)
+	c.created.Delete(cp.UID)
+	return c.releaseCleanup(ctx, cp)
+}
+
+// releaseCleanup removes the cleanup finalizer: nothing of cp is left in Konnect.
+func (c *Controller) releaseCleanup(ctx context.Context, cp *konnectv1alpha2.KonnectGatewayControlPlane) (time.Duration, error) {
+	if _, err := c.setCleanupFinalizer(ctx, cp, false); err != nil {
+		return c.writeFailed(ctx, cp, err)
+	}
+	return 0, nil
+}
+
+// deletionFailed keeps the finalizer after a failed Konnect call of a deletion: a transient
+// failure is retried with backoff (Retry-After honoured); a definitive one is reported in
+// Programmed and retried at the sync period.
+func (c *Controller) deletionFailed(ctx context.Context, cp *konnectv1alpha2.KonnectGatewayControlPlane,
+	status konnectv1alpha2.KonnectGatewayControlPlaneStatus, err error) (time.Duration, error) {
+	key := cache.MetaObjectToName(cp)
+	if konnect.IsTransient(err) {
+		after := max(c.konnectBackoff.When(key), konnect.RetryAfterOf(err))
+		klog.FromContext(ctx).V(2).Info("Deleting control plane from Konnect failed transiently; keeping the finalizer", "after", after, "err", err)
+		return after, nil
+	}
+	c.konnectBackoff.Forget(key)
+	setCondition(&status.Conditions, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse, konnectv1alpha2.ReasonKonnectAPIOpFailed,
+		fmt.Sprintf("deleting control plane %s from Konnect failed; the object is kept until it succeeds: %v", cp.Status.ID, err),
+		cp.Generation, c.clock.Now())
+	return c.finish(ctx, cp, status, wait.Jitter(c.syncPeriod, syncJitter))
 }
 
 // falseConditionsMessage names the False conditions that keep the control plane from Konnect.

@@ -1,12 +1,14 @@
 package controlplane
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
@@ -79,6 +81,51 @@ func TestSync(t *testing.T) {
 			}
 			if first != "" {
 				t.Fatalf("the first patch of the control plane was to %q, want the finalizer (metadata) patch", first)
+			}
+		},
+	}, {
+		name:    "a sync on a stale copy (our finalizer patch, before our status write) does not create again",
+		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
+		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		run: func(t *testing.T, f *fixture) {
+			if _, err := f.ctrl.sync(f.ctx, cache.ObjectName{Namespace: namespace, Name: objName}); err != nil {
+				t.Fatal(err)
+			}
+			// The informer delivers the object of the finalizer patch first: it has the
+			// finalizer but not yet the status that records the id.
+			stale := f.get(objName).DeepCopy()
+			stale.Status = konnectv1alpha2.KonnectGatewayControlPlaneStatus{}
+			mustUpdate(t, f.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer().GetIndexer(), stale)
+			if _, err := f.ctrl.sync(f.ctx, cache.ObjectName{Namespace: namespace, Name: objName}); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.api.Count(konnecttest.OpCreateControlPlane); n != 1 {
+				t.Fatalf("%d creates, want 1: %+v", n, f.api.Calls())
+			}
+			if n := len(f.api.ControlPlanes(serverURL)); n != 1 {
+				t.Fatalf("Konnect holds %d control planes, want 1", n)
+			}
+		},
+	}, {
+		name:    "deleted before its status recorded the id: the one it created is found by its k8s-uid label and deleted",
+		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
+		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		run: func(t *testing.T, f *fixture) {
+			// Made by an earlier process whose status write was lost.
+			f.api.Seed(serverURL, konnect.ControlPlaneSpec{Name: cpName, Labels: map[string]string{labelUID: "uid-" + objName}})
+			cp := f.get(objName).DeepCopy()
+			cp.Finalizers = append(cp.Finalizers, konnectv1alpha2.KonnectCleanupFinalizer)
+			if _, err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Update(context.Background(), cp, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			f.refresh(objName)
+			f.markDeleted(objName)
+			f.sync(objName)
+			if n := len(f.api.ControlPlanes(serverURL)); n != 0 {
+				t.Fatalf("Konnect still holds %d control planes, want the orphan deleted", n)
+			}
+			if slices.Contains(f.get(objName).Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
+				t.Fatalf("the cleanup finalizer is still there")
 			}
 		},
 	}, {

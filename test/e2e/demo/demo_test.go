@@ -155,6 +155,7 @@ func TestDemoWithFakeKonnect(t *testing.T) {
 		t.Errorf("the output does not say that it used a local fake Konnect")
 	}
 	assertTable(t, r.output, guideOrgID, "https://us.api.konghq.com")
+	assertConnected(t, r.output, guideOrgID)
 	assertUsage(t, r)
 	assertNothingLeft(t, r)
 }
@@ -180,7 +181,31 @@ func TestDemoWithKonnectToken(t *testing.T) {
 		t.Errorf("the output does not say that the real Konnect is used")
 	}
 	assertTable(t, r.output, orgID, "https://eu.api.konghq.com")
+	assertConnected(t, r.output, orgID)
 	assertUsage(t, r)
+	// With a real token the demo makes a control plane and registers a certificate in your
+	// organization: each once, in your region, and both removed again before it stops.
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{"POST", "/v2/control-planes", 1},
+		{"POST", "/v2/control-planes/*/dp-client-certificates", 1},
+		{"DELETE", "/v2/control-planes/*/dp-client-certificates/*", 1},
+		{"DELETE", "/v2/control-planes/*", 1},
+	} {
+		if got := konnect.CountRequests(c.method, c.path); got != c.want {
+			t.Errorf("Konnect saw %d %s %s, want %d", got, c.method, c.path, c.want)
+		}
+	}
+	for _, req := range konnect.RequestsMatching("", "/v2/control-planes") {
+		if req.Host != "eu.api.konghq.com" {
+			t.Errorf("%s %s went to %s, want the region of KONNECT_SERVER_URL, eu.api.konghq.com", req.Method, req.Path, req.Host)
+		}
+	}
+	if left := konnect.ControlPlanes(token, "eu"); len(left) != 0 {
+		t.Errorf("the demo left %d control plane(s) in Konnect: %+v", len(left), left)
+	}
 	if n := konnect.CallsFor(token); n < 1 {
 		t.Errorf("Konnect (behind HTTPS_PROXY) saw %d checks of the token, want at least 1", n)
 	} else {
@@ -271,6 +296,46 @@ func assertTable(t *testing.T, output, orgID, serverURL string) {
 	}
 	if len(rows) != 2 {
 		t.Errorf("table has %d rows, want the 2 examples", len(rows))
+	}
+}
+
+// assertConnected checks the guide's next steps: the control plane's and the extension's
+// tables, what a data plane's configuration takes from the extension, and that both were
+// deleted (through the controller) before the demo stopped.
+func assertConnected(t *testing.T, output, orgID string) {
+	t.Helper()
+	for _, c := range []struct {
+		command, header, name string
+		fields                func([]string) bool
+	}{
+		{"$ kubectl get konnectgatewaycontrolplane -n kong\n", "NAME PROGRAMMED ID ORGID AGE", "gateway-control-plane",
+			func(f []string) bool { return len(f) == 5 && f[1] == "True" && len(f[2]) == 36 && f[3] == orgID }},
+		{"$ kubectl get konnectextension -n kong\n", "NAME READY AGE", "my-konnect-config",
+			func(f []string) bool { return len(f) == 3 && f[1] == "True" }},
+	} {
+		_, table, ok := strings.Cut(output, c.command)
+		if !ok {
+			t.Errorf("the output has no %q table", strings.TrimSpace(c.command))
+			continue
+		}
+		lines := strings.Split(table, "\n")
+		if got := strings.Join(strings.Fields(lines[0]), " "); got != c.header {
+			t.Errorf("%s header = %q, want %q", strings.TrimSpace(c.command), got, c.header)
+		}
+		if f := strings.Fields(lines[1]); len(f) == 0 || f[0] != c.name || !c.fields(f) {
+			t.Errorf("%s row = %q, want %s …", strings.TrimSpace(c.command), lines[1], c.name)
+		}
+	}
+	for _, want := range []string{
+		"\ncontrolPlane: https://",
+		".cp.konghq.com\ntelemetry:    https://",
+		".tp0.konghq.com\ncertificate:  Secret my-konnect-config-client-tls\n",
+		"Deleting my-konnect-config and gateway-control-plane (the controller removes them from Konnect)",
+		`konnectgatewaycontrolplane.konnect.konghq.com "gateway-control-plane" deleted`,
+	} {
+		if !strings.Contains(output, want) {
+			t.Errorf("the output does not contain %q", want)
+		}
 	}
 }
 
