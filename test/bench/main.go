@@ -119,7 +119,7 @@ func main() {
 		writers  string
 		ctrlArgs string
 	)
-	flag.StringVar(&sizes, "n", "1000,5000,10000", "Comma-separated numbers of configurations, one run each.")
+	flag.StringVar(&sizes, "n", "1000,5000,10000", "Comma-separated numbers of configurations, one run each; 0 runs none (only -connect).")
 	flag.IntVar(&cfg.tokens, "tokens", 100, "Distinct tokens shared by the configurations.")
 	flag.IntVar(&cfg.unrelatedSecrets, "unrelated-secrets", 10000, "Secrets without the credential label, which the controller must not list or cache.")
 	flag.DurationVar(&cfg.idle, "idle", 60*time.Second, "Idle window after convergence in which status writes and Konnect calls are counted.")
@@ -144,6 +144,9 @@ func main() {
 
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err == nil && n == 0 && sizes == "0" {
+			break // -n 0: only the connect phase
+		}
 		if err != nil || n < 2 {
 			fmt.Fprintf(os.Stderr, "bench: -n: %q is not a number of configurations (at least 2)\n", s)
 			os.Exit(2)
