@@ -174,7 +174,7 @@ func run(ctx context.Context, opts options) error {
 	deps := connectDeps{
 		kube: kubeClient, crd: crdClient, metadata: metadataClient,
 		factory: configFactory, secrets: secretFactory, grants: grants, tokens: tokens,
-		api:     konnect.WithLimiter(konnectClient, konnectLimiter),
+		api:     konnect.WithLimiter(m.InstrumentControlPlaneAPI(konnectClient), konnectLimiter),
 		metrics: workqueueMetrics,
 	}
 	cps, extensions, err := newConnectReconcilers(ctx, opts, deps) // controlplanes.go, extensions.go
