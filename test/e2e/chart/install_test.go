@@ -166,6 +166,9 @@ func TestInstallAndUpgrade(t *testing.T) {
 	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
 		t.Errorf("Lease %s/%s: %v %+v", releaseNS, release, err, lease)
 	}
+	// The next step of the guide: a control plane and an extension (the CA Secret and the
+	// extension's certificate Secret are created with the chart's RBAC).
+	connectExamples(t, c, kube, client)
 	for _, line := range strings.Split(p.Log(), "\n") {
 		if strings.Contains(strings.ToLower(line), "forbidden") {
 			t.Errorf("the controller was refused a request with the chart's RBAC: %s", line)
@@ -216,7 +219,44 @@ func TestInstallAndUpgrade(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(repoRoot, "manifests", "examples", "01-token.yaml"))
 	kubectl(t, c, strings.ReplaceAll(string(b), "kpat_REPLACE_WITH_YOUR_TOKEN", token), "apply", "-f", "-")
 	waitForValid(t, client, "kong", "konnect-api-auth")
+	// With the Role in kong and the CA Secret's Role in the release namespace.
+	kubectl(t, c, "", "delete", "secret", "konnect-auth-controller-ca", "-n", releaseNS)
+	connectExamples(t, c, kube, client)
+	for _, line := range strings.Split(p.Log(), "\n") {
+		if strings.Contains(strings.ToLower(line), "forbidden") {
+			t.Errorf("the namespaced controller was refused a request with the chart's RBAC: %s", line)
+		}
+	}
 	stopController(t, p, token)
+}
+
+// connectExamples applies manifests/examples/connect/ in kong (a control plane naming
+// konnect-api-auth, an extension with an Automatic certificate), waits for Programmed and
+// Ready, checks the Secrets the controller created (the cluster CA in the release namespace,
+// the extension's certificate in kong), and deletes both, waiting for the controller to take
+// its cleanup finalizers off.
+func connectExamples(t *testing.T, c *controlplane.ControlPlane, kube kubernetes.Interface, client clientset.Interface) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kubectl(t, c, "", "apply", "-f", filepath.Join(repoRoot, "manifests", "examples", "connect"))
+	kubectl(t, c, "", "wait", "--for=condition=Programmed", "konnectgatewaycontrolplane/gateway-control-plane", "-n", "kong", "--timeout=60s")
+	kubectl(t, c, "", "wait", "--for=condition=Ready", "konnectextension/my-konnect-config", "-n", "kong", "--timeout=60s")
+	if _, err := kube.CoreV1().Secrets(releaseNS).Get(ctx, "konnect-auth-controller-ca", metav1.GetOptions{}); err != nil {
+		t.Errorf("the cluster CA Secret: %v", err)
+	}
+	ext, err := client.KonnectV1alpha2().KonnectExtensions("kong").Get(ctx, "my-konnect-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kube.CoreV1().Secrets("kong").Get(ctx, "my-konnect-config-client-tls", metav1.GetOptions{})
+	if err != nil || len(s.OwnerReferences) != 1 || s.OwnerReferences[0].UID != ext.UID {
+		t.Errorf("the extension's generated Secret: %v %+v", err, s)
+	}
+	kubectl(t, c, "", "delete", "konnectextension", "my-konnect-config", "-n", "kong", "--wait=true", "--timeout=60s")
+	kubectl(t, c, "", "delete", "konnectgatewaycontrolplane", "gateway-control-plane", "-n", "kong", "--wait=true", "--timeout=60s")
+	// What the garbage collector would do (no kube-controller-manager runs here).
+	kubectl(t, c, "", "delete", "secret", "my-konnect-config-client-tls", "-n", "kong", "--ignore-not-found")
 }
 
 // runDeployment starts the controller binary the way the kubelet would start d's controller

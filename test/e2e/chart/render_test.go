@@ -116,7 +116,7 @@ func TestTemplateAcceptedByAPIServer(t *testing.T) {
 			t.Logf("$ helm template ... %s | kubectl apply --dry-run=server -f -\n%s%s", strings.Join(m.args(), " "), out, stderr)
 			// The one warning allowed is about the test's set-up, not the chart: the shared
 			// control plane got the CRDs from controlplane.InstallCRDs, not from kubectl apply.
-			crdWarning := regexp.MustCompile(`(?m)^Warning: resource customresourcedefinitions/(konnectapiauthconfigurations.konnect.konghq.com|kongreferencegrants.configuration.konghq.com) is missing the kubectl.kubernetes.io/last-applied-configuration annotation.*$`)
+			crdWarning := regexp.MustCompile(`(?m)^Warning: resource customresourcedefinitions/(konnectapiauthconfigurations.konnect.konghq.com|konnectgatewaycontrolplanes.konnect.konghq.com|konnectextensions.konnect.konghq.com|kongreferencegrants.configuration.konghq.com) is missing the kubectl.kubernetes.io/last-applied-configuration annotation.*$`)
 			if rest := crdWarning.ReplaceAllString(stderr, ""); strings.Contains(rest, "Warning") {
 				t.Errorf("the apiserver warned:\n%s", rest)
 			}
@@ -129,8 +129,12 @@ func TestTemplateAcceptedByAPIServer(t *testing.T) {
 				if has("ClusterRole//"+release) || !has("Role/kong/"+release) || !has("RoleBinding/kong/"+release) {
 					t.Errorf("namespaced mode renders %v: want a Role and RoleBinding in kong and no ClusterRole for the controller", keys(objs))
 				}
+				// The cluster CA Secret stays in the release namespace, with its own Role.
+				if !has("Role/"+releaseNS+"/"+release+"-ca") || !has("RoleBinding/"+releaseNS+"/"+release+"-ca") {
+					t.Errorf("namespaced mode renders %v: want the CA Secret's Role and RoleBinding in %s", keys(objs), releaseNS)
+				}
 			default:
-				if !has("ClusterRole//"+release) || !has("ClusterRoleBinding//"+release) || has("Role/kong/"+release) {
+				if !has("ClusterRole//"+release) || !has("ClusterRoleBinding//"+release) || has("Role/kong/"+release) || has("Role/"+releaseNS+"/"+release+"-ca") {
 					t.Errorf("cluster-wide mode renders %v", keys(objs))
 				}
 			}
@@ -506,5 +510,41 @@ func TestBadValuesRefused(t *testing.T) {
 	defer cancel()
 	if out, _, err := cp.Kubectl(ctx, "get", "deployments,serviceaccounts,secrets", "-n", releaseNS, "-l", "app.kubernetes.io/instance=bad", "-o", "name"); err != nil || strings.TrimSpace(out) != "" {
 		t.Errorf("refused installs left objects: %q %v", out, err)
+	}
+}
+
+// TestCASecretRole: in namespaced mode the controller reads the one cluster CA Secret
+// (konnect-auth-controller-ca, its flag's default) in the release namespace, by name, and may
+// create it: a Role of its own there, unless the watched namespace is the release namespace,
+// whose Role already grants Secrets.
+func TestCASecretRole(t *testing.T) {
+	objs := template(t, namespaced)
+	var role rbacv1.Role
+	get(t, objs, "Role", releaseNS, release+"-ca", &role)
+	want := []string{
+		"/secrets/konnect-auth-controller-ca:get",
+		"/secrets/konnect-auth-controller-ca:list",
+		"/secrets/konnect-auth-controller-ca:watch",
+		"/secrets:create",
+	}
+	if got := framework.Permissions(role.Rules); !slices.Equal(got, want) {
+		t.Errorf("the CA Secret's Role:\n  got  %v\n  want %v", got, want)
+	}
+	var binding rbacv1.RoleBinding
+	get(t, objs, "RoleBinding", releaseNS, release+"-ca", &binding)
+	if binding.RoleRef.Name != role.Name || len(binding.Subjects) != 1 || binding.Subjects[0].Name != release || binding.Subjects[0].Namespace != releaseNS {
+		t.Errorf("the CA Secret's RoleBinding: %+v %+v", binding.RoleRef, binding.Subjects)
+	}
+
+	same := template(t, mode{name: "namespaced-in-release-namespace", set: []string{"watchNamespace=" + releaseNS}})
+	if slices.Contains(keys(same), "Role/"+releaseNS+"/"+release+"-ca") {
+		t.Errorf("watchNamespace=%s renders a CA Role beside the controller's Role there: %v", releaseNS, keys(same))
+	}
+	get(t, same, "Role", releaseNS, release, &role)
+	perms := framework.Permissions(role.Rules)
+	for _, p := range []string{"/secrets:get", "/secrets:list", "/secrets:watch", "/secrets:create"} {
+		if !slices.Contains(perms, p) {
+			t.Errorf("watchNamespace=%s: the controller's Role lacks %s: %v", releaseNS, p, perms)
+		}
 	}
 }

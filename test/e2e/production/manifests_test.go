@@ -104,9 +104,13 @@ func (r rendered) get(t testing.TB, kind, ns, name string, out any) {
 }
 
 // controllerPermissions is exactly what the controller uses where it watches: configurations
-// (informer and reads; patch: the in-use finalizer), their status (merge patch), control planes
-// (informer, cleanup finalizer, status), Secrets (label-selected informer, plus a
-// metadata-only get of one Secret to tell "unlabelled" from "missing"), and Events.
+// (informer; patch: the in-use finalizer), their status (merge patch), control planes
+// (informer, cleanup finalizer, status), extensions (informer, cleanup finalizer and
+// dp-certificate annotation, status, and update on finalizers for the generated Secret's
+// blockOwnerDeletion owner reference), Secrets (label-selected informers, a metadata-only get
+// of one Secret to tell "unlabelled" from "missing", the in-use finalizer patch, create and
+// update of generated certificate Secrets), and Events. No get or update of a configuration,
+// control plane or extension: they are read from the informers' caches and only patched.
 var controllerPermissions = []string{
 	"/events:create",
 	"/events:patch",
@@ -117,22 +121,31 @@ var controllerPermissions = []string{
 	"/secrets:update",
 	"/secrets:watch",
 	"konnect.konghq.com/konnectapiauthconfigurations/status:patch",
-	"konnect.konghq.com/konnectapiauthconfigurations:get",
 	"konnect.konghq.com/konnectapiauthconfigurations:list",
 	"konnect.konghq.com/konnectapiauthconfigurations:patch",
 	"konnect.konghq.com/konnectapiauthconfigurations:watch",
 	"konnect.konghq.com/konnectextensions/finalizers:update",
 	"konnect.konghq.com/konnectextensions/status:patch",
-	"konnect.konghq.com/konnectextensions:get",
 	"konnect.konghq.com/konnectextensions:list",
 	"konnect.konghq.com/konnectextensions:patch",
-	"konnect.konghq.com/konnectextensions:update",
 	"konnect.konghq.com/konnectextensions:watch",
 	"konnect.konghq.com/konnectgatewaycontrolplanes/status:patch",
-	"konnect.konghq.com/konnectgatewaycontrolplanes:get",
 	"konnect.konghq.com/konnectgatewaycontrolplanes:list",
 	"konnect.konghq.com/konnectgatewaycontrolplanes:patch",
 	"konnect.konghq.com/konnectgatewaycontrolplanes:watch",
+}
+
+// caSecret is the default --cluster-ca-secret, in the controller's namespace.
+const caSecret = "konnect-auth-controller-ca"
+
+// caPermissions is what the namespaced controller has in its own namespace for the cluster CA
+// Secret: read that one Secret (get, and list/watch with a metadata.name field selector) and
+// create it (RBAC cannot restrict create by name). Cluster-wide, the ClusterRole covers it.
+var caPermissions = []string{
+	"/secrets/" + caSecret + ":get",
+	"/secrets/" + caSecret + ":list",
+	"/secrets/" + caSecret + ":watch",
+	"/secrets:create",
 }
 
 // grantPermissions is what only the cluster-wide controller uses: the KongReferenceGrant
@@ -184,9 +197,12 @@ func TestKustomizeRenders(t *testing.T) {
 			} else {
 				// No ClusterRole for the controller; Roles in the watched namespace. (The CRD is
 				// applied from manifests/crd/ first: see the overlay's kustomization.yaml.)
+				// The cluster CA Secret stays in the controller's namespace.
 				want = append(want,
 					"Role/"+v.watched+"/konnect-auth-controller",
-					"RoleBinding/"+v.watched+"/konnect-auth-controller")
+					"RoleBinding/"+v.watched+"/konnect-auth-controller",
+					"Role/"+saNamespace+"/konnect-auth-controller-ca",
+					"RoleBinding/"+saNamespace+"/konnect-auth-controller-ca")
 			}
 			sort.Strings(want)
 			if got := r.keys(); !slices.Equal(got, want) {
@@ -252,6 +268,28 @@ func checkControllerRBAC(t *testing.T, r rendered, v variant) {
 	}
 	var sa corev1.ServiceAccount
 	r.get(t, "ServiceAccount", saNamespace, saName, &sa)
+
+	if v.watched != "" {
+		// The CA Secret's Role, in the controller's namespace, for the flag's default name (the
+		// Deployment does not set --cluster-ca-secret or --cluster-ca-secret-namespace).
+		var caRole rbacv1.Role
+		var caBinding rbacv1.RoleBinding
+		r.get(t, "Role", saNamespace, "konnect-auth-controller-ca", &caRole)
+		r.get(t, "RoleBinding", saNamespace, "konnect-auth-controller-ca", &caBinding)
+		if got := framework.Permissions(caRole.Rules); !slices.Equal(got, caPermissions) {
+			t.Errorf("CA Secret permissions:\n  got  %v\n  want %v", got, caPermissions)
+		}
+		if caBinding.RoleRef.Kind != "Role" || caBinding.RoleRef.Name != caRole.Name || !slices.Equal(caBinding.Subjects, wantSubject) {
+			t.Errorf("CA Secret RoleBinding: %+v %+v", caBinding.RoleRef, caBinding.Subjects)
+		}
+		var d appsv1.Deployment
+		r.get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
+		for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+			if strings.HasPrefix(a, "--cluster-ca-secret") {
+				t.Errorf("the Deployment sets %s: the CA Role names the default Secret in %s", a, saNamespace)
+			}
+		}
+	}
 }
 
 // checkDeployment: two replicas, leader election on with the Lease in the Pod's namespace,
@@ -412,14 +450,24 @@ func checkUserRoles(t *testing.T, r rendered) {
 			t.Errorf("%s aggregates to %v, want %v (never view)", role.name, aggregates, want)
 		}
 		perms := framework.Permissions(cr.Rules)
-		for _, verb := range []string{"get", "list", "watch"} {
-			if !slices.Contains(perms, "konnect.konghq.com/konnectapiauthconfigurations:"+verb) {
-				t.Errorf("%s cannot %s configurations: %v", role.name, verb, perms)
+		for _, resource := range []string{"konnectapiauthconfigurations", "konnectgatewaycontrolplanes", "konnectextensions"} {
+			for _, verb := range []string{"get", "list", "watch"} {
+				if !slices.Contains(perms, "konnect.konghq.com/"+resource+":"+verb) {
+					t.Errorf("%s cannot %s %s: %v", role.name, verb, resource, perms)
+				}
+			}
+			if !slices.Contains(perms, "konnect.konghq.com/"+resource+"/status:get") {
+				t.Errorf("%s cannot get the status of %s: %v", role.name, resource, perms)
+			}
+			for _, verb := range []string{"create", "update", "patch", "delete", "deletecollection"} {
+				if has := slices.Contains(perms, "konnect.konghq.com/"+resource+":"+verb); has != role.write {
+					t.Errorf("%s: %s %s = %v, want %v", role.name, verb, resource, has, role.write)
+				}
 			}
 		}
-		for _, verb := range []string{"create", "update", "patch", "delete"} {
-			if has := slices.Contains(perms, "konnect.konghq.com/konnectapiauthconfigurations:"+verb); has != role.write {
-				t.Errorf("%s: %s configurations = %v, want %v", role.name, verb, has, role.write)
+		for _, p := range perms {
+			if !strings.HasPrefix(p, "konnect.konghq.com/") {
+				t.Errorf("%s grants more than the three kinds: %s", role.name, p)
 			}
 		}
 		for _, p := range perms {

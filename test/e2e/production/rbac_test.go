@@ -2,6 +2,7 @@ package production_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,13 +11,16 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
@@ -39,7 +43,7 @@ var fastLeaderElection = []string{
 // VALID True (the RBAC is sufficient), no request of the controller is ever refused, and the
 // ServiceAccount holds exactly the controller's permissions and nothing else (not excessive).
 func TestInstallClusterWide(t *testing.T) {
-	c := framework.StartEmptyControlPlane(t)
+	c := startEnforcingControlPlane(t)
 	r := applyVariant(t, c, clusterWide)
 	kube, _ := clients(t, c)
 	framework.MustKubectl(t, c, "", "create", "namespace", "kong")
@@ -53,6 +57,9 @@ func TestInstallClusterWide(t *testing.T) {
 	// A configuration in kong reads a Secret in team-b through a KongReferenceGrant, and the
 	// Secret carries the in-use finalizer: list/watch on grants and patch on Secrets suffice.
 	crossNamespaceFlow(t, c, "kong", "team-b", true)
+	// A control plane and an extension, in a namespace that is not the controller's: the
+	// ClusterRole covers the generated Secret there and the CA Secret in konnect-system.
+	connectFlow(t, c, p, "team-b")
 
 	cluster := union(controllerPermissions, grantPermissions)
 	checkEffectivePermissions(t, c, sa, map[string][]string{
@@ -61,12 +68,14 @@ func TestInstallClusterWide(t *testing.T) {
 		saNamespace: union(cluster, leasePermissions),
 	})
 	checkRefusals(t, c, sa, []canI{
-		// It never creates, updates or deletes a Secret; it patches one, and only ever its
-		// finalizers (RBAC cannot narrow a patch to a field: the code and the unit tests do).
-		{"create", "secrets", "kong", false},
-		{"update", "secrets", "kong", false},
+		// It creates and updates only the certificate Secrets it generates (and creates the CA
+		// Secret): RBAC cannot restrict create by name. It patches a Secret only ever for its
+		// finalizers, and never deletes one.
+		{"create", "secrets", "kong", true},
+		{"update", "secrets", "kong", true},
 		{"patch", "secrets", "kong", true},
 		{"delete", "secrets", "kong", false},
+		{"deletecollection", "secrets", "kong", false},
 		// It reads grants through its informer and never writes one.
 		{"list", "kongreferencegrants.configuration.konghq.com", "team-b", true},
 		{"watch", "kongreferencegrants.configuration.konghq.com", "team-b", true},
@@ -78,10 +87,27 @@ func TestInstallClusterWide(t *testing.T) {
 		// …nor a configuration, only the status subresource, and only by patch.
 		{"create", "konnectapiauthconfigurations", "kong", false},
 		{"update", "konnectapiauthconfigurations", "kong", false},
-		{"patch", "konnectapiauthconfigurations", "kong", false},
+		// patch: only ever metadata.finalizers, the in-use finalizer a control plane puts on it.
+		{"patch", "konnectapiauthconfigurations", "kong", true},
 		{"delete", "konnectapiauthconfigurations", "kong", false},
 		{"update", "konnectapiauthconfigurations --subresource=status", "kong", false},
 		{"patch", "konnectapiauthconfigurations --subresource=status", "kong", true},
+		{"get", "konnectapiauthconfigurations", "kong", false},
+		// Control planes and extensions: read from the informers, written only by patch.
+		{"get", "konnectgatewaycontrolplanes", "kong", false},
+		{"update", "konnectgatewaycontrolplanes", "kong", false},
+		{"create", "konnectgatewaycontrolplanes", "kong", false},
+		{"delete", "konnectgatewaycontrolplanes", "kong", false},
+		{"patch", "konnectgatewaycontrolplanes", "kong", true},
+		{"patch", "konnectgatewaycontrolplanes --subresource=status", "kong", true},
+		{"update", "konnectgatewaycontrolplanes --subresource=status", "kong", false},
+		{"get", "konnectextensions", "kong", false},
+		{"update", "konnectextensions", "kong", false},
+		{"create", "konnectextensions", "kong", false},
+		{"delete", "konnectextensions", "kong", false},
+		{"patch", "konnectextensions", "kong", true},
+		{"patch", "konnectextensions --subresource=status", "kong", true},
+		{"update", "konnectextensions --subresource=finalizers", "kong", true},
 		// No other resource.
 		{"list", "pods", "--all-namespaces", false},
 		{"get", "configmaps", saNamespace, false},
@@ -103,7 +129,7 @@ func TestInstallClusterWide(t *testing.T) {
 		{"list", "secrets", "--all-namespaces", true},
 	})
 	// Real requests, not only reviews: writing a Secret, deleting a configuration, listing Pods.
-	checkForbidden(t, c, sa, "create", "secret", "generic", "stolen", "-n", "kong", "--from-literal=token=x")
+	checkForbidden(t, c, sa, "delete", "secret", "konnect-api-auth-secret", "-n", "kong")
 	checkForbidden(t, c, sa, "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong")
 	checkForbidden(t, c, sa, "get", "pods", "--all-namespaces")
 	checkForbiddenInput(t, c, sa, grantYAML("team-b", "self-granted", "kong", ""), "apply", "-f", "-")
@@ -123,7 +149,7 @@ func TestInstallClusterWide(t *testing.T) {
 // with the overlay's --namespace=kong and only Roles, validates configurations in kong, never
 // looks at another namespace, and cannot read a Secret outside kong.
 func TestInstallNamespaced(t *testing.T) {
-	c := framework.StartEmptyControlPlane(t)
+	c := startEnforcingControlPlane(t)
 	r := applyVariant(t, c, namespaced)
 	_, client := clients(t, c)
 	framework.MustKubectl(t, c, "", "create", "namespace", "team-b")
@@ -140,6 +166,9 @@ func TestInstallNamespaced(t *testing.T) {
 	userGuideFlow(t, c, p)
 	// Confined to kong, it refuses a reference to team-b, grant or not, and never reads it.
 	crossNamespaceFlow(t, c, "kong", "team-b", false)
+	// A control plane and an extension in kong: the generated Secret in kong (the Role there),
+	// the CA Secret in konnect-system (the CA Secret's Role).
+	connectFlow(t, c, p, "kong")
 
 	cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations("team-b").Get(context.Background(), "outside", metav1.GetOptions{})
 	if err != nil {
@@ -152,22 +181,34 @@ func TestInstallNamespaced(t *testing.T) {
 	checkEffectivePermissions(t, c, sa, map[string][]string{
 		"kong":      controllerPermissions,
 		"team-b":    nil,
-		saNamespace: leasePermissions,
+		saNamespace: union(leasePermissions, caPermissions),
 	})
 	checkRefusals(t, c, sa, []canI{
 		{"list", "secrets", "kong", true},
 		{"get", "secrets", "team-b", false},
 		{"get", "secrets", saNamespace, false},
+		{"get", "secrets/konnect-auth-controller-leader-election", saNamespace, false},
+		{"get", "secrets/" + caSecret, saNamespace, true},
+		{"watch", "secrets/" + caSecret, saNamespace, true},
+		{"update", "secrets/" + caSecret, saNamespace, false},
+		{"delete", "secrets/" + caSecret, saNamespace, false},
+		{"list", "secrets", saNamespace, false},
 		{"get", "secrets", "default", false},
 		{"list", "secrets", "--all-namespaces", false},
 		{"list", "konnectapiauthconfigurations", "--all-namespaces", false},
 		{"get", "konnectapiauthconfigurations", "team-b", false},
 		{"create", "events", "team-b", false},
-		{"create", "secrets", "kong", false},
-		{"update", "secrets", "kong", false},
+		{"create", "secrets", "kong", true},
+		{"update", "secrets", "kong", true},
 		{"delete", "secrets", "kong", false},
 		{"patch", "secrets", "kong", true},
 		{"patch", "secrets", "team-b", false},
+		{"create", "secrets", "team-b", false},
+		{"list", "konnectgatewaycontrolplanes", "team-b", false},
+		{"list", "konnectextensions", "team-b", false},
+		{"get", "konnectextensions", "kong", false},
+		{"update", "konnectextensions", "kong", false},
+		{"update", "konnectextensions --subresource=finalizers", "kong", true},
 		{"list", "kongreferencegrants.configuration.konghq.com", "kong", false},
 		{"list", "kongreferencegrants.configuration.konghq.com", "team-b", false},
 		{"update", "konnectapiauthconfigurations", "kong", false},
@@ -178,7 +219,8 @@ func TestInstallNamespaced(t *testing.T) {
 	})
 	checkForbidden(t, c, sa, "get", "secrets", "-n", "team-b")
 	checkForbidden(t, c, sa, "get", "secrets", "--all-namespaces")
-	checkForbidden(t, c, sa, "create", "secret", "generic", "stolen", "-n", "kong", "--from-literal=token=x")
+	checkForbidden(t, c, sa, "create", "secret", "generic", "stolen", "-n", "team-b", "--from-literal=token=x")
+	checkForbidden(t, c, sa, "get", "secrets", "-n", saNamespace)
 	checkNeverRefused(t, p)
 }
 
@@ -396,6 +438,160 @@ func union(lists ...[]string) []string {
 }
 
 func mapKeys(m map[string]bool) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// startEnforcingControlPlane is framework.StartEmptyControlPlane with the
+// OwnerReferencesPermissionEnforcement admission plugin on, as many production clusters have
+// it: creating the generated certificate Secret, whose owner reference to its extension sets
+// blockOwnerDeletion, then needs update on konnectextensions/finalizers.
+func startEnforcingControlPlane(t *testing.T) *controlplane.ControlPlane {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := controlplane.Start(ctx, controlplane.Options{
+		ExtraAPIServerFlags: []string{"--enable-admission-plugins=OwnerReferencesPermissionEnforcement"},
+	})
+	if err != nil {
+		t.Fatalf("starting a control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stopping the control plane: %v", err)
+		}
+	})
+	return c
+}
+
+// connectFlow follows the user guide's next step in ns with the controller as its
+// ServiceAccount: a configuration, the KonnectGatewayControlPlane of
+// manifests/examples/connect/ naming it (created in the fake Konnect: Programmed True), and
+// the KonnectExtension joining it with an Automatic certificate (Ready True): the controller
+// created the cluster CA Secret in its namespace and the extension's kubernetes.io/tls Secret,
+// owned by the extension with blockOwnerDeletion. Deleting both then takes their cleanup
+// finalizers off (the control plane is deleted in Konnect), and the configuration's in-use
+// finalizer goes.
+func connectFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc, ns string) {
+	t.Helper()
+	kube, client := clients(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// Every reconciler started and synced its informers (/readyz waits for all of them).
+	for _, msg := range []string{`"Starting controller"`, `"Starting control-plane reconciler"`, `"Starting reconciler"`} {
+		if !strings.Contains(p.Log(), msg) {
+			t.Errorf("the controller did not log %s: is a reconciler missing?\n%s", msg, framework.Tail(p.Log(), 40))
+		}
+	}
+	framework.WaitFor(t, 30*time.Second, "/readyz 200: every informer synced", func() (bool, string) {
+		code, body, err := p.get("/readyz")
+		return err == nil && code == 200, fmt.Sprint(code, body, err)
+	})
+
+	token := env.NewToken(t)
+	framework.MustKubectl(t, c, framework.TokenConfigYAML(ns, "konnect-api-auth", token, "us.api.konghq.com"), "apply", "-f", "-")
+	framework.WaitForCondition(t, client, ns, "konnect-api-auth", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
+	for _, f := range []string{"01-control-plane.yaml", "02-extension.yaml"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "manifests", "examples", "connect", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		framework.MustKubectl(t, c, strings.ReplaceAll(string(b), "namespace: kong", "namespace: "+ns), "apply", "-f", "-")
+	}
+	framework.WaitFor(t, 60*time.Second, "control plane "+ns+"/gateway-control-plane Programmed", func() (bool, string) {
+		cp, err := client.KonnectV1alpha2().KonnectGatewayControlPlanes(ns).Get(ctx, "gateway-control-plane", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		cond := apimeta.FindStatusCondition(cp.Status.Conditions, konnectv1alpha2.ConditionProgrammed)
+		return cond != nil && cond.Status == metav1.ConditionTrue && cp.Status.ID != "", fmt.Sprintf("%+v", cp.Status)
+	})
+	framework.WaitFor(t, 60*time.Second, "extension "+ns+"/my-konnect-config Ready", func() (bool, string) {
+		ext, err := client.KonnectV1alpha2().KonnectExtensions(ns).Get(ctx, "my-konnect-config", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		cond := apimeta.FindStatusCondition(ext.Status.Conditions, konnectv1alpha2.ConditionReady)
+		return cond != nil && cond.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", ext.Status)
+	})
+	// The control plane names the configuration: the in-use finalizer is on it (a patch).
+	framework.WaitFor(t, 30*time.Second, "the in-use finalizer on "+ns+"/konnect-api-auth", func() (bool, string) {
+		cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(ctx, "konnect-api-auth", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(cfg.Finalizers, konnectv1alpha2.APIAuthInUseFinalizer), fmt.Sprint(cfg.Finalizers)
+	})
+
+	// The Secrets the controller created: the CA in its own namespace, the extension's in ns.
+	ca, err := kube.CoreV1().Secrets(saNamespace).Get(ctx, caSecret, metav1.GetOptions{})
+	if err != nil || ca.Type != corev1.SecretTypeTLS {
+		t.Errorf("the cluster CA Secret %s/%s: %v %v", saNamespace, caSecret, err, ca.Type)
+	}
+	ext, err := client.KonnectV1alpha2().KonnectExtensions(ns).Get(ctx, "my-konnect-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	generated, err := kube.CoreV1().Secrets(ns).Get(ctx, "my-konnect-config-client-tls", metav1.GetOptions{})
+	switch {
+	case err != nil:
+		t.Errorf("the extension's generated Secret: %v", err)
+	case len(generated.OwnerReferences) != 1 || generated.OwnerReferences[0].UID != ext.UID ||
+		generated.OwnerReferences[0].BlockOwnerDeletion == nil || !*generated.OwnerReferences[0].BlockOwnerDeletion:
+		t.Errorf("the generated Secret's owner references %+v, want the extension with blockOwnerDeletion", generated.OwnerReferences)
+	case generated.Type != corev1.SecretTypeTLS || len(generated.Data[corev1.TLSCertKey]) == 0:
+		t.Errorf("the generated Secret: type %s, keys %v", generated.Type, mapKeysBytes(generated.Data))
+	}
+	framework.WaitFor(t, 20*time.Second, "the controller's Events on the extension", func() (bool, string) {
+		events, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		var reasons []string
+		for _, e := range events.Items {
+			if e.Source.Component != "" && e.InvolvedObject.Kind == "KonnectExtension" {
+				reasons = append(reasons, e.Reason)
+			}
+		}
+		return slices.Contains(reasons, "CertificateRegistered"), strings.Join(reasons, ", ")
+	})
+
+	// The negative control: OwnerReferencesPermissionEnforcement is on, so a user who may
+	// create Secrets but not update konnectextensions/finalizers cannot create such a Secret.
+	framework.MustKubectl(t, c, "", "create", "role", "secret-creator", "-n", ns, "--verb=create", "--resource=secrets")
+	framework.MustKubectl(t, c, "", "create", "rolebinding", "secret-creator", "-n", ns, "--role=secret-creator", "--user=secret-creator")
+	copyYAML := fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata:
+  name: copy
+  namespace: %s
+  ownerReferences:
+    - {apiVersion: konnect.konghq.com/v1alpha2, kind: KonnectExtension, name: my-konnect-config, uid: %s, controller: true, blockOwnerDeletion: true}
+`, ns, ext.UID)
+	if out, stderr, err := c.KubectlInput(ctx, strings.NewReader(copyYAML), "create", "--as=secret-creator", "-f", "-"); err == nil ||
+		!strings.Contains(stderr, "blockOwnerDeletion") {
+		t.Errorf("OwnerReferencesPermissionEnforcement let a user without konnectextensions/finalizers update set blockOwnerDeletion: %v %s%s", err, out, stderr)
+	}
+
+	// Cleanup through the finalizers the controller patches away.
+	framework.MustKubectl(t, c, "", "delete", "konnectextension", "my-konnect-config", "-n", ns, "--wait=true", "--timeout=60s")
+	framework.MustKubectl(t, c, "", "delete", "konnectgatewaycontrolplane", "gateway-control-plane", "-n", ns, "--wait=true", "--timeout=60s")
+	framework.WaitFor(t, 30*time.Second, "the in-use finalizer off "+ns+"/konnect-api-auth", func() (bool, string) {
+		cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(ctx, "konnect-api-auth", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(cfg.Finalizers) == 0, fmt.Sprint(cfg.Finalizers)
+	})
+	framework.MustKubectl(t, c, "", "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", ns, "--wait=true")
+}
+
+func mapKeysBytes(m map[string][]byte) []string {
 	var ks []string
 	for k := range m {
 		ks = append(ks, k)
