@@ -190,7 +190,9 @@ func secretNameOf(status *konnectv1alpha2.KonnectExtensionStatus) string {
 	return ""
 }
 
-// recordReadyChange records an Event when Ready flips.
+// recordReadyChange records an Event when Ready turns False after True (Warning) or True again
+// after False (Normal), as the auth configurations' reconciler does: a first Ready makes none,
+// so a thousand extensions applied at once do not cost a thousand Event writes.
 func (c *Controller) recordReadyChange(ext *konnectv1alpha2.KonnectExtension, status *konnectv1alpha2.KonnectExtensionStatus) {
 	old := meta.FindStatusCondition(ext.Status.Conditions, konnectv1alpha2.ConditionReady)
 	cur := meta.FindStatusCondition(status.Conditions, konnectv1alpha2.ConditionReady)
@@ -198,7 +200,7 @@ func (c *Controller) recordReadyChange(ext *konnectv1alpha2.KonnectExtension, st
 		return
 	}
 	switch {
-	case cur.Status == metav1.ConditionTrue:
+	case cur.Status == metav1.ConditionTrue && old != nil && old.Status == metav1.ConditionFalse:
 		c.recorder.Event(ext, corev1.EventTypeNormal, cur.Reason, cur.Message)
 	case old != nil && old.Status == metav1.ConditionTrue:
 		c.recorder.Event(ext, corev1.EventTypeWarning, cur.Reason, cur.Message)

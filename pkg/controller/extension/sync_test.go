@@ -120,6 +120,12 @@ func TestAutomaticCertificate(t *testing.T) {
 			t.Errorf("call %s made with server URL %q and another token", c.Op, c.ServerURL)
 		}
 	}
+	// A first Ready is in the status; only the registrations (an act in Konnect) are Events.
+	for len(f.events.Events) > 0 {
+		if e := <-f.events.Events; !strings.Contains(e, "CertificateRegistered") {
+			t.Errorf("event %q, want only CertificateRegistered ones", e)
+		}
+	}
 }
 
 func TestSyncsBetweenResyncsMakeNoCall(t *testing.T) {
