@@ -334,7 +334,9 @@ func (tn *tenant) writes() map[string]int {
 }
 
 // inKonnect is what the fake holds for the tenant in region us.
-func (tn *tenant) inKonnect() []fakekonnect.ControlPlane { return konnect.ControlPlanes(tn.token, region) }
+func (tn *tenant) inKonnect() []fakekonnect.ControlPlane {
+	return konnect.ControlPlanes(tn.token, region)
+}
 
 // table logs `kubectl get konnectgatewaycontrolplane -n NS` and the Programmed condition.
 func (tn *tenant) table() {
