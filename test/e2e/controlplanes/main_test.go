@@ -1,0 +1,373 @@
+// Package controlplanes_test proves, end to end, that KonnectGatewayControlPlanes behave as
+// CONTROLPLANES.md says Kong's operator makes them behave, against a real kube-apiserver and
+// etcd, with the built controller binary (--konnect-sync-period=2s, -v=5) reaching a fake
+// Konnect only through HTTPS_PROXY, and driven with kubectl and the user guide's YAML
+// (manifests/examples/01-token.yaml and manifests/examples/connect/01-control-plane.yaml):
+//
+//   - an Origin is created in Konnect exactly once however many re-syncs follow, with the
+//     ownership labels, and its status carries the id, organization, server URL, cluster type
+//     and endpoints Konnect holds;
+//   - a create whose answer was lost is adopted (by its k8s-uid label) after the 409, never
+//     duplicated; a name taken by a control plane this object did not create is refused
+//     (FailedToCreate) without a hot loop;
+//   - a spec change is one PATCH; kubectl delete deletes it in Konnect and releases the auth
+//     configuration's in-use finalizer; one deleted in Konnect is re-created;
+//   - a Mirror of an existing id is Programmed and Mirrored and never written, also when
+//     deleted; a Mirror of a missing id says so and writes nothing;
+//   - Konnect down during a create, a delete or a steady state loses nothing and turns nothing
+//     False that was True;
+//   - no token appears in the controller's log at -v=5, in a condition or in an Event.
+//
+// Every test has its own namespace and its own token in its own Konnect organization, so the
+// fake's request log is counted per token and the tests run in parallel.
+//
+// It needs bin/etcd, bin/kube-apiserver and bin/kubectl (`make tools`).
+package controlplanes_test
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
+)
+
+var (
+	cp      *controlplane.ControlPlane
+	env     *framework.Env
+	konnect *fakekonnect.Server
+	ctrl    *framework.Controller
+
+	issuedMu sync.Mutex
+	issued   []string // every token the tests made, to search the controller's log for
+)
+
+const (
+	// syncPeriod is the controller's --konnect-sync-period.
+	syncPeriod = 2 * time.Second
+	// timeout bounds how long a verdict may take to show.
+	timeout = 30 * time.Second
+	// region is the region of the guide's serverURL, us.api.konghq.com.
+	region = "us"
+	// serverURL is what status.serverURL says for it.
+	serverURL = "https://us.api.konghq.com"
+	// cpName is the guide's object name and Konnect name.
+	cpName = "gateway-control-plane"
+	// authName is the guide's auth configuration.
+	authName = "konnect-api-auth"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(controlplane.RunTestMain(m, &cp, setup, teardown))
+}
+
+func setup() error {
+	var err error
+	if env, err = framework.Setup("e2e-controlplanes-", newUUID()); err != nil {
+		return err
+	}
+	konnect = env.Konnect
+	ctrl, err = framework.StartController(framework.ControllerOptions{
+		Kubeconfig: cp.KubeconfigPath(),
+		Env:        konnect.Env(),
+		Args:       []string{"-v=5", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"},
+		LogPath:    filepath.Join(env.WorkDir, "controller.log"),
+	})
+	return err
+}
+
+func teardown() error {
+	var errs []string
+	keep := false
+	if ctrl != nil {
+		if err := ctrl.Stop(30 * time.Second); err != nil {
+			errs = append(errs, fmt.Sprintf("controller: %v", err))
+		}
+		issuedMu.Lock()
+		tokens := append([]string(nil), issued...)
+		issuedMu.Unlock()
+		if found := framework.ContainsAny([]byte(ctrl.Log()), tokens...); len(found) > 0 {
+			errs = append(errs, fmt.Sprintf("the controller's log contains tokens: %v", found))
+		}
+	}
+	if len(errs) > 0 {
+		keep = true
+		errs = append(errs, "log kept in "+env.WorkDir)
+	}
+	if err := env.Teardown(keep); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// tenant is one test's Konnect organization, token and namespace.
+type tenant struct {
+	t     *testing.T
+	ns    string
+	token string
+	org   string
+}
+
+// newTenant makes a namespace, and a token the fake Konnect accepts for an organization of
+// its own (control-plane names are unique per organization, and the request log is counted
+// per token).
+func newTenant(t *testing.T) *tenant {
+	t.Helper()
+	tn := &tenant{t: t, ns: controlplane.NewNamespace(t, cp), token: framework.RandomToken(), org: newUUID()}
+	konnect.AddToken(tn.token, tn.org)
+	issuedMu.Lock()
+	issued = append(issued, tn.token)
+	issuedMu.Unlock()
+	t.Cleanup(func() {
+		konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal)
+		if !t.Failed() {
+			tn.assertTokenNotExposed()
+		}
+	})
+	return tn
+}
+
+// example reads a file of manifests/examples and puts it in the tenant's namespace.
+func (tn *tenant) example(path string) string {
+	tn.t.Helper()
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "manifests", "examples", filepath.FromSlash(path)))
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	s := string(raw)
+	if !strings.Contains(s, "namespace: kong\n") {
+		tn.t.Fatalf("%s no longer says namespace: kong", path)
+	}
+	return strings.ReplaceAll(s, "namespace: kong\n", "namespace: "+tn.ns+"\n")
+}
+
+// authYAML is the guide's 01-token.yaml with the tenant's token in place of the placeholder.
+func (tn *tenant) authYAML() string {
+	tn.t.Helper()
+	s := tn.example("01-token.yaml")
+	const placeholder = "kpat_REPLACE_WITH_YOUR_TOKEN"
+	if !strings.Contains(s, placeholder) {
+		tn.t.Fatalf("01-token.yaml no longer holds %s", placeholder)
+	}
+	return strings.ReplaceAll(s, placeholder, tn.token)
+}
+
+// originYAML is the guide's connect/01-control-plane.yaml asking Konnect for konnectName.
+func (tn *tenant) originYAML(konnectName string) string {
+	tn.t.Helper()
+	s := tn.example("connect/01-control-plane.yaml")
+	const req = "createControlPlaneRequest:\n    name: " + cpName + "\n"
+	if !strings.Contains(s, req) {
+		tn.t.Fatalf("connect/01-control-plane.yaml no longer asks for %s", cpName)
+	}
+	return strings.Replace(s, req, "createControlPlaneRequest:\n    name: "+konnectName+"\n", 1)
+}
+
+// mirrorYAML is CONTROLPLANES.md's example 1b.
+func (tn *tenant) mirrorYAML(id string) string {
+	return fmt.Sprintf(`kind: KonnectGatewayControlPlane
+apiVersion: konnect.konghq.com/v1alpha2
+metadata: {name: %s, namespace: %s}
+spec:
+  source: Mirror
+  mirror: {konnect: {id: "%s"}}
+  konnect: {authRef: {name: %s}}
+`, cpName, tn.ns, id, authName)
+}
+
+func (tn *tenant) apply(manifest string) {
+	tn.t.Helper()
+	framework.Apply(tn.t, cp, manifest)
+}
+
+func (tn *tenant) kubectl(args ...string) string {
+	tn.t.Helper()
+	return framework.KubectlOutput(tn.t, cp, append(args, "-n", tn.ns)...)
+}
+
+// applyAuth applies the auth configuration and waits until the auth reconciler says Valid
+// (the control-plane reconciler needs that verdict).
+func (tn *tenant) applyAuth() {
+	tn.t.Helper()
+	tn.apply(tn.authYAML())
+	tn.waitFor("auth configuration Valid", func() (bool, string) {
+		out, stderr, err := framework.Kubectl(cp, "", "get", "konnectapiauthconfiguration", authName, "-n", tn.ns,
+			"-o", `jsonpath={.status.conditions[?(@.type=="APIAuthValid")].reason}`)
+		return err == nil && out == "Valid", out + stderr
+	})
+}
+
+// waitFor polls cond every 100ms up to timeout.
+func (tn *tenant) waitFor(what string, cond func() (bool, string)) {
+	tn.t.Helper()
+	tn.waitForWithin(timeout, what, cond)
+}
+
+func (tn *tenant) waitForWithin(d time.Duration, what string, cond func() (bool, string)) {
+	tn.t.Helper()
+	deadline := time.Now().Add(d)
+	var last string
+	for {
+		var ok bool
+		if ok, last = cond(); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tn.t.Fatalf("timed out after %v waiting for %s; last: %s\ncontroller log tail:\n%s", d, what, last, framework.Tail(ctrl.Log(), 30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// object reads the control plane as `kubectl get -o json` prints it; nil when NotFound.
+func (tn *tenant) object() *konnectv1alpha2.KonnectGatewayControlPlane {
+	tn.t.Helper()
+	out, stderr, err := framework.Kubectl(cp, "", "get", "konnectgatewaycontrolplane", cpName, "-n", tn.ns, "-o", "json")
+	if err != nil {
+		if strings.Contains(stderr, "NotFound") {
+			return nil
+		}
+		tn.t.Fatalf("kubectl get: %v\n%s", err, stderr)
+	}
+	var obj konnectv1alpha2.KonnectGatewayControlPlane
+	if err := json.Unmarshal([]byte(out), &obj); err != nil {
+		tn.t.Fatal(err)
+	}
+	return &obj
+}
+
+// condition returns the control plane's condition of type typ, or nil.
+func condition(obj *konnectv1alpha2.KonnectGatewayControlPlane, typ string) *metav1.Condition {
+	if obj == nil {
+		return nil
+	}
+	for i := range obj.Status.Conditions {
+		if obj.Status.Conditions[i].Type == typ {
+			return &obj.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func describeCond(c *metav1.Condition) string {
+	if c == nil {
+		return "<none>"
+	}
+	return fmt.Sprintf("%s/%s %q (gen %d)", c.Status, c.Reason, c.Message, c.ObservedGeneration)
+}
+
+// waitProgrammed waits until Programmed has status and reason, and returns the object.
+func (tn *tenant) waitProgrammed(status metav1.ConditionStatus, reason string) *konnectv1alpha2.KonnectGatewayControlPlane {
+	tn.t.Helper()
+	var obj *konnectv1alpha2.KonnectGatewayControlPlane
+	tn.waitFor(fmt.Sprintf("Programmed %s/%s", status, reason), func() (bool, string) {
+		obj = tn.object()
+		c := condition(obj, konnectv1alpha2.ConditionProgrammed)
+		return c != nil && c.Status == status && c.Reason == reason, describeCond(c)
+	})
+	return obj
+}
+
+// waitGone waits until kubectl says NotFound.
+func (tn *tenant) waitGone() {
+	tn.t.Helper()
+	tn.waitFor("the control plane object gone", func() (bool, string) {
+		obj := tn.object()
+		if obj == nil {
+			return true, ""
+		}
+		return false, fmt.Sprintf("finalizers %v, deletionTimestamp %v", obj.Finalizers, obj.DeletionTimestamp)
+	})
+}
+
+// count is the number of requests with the tenant's token matching method and pathPattern
+// ("*" = one path segment), whose status is accepted by ok (nil: any).
+func (tn *tenant) count(method, pathPattern string, ok func(status int) bool) int {
+	hash := fakekonnect.ShortTokenHash(tn.token)
+	n := 0
+	for _, r := range konnect.RequestsMatching(method, pathPattern) {
+		if r.TokenHash == hash && (ok == nil || ok(r.Status)) {
+			n++
+		}
+	}
+	return n
+}
+
+func succeeded(status int) bool { return status >= 200 && status < 300 }
+
+// writes counts the tenant's POST, PATCH, PUT and DELETE requests on control planes.
+func (tn *tenant) writes() map[string]int {
+	out := map[string]int{}
+	for _, m := range []string{"POST", "PATCH", "PUT", "DELETE"} {
+		n := tn.count(m, "/v2/control-planes", nil) + tn.count(m, "/v2/control-planes/*", nil)
+		if n > 0 {
+			out[m] = n
+		}
+	}
+	return out
+}
+
+// inKonnect is what the fake holds for the tenant in region us.
+func (tn *tenant) inKonnect() []fakekonnect.ControlPlane {
+	return konnect.ControlPlanes(tn.token, region)
+}
+
+// table logs `kubectl get konnectgatewaycontrolplane -n NS` and the Programmed condition.
+func (tn *tenant) table() {
+	tn.t.Helper()
+	tn.t.Logf("$ kubectl get konnectgatewaycontrolplane -n %s\n%s", tn.ns, tn.kubectl("get", "konnectgatewaycontrolplane"))
+	tn.t.Logf("$ kubectl get konnectgatewaycontrolplane %s -n %s -o jsonpath='{.status.conditions[?(@.type==\"Programmed\")]}'\n%s",
+		cpName, tn.ns, tn.kubectl("get", "konnectgatewaycontrolplane", cpName, "-o", `jsonpath={.status.conditions[?(@.type=="Programmed")]}`))
+}
+
+// outage makes Konnect answer 503 to every request of the tenant's token.
+func (tn *tenant) outage() {
+	konnect.SetTokenBehavior(tn.token, fakekonnect.Behavior{Mode: fakekonnect.ModeServerError})
+}
+
+func (tn *tenant) restore() { konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal) }
+
+// assertTokenNotExposed fails if the token is in the controller's log, in a condition of the
+// namespace's control planes or auth configurations, or in one of its Events.
+func (tn *tenant) assertTokenNotExposed() {
+	tn.t.Helper()
+	if strings.Contains(ctrl.Log(), tn.token) {
+		tn.t.Errorf("the controller's log contains the token")
+	}
+	for _, res := range []string{"konnectgatewaycontrolplanes", "konnectapiauthconfigurations"} {
+		out, _, err := framework.Kubectl(cp, "", "get", res, "-n", tn.ns, "-o", "jsonpath={.items[*].status.conditions}")
+		if err == nil && strings.Contains(out, tn.token) {
+			tn.t.Errorf("a condition of a %s contains the token", res)
+		}
+	}
+	out, _, err := framework.Kubectl(cp, "", "get", "events", "-n", tn.ns, "-o", "json")
+	if err == nil && strings.Contains(out, tn.token) {
+		tn.t.Errorf("an Event in %s contains the token", tn.ns)
+	}
+}
