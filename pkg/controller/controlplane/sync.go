@@ -324,10 +324,15 @@ func desiredSpec(cp *konnectv1alpha2.KonnectGatewayControlPlane) konnect.Control
 // matches reports whether Konnect's control plane has what an update would send: name,
 // description, auth_type (when the spec sets one; else Konnect's default stands), proxy_urls
 // and labels.
+//
+// An empty description or proxy_urls in the spec matches anything: Konnect's PATCH (the SDK's
+// UpdateControlPlaneRequest) omits empty fields, so it cannot clear them, and comparing them
+// would send the same PATCH on every sync.
 func matches(cur *konnect.ControlPlane, want konnect.ControlPlaneSpec) bool {
-	return cur.Name == want.Name && cur.Description == want.Description &&
+	return cur.Name == want.Name &&
+		(want.Description == "" || cur.Description == want.Description) &&
 		(want.AuthType == "" || cur.AuthType == want.AuthType) &&
-		slices.Equal(cur.ProxyURLs, want.ProxyURLs) &&
+		(len(want.ProxyURLs) == 0 || slices.Equal(cur.ProxyURLs, want.ProxyURLs)) &&
 		maps.Equal(nonNil(cur.Labels), nonNil(want.Labels))
 }
 

@@ -206,6 +206,27 @@ func TestSync(t *testing.T) {
 			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
 		},
 	}, {
+		name:    "a description removed from the spec is one PATCH, not one per sync (Konnect's PATCH cannot clear it)",
+		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
+		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		run: func(t *testing.T, f *fixture) {
+			f.updateSpec(objName, func(cp *konnectv1alpha2.KonnectGatewayControlPlane) {
+				cp.Spec.CreateControlPlaneRequest.Description = ptr.To("to be removed")
+			})
+			f.sync(objName)
+			f.updateSpec(objName, func(cp *konnectv1alpha2.KonnectGatewayControlPlane) {
+				cp.Spec.CreateControlPlaneRequest.Description = nil
+			})
+			for range 4 {
+				f.sync(objName)
+			}
+			// One for the new generation's k8s-generation label; none after it.
+			if n := f.api.Count(konnecttest.OpUpdateControlPlane); n != 1 {
+				t.Fatalf("%d updates, want 1: %+v", n, f.api.Calls())
+			}
+			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+		},
+	}, {
 		name:    "a PATCH Konnect rejects is FailedToUpdate",
 		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
 		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},

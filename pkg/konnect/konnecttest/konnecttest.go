@@ -162,13 +162,22 @@ func (a *API) store(serverURL string, spec konnect.ControlPlaneSpec) *konnect.Co
 	return cp
 }
 
+// apply writes spec into cp as Konnect does: an update, like the SDK's PATCH body, leaves
+// what it does not carry (an empty description, auth_type or proxy_urls) as it was.
 func apply(cp *konnect.ControlPlane, spec konnect.ControlPlaneSpec, create bool) {
-	cp.Name, cp.Description = spec.Name, spec.Description
-	cp.AuthType = spec.AuthType
+	cp.Name = spec.Name
+	if create || spec.Description != "" {
+		cp.Description = spec.Description
+	}
+	if create || spec.AuthType != "" {
+		cp.AuthType = spec.AuthType
+	}
 	if cp.AuthType == "" {
 		cp.AuthType = "pinned_client_certs"
 	}
-	cp.ProxyURLs = slices.Clone(spec.ProxyURLs)
+	if create || len(spec.ProxyURLs) > 0 {
+		cp.ProxyURLs = slices.Clone(spec.ProxyURLs)
+	}
 	cp.Labels = maps.Clone(spec.Labels)
 	if create {
 		cp.ClusterType = spec.ClusterType
