@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -204,6 +205,21 @@ func (c *Controller) syncOrigin(ctx context.Context, cp *konnectv1alpha2.Konnect
 		message: fmt.Sprintf("Control plane %s is programmed in Konnect", current.ID)}
 }
 
+// nameTaken is the outcome of a create refused because another control plane has the name.
+func nameTaken(name string) outcome {
+	return outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonFailedToCreate,
+		message: fmt.Sprintf("a control plane named %q already exists in Konnect and was not created by this object: "+
+			"choose another spec.createControlPlaneRequest.name, or mirror it (spec.source: Mirror)", name)}
+}
+
+// refusedForName reports whether the last create of this generation was refused because the
+// name was taken.
+func refusedForName(cp *konnectv1alpha2.KonnectGatewayControlPlane) bool {
+	cond := meta.FindStatusCondition(cp.Status.Conditions, konnectv1alpha2.ConditionProgrammed)
+	return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == konnectv1alpha2.ReasonFailedToCreate &&
+		cond.ObservedGeneration == cp.Generation && strings.Contains(cond.Message, "already exists in Konnect")
+}
+
 // konnectID is the id of cp's control plane in Konnect: the one this process created or
 // adopted for it, until the informer's copy of cp records it in status.id; else status.id.
 func (c *Controller) konnectID(cp *konnectv1alpha2.KonnectGatewayControlPlane) string {
@@ -223,6 +239,17 @@ func (c *Controller) konnectID(cp *konnectv1alpha2.KonnectGatewayControlPlane) s
 func (c *Controller) create(ctx context.Context, cp *konnectv1alpha2.KonnectGatewayControlPlane, auth konnect.Auth,
 	want konnect.ControlPlaneSpec) (*konnect.ControlPlane, outcome) {
 	logger := klog.FromContext(ctx)
+	if refusedForName(cp) {
+		// The last create of this generation found the name taken: look (a read) before
+		// sending the same POST again every sync period.
+		taken, err := c.api.ListControlPlanes(ctx, auth, konnect.ControlPlaneFilter{Name: want.Name})
+		switch {
+		case konnect.IsTransient(err):
+			return nil, transient(err)
+		case err == nil && len(taken) > 0 && taken[0].Labels[labelUID] != string(cp.UID):
+			return nil, nameTaken(want.Name)
+		}
+	}
 	created, err := c.api.CreateControlPlane(ctx, auth, want)
 	switch {
 	case err == nil:
@@ -244,9 +271,7 @@ func (c *Controller) create(ctx context.Context, cp *konnectv1alpha2.KonnectGate
 				return &own[i], outcome{}
 			}
 		}
-		return nil, outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonFailedToCreate,
-			message: fmt.Sprintf("a control plane named %q already exists in Konnect and was not created by this object: "+
-				"choose another spec.createControlPlaneRequest.name, or mirror it (spec.source: Mirror)", want.Name)}
+		return nil, nameTaken(want.Name)
 	default:
 		return nil, outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonFailedToCreate,
 			message: fmt.Sprintf("Konnect refused to create control plane %q: %v", want.Name, err)}

@@ -182,6 +182,17 @@ func TestSync(t *testing.T) {
 			if ev := f.events(); len(ev) != 1 || !strings.HasPrefix(ev[0], "Warning FailedToCreate") {
 				t.Fatalf("events = %q", ev)
 			}
+			// The re-syncs look before they POST: while the name stays taken, reads only.
+			for range 3 {
+				f.sync(objName)
+			}
+			if n := f.api.Count(konnecttest.OpCreateControlPlane); n != 1 {
+				t.Fatalf("%d creates over 4 syncs, want 1 (then lookups by name): %+v", n, f.api.Calls())
+			}
+			// The name is freed: the next sync creates it.
+			f.api.Remove(serverURL, f.api.ControlPlanes(serverURL)[0].ID)
+			f.sync(objName)
+			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
 		},
 	}, {
 		name:    "a spec change is one PATCH",
