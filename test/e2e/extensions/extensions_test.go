@@ -257,8 +257,15 @@ func TestManual(t *testing.T) {
 	waitFor(t, "the new certificate registered and the old one removed", func() (bool, string) {
 		return holdsExactly(t, cpID, newDER), strings.Join(certIDs(cpID), ",")
 	})
-	ext = waitReady(t, ns, extName)
+	// Ready was True all along (Konnect was up): wait for the status to name the new one.
+	newID := env.Konnect.Certificates(cpID)[0].ID
+	waitFor(t, "the status naming the new certificate", func() (bool, string) {
+		ext = getExtension(t, ns, extName)
+		c := condition(ext, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned)
+		return c.Status == metav1.ConditionTrue && strings.Contains(c.Message, newID), c.Message
+	})
 	time.Sleep(2 * syncPeriod)
+	ext = waitReady(t, ns, extName)
 	posts := env.Konnect.CountRequests("POST", certPath(cpID)) - postsBefore
 	deletes := env.Konnect.CountRequests("DELETE", certPath(cpID)+"/*") - deletesBefore
 	t.Logf("after the certificate changed: POST %d, DELETE %d; the fake holds %v; %s", posts, deletes, certIDs(cpID), conditionSummary(ext))
@@ -268,8 +275,40 @@ func TestManual(t *testing.T) {
 	if !holdsExactly(t, cpID, newDER) {
 		t.Errorf("the fake holds %v, want only the new certificate", certIDs(cpID))
 	}
+	if c := condition(ext, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned); !strings.Contains(c.Message, newID) {
+		t.Errorf("DataPlaneCertificateProvisioned message %q does not name the new certificate's id %s", c.Message, newID)
+	}
+
+	// Changed again while Konnect is down: the extension must not stay Ready on the old
+	// certificate's registration (the data plane now presents one Konnect does not know), nor
+	// turn False; once Konnect is back the newest one replaces the old.
+	token := tokenOf(t, ns)
+	env.Konnect.SetTokenBehavior(token, fakekonnect.Behavior{Mode: fakekonnect.ModeServerError, Path: certPath("*")})
+	defer env.Konnect.SetTokenBehavior(token, fakekonnect.BehaviorNormal)
+	thirdCert, thirdKey, thirdDER := selfSigned(t, "dp.example.com")
+	refusedBefore := count("", certPath(cpID), 503, 503)
+	framework.KubectlOutput(t, cp, "patch", "secret", manualName, "-n", ns, "--type=merge", "-p",
+		`{"data":{"tls.crt":"`+b64File(t, thirdCert)+`","tls.key":"`+b64File(t, thirdKey)+`"}}`)
+	ext = waitCondition(t, ns, extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionUnknown, konnectv1alpha2.ReasonKonnectAPIOpFailed)
+	t.Logf("changed while Konnect is down (%d calls refused): %s; DataPlaneCertificateProvisioned: %s", count("", certPath(cpID), 503, 503)-refusedBefore,
+		conditionSummary(ext), condition(ext, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned).Message)
+	if r := condition(ext, konnectv1alpha2.ConditionReady); r.Status == metav1.ConditionTrue {
+		t.Errorf("Ready True with a certificate Konnect does not hold: %s", mustJSON(r))
+	}
+	kubectlTable(t, ns)
+	env.Konnect.SetTokenBehavior(token, fakekonnect.BehaviorNormal)
+	waitFor(t, "the third certificate registered and the second removed", func() (bool, string) {
+		return holdsExactly(t, cpID, thirdDER), strings.Join(certIDs(cpID), ",")
+	})
+	ext = waitReady(t, ns, extName)
 	if c := condition(ext, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned); !strings.Contains(c.Message, env.Konnect.Certificates(cpID)[0].ID) {
-		t.Errorf("DataPlaneCertificateProvisioned message %q does not name the new certificate's id", c.Message)
+		t.Errorf("DataPlaneCertificateProvisioned message %q does not name the newest certificate", c.Message)
+	}
+	posts = env.Konnect.CountRequests("POST", certPath(cpID)) - postsBefore
+	deletes = env.Konnect.CountRequests("DELETE", certPath(cpID)+"/*") - deletesBefore
+	t.Logf("after Konnect came back: %d POSTs and %d DELETEs since the first change; the fake holds %v", posts, deletes, certIDs(cpID))
+	if posts != 2 || deletes != 2 {
+		t.Errorf("two changes made %d POSTs and %d DELETEs, want two of each", posts, deletes)
 	}
 	checkNoTokenInNamespace(t, ns)
 }
