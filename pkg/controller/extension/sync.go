@@ -89,22 +89,28 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (result, er
 	cp, auth := c.resolveControlPlane(ctx, ext, conds, status)
 
 	// 4. The registration, once everything it needs is there.
+	keepTrue := false
 	if cert != nil && cp != nil && auth != nil {
 		ext, err = c.ensureFinalizer(ctx, ext)
 		if err != nil {
 			return c.writeFailed(ctx, err)
 		}
+		// Whether this very certificate is the one registered: only then may a Konnect outage
+		// leave a True DataPlaneCertificateProvisioned True (read before register rewrites it).
+		registered := parseRegistration(ext.Annotations[CertificateAnnotation])
+		unchanged := registered.controlPlaneID == cp.Status.ID && registered.fingerprint == fingerprint(cert.cert)
 		konnectErr, err := c.register(ctx, ext, *auth, cp.Status.ID, cert, conds)
 		if err != nil {
 			return c.writeFailed(ctx, err)
 		}
 		res.konnectErr = konnectErr
+		keepTrue = konnectErr != nil && unchanged
 	} else if cert != nil {
 		conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionFalse, konnectv1alpha2.ReasonProvisioning,
 			fmt.Sprintf("The certificate in Secret %s is ready; it is registered once the control plane and its credentials are", cert.secretName))
 	}
 
-	c.setConditions(ext, status, conds, res.konnectErr)
+	c.setConditions(ext, status, conds, keepTrue)
 	if equality.Semantic.DeepEqual(ext.Status, *status) {
 		logger.V(4).Info("Status is up to date")
 		return res, nil
@@ -134,8 +140,11 @@ func (c *Controller) writeFailed(ctx context.Context, err error) (result, error)
 }
 
 // setConditions merges the decided conditions into status, keeping a True condition True when
-// only Konnect's availability stood in the way, and sums them up in Ready.
-func (c *Controller) setConditions(ext *konnectv1alpha2.KonnectExtension, status *konnectv1alpha2.KonnectExtensionStatus, conds conditions, konnectErr error) {
+// only Konnect's availability stood in the way (keepTrue: a Konnect call failed transiently
+// while re-checking the certificate already registered; a new certificate that could not be
+// registered is not provisioned, whatever the old one's condition said), and sums them up in
+// Ready.
+func (c *Controller) setConditions(ext *konnectv1alpha2.KonnectExtension, status *konnectv1alpha2.KonnectExtensionStatus, conds conditions, keepTrue bool) {
 	now := metav1.NewTime(c.clock.Now())
 	for _, t := range dependentTypes {
 		want, ok := conds[t]
@@ -144,7 +153,7 @@ func (c *Controller) setConditions(ext *konnectv1alpha2.KonnectExtension, status
 				Message: "Waiting for " + firstNotTrue(conds) + " to be True"}
 		}
 		old := meta.FindStatusCondition(status.Conditions, t)
-		if konnectErr != nil && want.Reason == konnectv1alpha2.ReasonKonnectAPIOpFailed && old != nil &&
+		if keepTrue && want.Reason == konnectv1alpha2.ReasonKonnectAPIOpFailed && old != nil &&
 			old.Status == metav1.ConditionTrue && old.ObservedGeneration == ext.Generation {
 			// Konnect could not be asked: that says nothing new about the certificate.
 			want = *old

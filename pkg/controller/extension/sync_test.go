@@ -505,3 +505,36 @@ func TestGarbageSecretsDoNotPanic(t *testing.T) {
 		}
 	}
 }
+
+// A certificate that changed (a replaced Manual Secret, a renewal) while Konnect is down is not
+// registered: the extension must not stay Ready on the strength of the old certificate's
+// registration, since a data plane using the Secret now presents the new one.
+func TestChangedCertificateWhileKonnectDownIsNotReady(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
+		secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}})
+	f.sync(extName)
+	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+
+	replacement := userSecret(t, "konnect-client-tls", true)
+	stored := f.secret(namespace, "konnect-client-tls")
+	stored.Data = replacement.Data
+	if _, err := f.kube.CoreV1().Secrets(namespace).Update(ctx, stored, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.refresh()
+	f.api.Fail(konnecttest.OpListCertificates, konnecttest.Transient("listing data-plane certificates"))
+	if res := f.sync(extName); res.konnectErr == nil {
+		t.Fatal("no Konnect failure reported")
+	}
+	f.wantCondition(extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionUnknown, konnectv1alpha2.ReasonKonnectAPIOpFailed, "503")
+	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionFalse, konnectv1alpha2.ReasonPending, "")
+
+	// Konnect back: the new certificate is registered, the old one removed, Ready again.
+	f.sync(extName)
+	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+	newCert, _ := parseCertificatePEM(replacement.Data[corev1.TLSCertKey])
+	if registered := f.api.Certificates(f.cpID); len(registered) != 1 || !sameCertificate(registered[0].Cert, newCert) {
+		t.Errorf("Konnect holds %d certificates; want only the new one", len(registered))
+	}
+}

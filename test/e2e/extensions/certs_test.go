@@ -1,0 +1,100 @@
+package extensions_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// selfSigned generates a self-signed client certificate for cn, as a user would with openssl,
+// writes tls.crt and tls.key into a fresh folder, and returns their paths and the DER.
+func selfSigned(t *testing.T, cn string) (certFile, keyFile string, der []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 100))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     []string{cn},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, der
+}
+
+// parsePEM parses the first certificate of a PEM text, failing the test if there is none.
+func parsePEM(t testing.TB, what string, text []byte) *x509.Certificate {
+	t.Helper()
+	block, _ := pem.Decode(text)
+	if block == nil || block.Type != "CERTIFICATE" {
+		t.Fatalf("%s holds no PEM certificate", what)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return cert
+}
+
+// registeredDERs is the DER of each certificate the fake holds for the control plane.
+func registeredDERs(t testing.TB, cpID string) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, c := range env.Konnect.Certificates(cpID) {
+		out = append(out, parsePEM(t, "the certificate "+c.ID+" in the fake", []byte(c.Cert)).Raw)
+	}
+	return out
+}
+
+// holdsExactly reports whether the fake holds exactly the certificates ders for cpID.
+func holdsExactly(t testing.TB, cpID string, ders ...[]byte) bool {
+	got := registeredDERs(t, cpID)
+	if len(got) != len(ders) {
+		return false
+	}
+	for i := range ders {
+		if !bytes.Equal(got[i], ders[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// certIDs is the ids of the fake's certificates for cpID, for messages.
+func certIDs(cpID string) []string {
+	var ids []string
+	for _, c := range env.Konnect.Certificates(cpID) {
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
