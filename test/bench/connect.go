@@ -39,6 +39,17 @@ type connectResult struct {
 	idleWrites, idleReads                                                                  int
 	rssMiB, cpuS                                                                           float64
 	load1                                                                                  float64
+	// bound is what limited the convergence: "konnect-qps" when the calls ran at the
+	// controller's Konnect limit, else "controller" (decided from the same run's figures).
+	bound string
+}
+
+// callsPerS is the Konnect call rate during convergence.
+func (r connectResult) callsPerS() float64 {
+	if r.converge <= 0 {
+		return 0
+	}
+	return float64(r.total) / r.converge.Seconds()
 }
 
 func (r connectResult) benchLine() string {
@@ -46,12 +57,12 @@ func (r connectResult) benchLine() string {
 	if !r.complete {
 		converge = "incomplete"
 	}
-	return fmt.Sprintf("BENCH connect controlplanes=%d extensions=%d tokens=%d converge_s=%s cp_creates=%d cert_registrations=%d konnect_calls=%d idle_s=%.0f idle_konnect_writes=%d idle_konnect_reads=%d rss_mib=%.1f cpu_s=%.2f load=%.2f",
-		r.n, r.n, r.tokens, converge, r.cpCreates, r.certCreates, r.total, r.idle.Seconds(), r.idleWrites, r.idleReads, r.rssMiB, r.cpuS, r.load1)
+	return fmt.Sprintf("BENCH connect controlplanes=%d extensions=%d tokens=%d converge_s=%s cp_creates=%d cert_registrations=%d konnect_calls=%d konnect_calls_per_s=%.1f idle_s=%.0f idle_konnect_writes=%d idle_konnect_reads=%d rss_mib=%.1f cpu_s=%.2f bound=%s load=%.2f",
+		r.n, r.n, r.tokens, converge, r.cpCreates, r.certCreates, r.total, r.callsPerS(), r.idle.Seconds(), r.idleWrites, r.idleReads, r.rssMiB, r.cpuS, r.bound, r.load1)
 }
 
 // runConnect measures the connect phase on a control plane of its own.
-func runConnect(ctx context.Context, cfg config, n, tokenCount int) (res connectResult, err error) {
+func runConnect(ctx context.Context, cfg config, lim limits, n, tokenCount int) (res connectResult, err error) {
 	res = connectResult{n: n, tokens: tokenCount, idle: cfg.idle}
 	work, err := os.MkdirTemp("", "konnect-bench-connect-")
 	if err != nil {
@@ -153,6 +164,13 @@ func runConnect(ctx context.Context, cfg config, n, tokenCount int) (res connect
 	res.total = len(fake.Requests())
 	step(fmt.Sprintf("converged in %.2fs: Konnect calls %d: control planes created %d, read %d, updated %d; certificates registered %d, listed %d, deleted %d; token checks %d",
 		res.converge.Seconds(), res.total, res.cpCreates, res.cpReads, res.cpUpdates, res.certCreates, res.certLists, res.certDeletes, res.tokenChecks))
+	// Every create and registration is a Konnect call behind the one limiter: when the calls
+	// ran at --konnect-qps, that limit bound the run, not the apiserver or the controller.
+	res.bound = "controller"
+	if res.callsPerS() >= 0.9*lim.konnectQPS {
+		res.bound = "konnect-qps"
+	}
+	fmt.Printf("  bound: %s: %.1f Konnect calls/s against --konnect-qps=%g (burst %d)\n", res.bound, res.callsPerS(), lim.konnectQPS, lim.konnectBurst)
 
 	fake.ResetRequests()
 	select {

@@ -235,7 +235,7 @@ func run(ctx context.Context, cfg config) error {
 		if err != nil {
 			return err
 		}
-		r, err := runConnect(ctx, cfg, cfg.connect, cfg.connectTokens)
+		r, err := runConnect(ctx, cfg, lim, cfg.connect, cfg.connectTokens)
 		if err != nil {
 			return fmt.Errorf("connect: %w", err)
 		}
@@ -243,12 +243,14 @@ func run(ctx context.Context, cfg config) error {
 		connect = &r
 		fmt.Println(r.benchLine())
 	}
-	fmt.Println()
-	printTable(os.Stdout, results)
-	fmt.Println()
-	printPhases(os.Stdout, results)
-	fmt.Println()
-	printFlatness(os.Stdout, results)
+	if len(results) > 0 {
+		fmt.Println()
+		printTable(os.Stdout, results)
+		fmt.Println()
+		printPhases(os.Stdout, results)
+		fmt.Println()
+		printFlatness(os.Stdout, results)
+	}
 	fmt.Println()
 	for _, r := range results {
 		fmt.Println(r.benchLine())
