@@ -47,9 +47,10 @@ func TestLifecycle(t *testing.T) {
 		t.Error("RESTConfig is insecure")
 	}
 
-	// kubectl sees the CRD and the admin may do anything.
+	// kubectl sees the CRDs and the admin may do anything.
 	out, stderr, err := cp.Kubectl(ctx, "api-resources", "--api-group=konnect.konghq.com", "-o", "name")
-	if err != nil || strings.TrimSpace(out) != "konnectapiauthconfigurations.konnect.konghq.com" {
+	want := "konnectapiauthconfigurations.konnect.konghq.com\nkonnectextensions.konnect.konghq.com\nkonnectgatewaycontrolplanes.konnect.konghq.com"
+	if err != nil || strings.TrimSpace(out) != want {
 		t.Errorf("kubectl api-resources: %q, %v: %s", out, err, stderr)
 	}
 	if out, stderr, err := cp.Kubectl(ctx, "auth", "can-i", "*", "*"); err != nil || strings.TrimSpace(out) != "yes" {
