@@ -2,6 +2,7 @@ package controlplanes_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
@@ -493,4 +495,57 @@ func TestNoTokenAtV5(t *testing.T) {
 		t.Fatalf("the controller's log never names this test's namespace %s", tn.ns)
 	}
 	tn.assertTokenNotExposed()
+}
+
+// TestCrossNamespaceAuthRef: a control plane may use an auth configuration in another namespace
+// only once a KongReferenceGrant there permits it. Before the grant: APIAuthResolvedRef False
+// RefNotPermitted, naming the grant to create, and nothing sent to Konnect; with it: Programmed
+// with one POST, the in-use finalizer on the other namespace's configuration, and a deletion
+// that still reaches Konnect.
+func TestCrossNamespaceAuthRef(t *testing.T) {
+	t.Parallel()
+	tn := newTenant(t)
+	credentials := controlplane.NewNamespace(t, cp)
+	framework.Apply(t, cp, strings.ReplaceAll(tn.authYAML(), "namespace: "+tn.ns+"\n", "namespace: "+credentials+"\n"))
+	tn.waitFor("auth configuration Valid in "+credentials, func() (bool, string) {
+		out, stderr, err := framework.Kubectl(cp, "", "get", "konnectapiauthconfiguration", authName, "-n", credentials,
+			"-o", `jsonpath={.status.conditions[?(@.type=="APIAuthValid")].reason}`)
+		return err == nil && out == "Valid", out + stderr
+	})
+	tn.apply(strings.Replace(tn.originYAML(cpName), "name: "+authName+"\n", "name: "+authName+"\n      namespace: "+credentials+"\n", 1))
+
+	obj := tn.waitProgrammed(condFalse, konnectv1alpha2.ReasonConditionWithStatusFalseExists)
+	ref := condition(obj, konnectv1alpha2.ConditionAPIAuthResolvedRef)
+	if ref == nil || ref.Status != condFalse || ref.Reason != konnectv1alpha2.ReasonRefNotPermitted ||
+		!strings.Contains(ref.Message, "KongReferenceGrant") || !strings.Contains(ref.Message, credentials) {
+		t.Fatalf("APIAuthResolvedRef %s, want False/RefNotPermitted naming a KongReferenceGrant in %s", describeCond(ref), credentials)
+	}
+	t.Logf("without a grant: APIAuthResolvedRef %s", describeCond(ref))
+	if n := tn.count("POST", "/v2/control-planes", nil); n != 0 {
+		t.Errorf("%d POSTs before the grant, want none", n)
+	}
+
+	framework.Apply(t, cp, fmt.Sprintf(`apiVersion: configuration.konghq.com/v1alpha1
+kind: KongReferenceGrant
+metadata: {name: allow-control-planes, namespace: %s}
+spec:
+  from: [{group: konnect.konghq.com, kind: KonnectGatewayControlPlane, namespace: %s}]
+  to: [{group: konnect.konghq.com, kind: KonnectAPIAuthConfiguration}]
+`, credentials, tn.ns))
+	obj = tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+	t.Logf("with the grant: APIAuthResolvedRef %s", describeCond(condition(obj, konnectv1alpha2.ConditionAPIAuthResolvedRef)))
+	if n := tn.count("POST", "/v2/control-planes", succeeded); n != 1 {
+		t.Errorf("%d successful POSTs, want 1", n)
+	}
+	tn.waitFor("in-use finalizer on the other namespace's configuration", func() (bool, string) {
+		out := framework.KubectlOutput(t, cp, "get", "konnectapiauthconfiguration", authName, "-n", credentials, "-o", "jsonpath={.metadata.finalizers}")
+		return strings.Contains(out, konnectv1alpha2.APIAuthInUseFinalizer), out
+	})
+	tn.table()
+
+	tn.kubectl("delete", "konnectgatewaycontrolplane", cpName, "--timeout=30s")
+	tn.waitGone()
+	if n := tn.count("DELETE", "/v2/control-planes/"+obj.Status.ID, succeeded); n != 1 {
+		t.Errorf("%d successful DELETEs of %s, want 1", n, obj.Status.ID)
+	}
 }

@@ -30,7 +30,8 @@ func TestReadyzWaitsForCacheSync(t *testing.T) {
 	framework.MustKubectl(t, cp, "", "create", "serviceaccount", "not-yet-allowed", "-n", ns)
 	sa := serviceAccountKubeconfig(t, cp, ns, "not-yet-allowed")
 
-	p := startController(t, "readyz", sa, nil, "--namespace="+ns, "-v=2")
+	// The controller runs in ns (its CA Secret is there too), as a namespaced install does.
+	p := startController(t, "readyz", sa, nil, "--namespace="+ns, "--cluster-ca-secret-namespace="+ns, "-v=2")
 	p.waitServing(t)
 	// Until RBAC allows it, the informers' lists are refused…
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
