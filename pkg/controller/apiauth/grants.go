@@ -75,16 +75,8 @@ func (c *Controller) watchGrants(ctx context.Context, grantInformer configuratio
 	}
 	logger := klog.FromContext(ctx)
 	c.tokens.Grants = shared.ReferenceGrants{Lister: grantInformer.Lister()}
-	handler, err := grantInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { c.enqueueGrantUsers(obj) },
-		UpdateFunc: func(old, cur any) {
-			if old.(metav1.Object).GetResourceVersion() != cur.(metav1.Object).GetResourceVersion() {
-				// Both: what the grant permitted before and what it permits now.
-				c.enqueueGrantUsers(old, cur)
-			}
-		},
-		DeleteFunc: func(obj any) { c.enqueueGrantUsers(obj) },
-	}, cache.HandlerOptions{Logger: &logger})
+	// On an update, both versions: what the grant permitted before and what it permits now.
+	handler, err := grantInformer.Informer().AddEventHandlerWithOptions(shared.OnChange(c.enqueueGrantUsers), cache.HandlerOptions{Logger: &logger})
 	if err != nil {
 		return nil, fmt.Errorf("watching KongReferenceGrants: %w", err)
 	}

@@ -71,7 +71,7 @@ func (c *Controller) resolveAuth(ctx context.Context, cp *konnectv1alpha2.Konnec
 	set := func(typ string, status metav1.ConditionStatus, reason, message string) {
 		setCondition(conds, typ, status, reason, message, cp.Generation, c.clock.Now())
 	}
-	ref, ok := authRefOf(cp)
+	ref, ok := shared.ControlPlaneAuthRef(cp)
 	if !ok {
 		set(konnectv1alpha2.ConditionAPIAuthResolvedRef, metav1.ConditionFalse, konnectv1alpha2.ReasonRefInvalid,
 			"spec.konnect.authRef.name must name a KonnectAPIAuthConfiguration")

@@ -32,6 +32,7 @@ import (
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	configurationinformers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/configuration/v1alpha1"
 	authinformers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/konnect/v1alpha1"
@@ -44,11 +45,6 @@ import (
 const (
 	// Name is the reconciler's name: its workqueue, event source and field manager.
 	Name = "konnect-controlplanes"
-
-	// authRefIndex indexes control planes by the "namespace/name" of the
-	// KonnectAPIAuthConfiguration they name, so that a change to one re-queues exactly its
-	// control planes, and its in-use finalizer is decided from them.
-	authRefIndex = "authRef"
 
 	// syncJitter spreads re-syncs over [period, period×1.1), so that control planes created
 	// together do not all ask Konnect in the same second.
@@ -181,8 +177,9 @@ func NewController(
 		syncPeriod:  opts.SyncPeriod,
 	}
 
-	if err := planeInformer.Informer().AddIndexers(cache.Indexers{authRefIndex: indexByAuthRef}); err != nil {
-		return nil, fmt.Errorf("adding the auth reference index: %w", err)
+	// The in-use finalizer of an auth configuration is decided from this index too.
+	if err := shared.AddControlPlaneAuthRefIndex(planeInformer.Informer()); err != nil {
+		return nil, err
 	}
 	planeHandler, err := planeInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
@@ -226,45 +223,13 @@ func NewController(
 	c.cachesSynced = []cache.InformerSynced{planeHandler.HasSynced, configHandler.HasSynced, secretInformer.Informer().HasSynced}
 
 	if grantInformer != nil {
-		grantHandler, err := grantInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
-			AddFunc: func(obj any) { c.enqueueGrantUsers(obj) },
-			UpdateFunc: func(old, cur any) {
-				if old.(metav1.Object).GetResourceVersion() != cur.(metav1.Object).GetResourceVersion() {
-					c.enqueueGrantUsers(old, cur)
-				}
-			},
-			DeleteFunc: func(obj any) { c.enqueueGrantUsers(obj) },
-		}, cache.HandlerOptions{Logger: &logger})
+		grantHandler, err := grantInformer.Informer().AddEventHandlerWithOptions(shared.OnChange(c.enqueueGrantUsers), cache.HandlerOptions{Logger: &logger})
 		if err != nil {
 			return nil, fmt.Errorf("watching KongReferenceGrants: %w", err)
 		}
 		c.cachesSynced = append(c.cachesSynced, grantHandler.HasSynced)
 	}
 	return c, nil
-}
-
-// authRefOf returns the auth configuration a control plane names, if it names one.
-func authRefOf(cp *konnectv1alpha2.KonnectGatewayControlPlane) (cache.ObjectName, bool) {
-	ref := cp.Spec.KonnectConfiguration.APIAuthConfigurationRef
-	if ref.Name == "" {
-		return cache.ObjectName{}, false
-	}
-	ns := cp.Namespace
-	if ref.Namespace != nil && *ref.Namespace != "" {
-		ns = *ref.Namespace
-	}
-	return cache.ObjectName{Namespace: ns, Name: ref.Name}, true
-}
-
-func indexByAuthRef(obj any) ([]string, error) {
-	cp, ok := obj.(*konnectv1alpha2.KonnectGatewayControlPlane)
-	if !ok {
-		return nil, nil
-	}
-	if ref, ok := authRefOf(cp); ok {
-		return []string{ref.String()}, nil
-	}
-	return nil, nil
 }
 
 func hasCleanupFinalizer(cp *konnectv1alpha2.KonnectGatewayControlPlane) bool {
@@ -282,7 +247,7 @@ func (c *Controller) enqueueAuthOf(obj any) {
 		obj = tombstone.Obj
 	}
 	if cp, ok := obj.(*konnectv1alpha2.KonnectGatewayControlPlane); ok {
-		if ref, ok := authRefOf(cp); ok {
+		if ref, ok := shared.ControlPlaneAuthRef(cp); ok {
 			c.inUse.Add(ref)
 		}
 	}
@@ -300,7 +265,7 @@ func (c *Controller) enqueueAuthUsers(obj any) {
 	}
 	key := cache.MetaObjectToName(cfg)
 	c.inUse.Add(key)
-	users, err := c.planeIndexer.ByIndex(authRefIndex, key.String())
+	users, err := c.planeIndexer.ByIndex(shared.ControlPlaneAuthRefIndex, key.String())
 	if err != nil {
 		utilruntime.HandleError(err)
 		return
@@ -333,7 +298,7 @@ func (c *Controller) enqueueGrantUsers(objs ...any) {
 			}
 			for _, o := range objs {
 				cp := o.(*konnectv1alpha2.KonnectGatewayControlPlane)
-				if ref, ok := authRefOf(cp); ok && ref.Namespace == grant.Namespace && ref.Namespace != cp.Namespace {
+				if ref, ok := shared.ControlPlaneAuthRef(cp); ok && ref.Namespace == grant.Namespace && ref.Namespace != cp.Namespace {
 					c.enqueue(cp)
 					c.inUse.Add(ref)
 				}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
 )
 
 // inUseQueueName names the queue of auth configurations whose in-use finalizer is decided.
@@ -101,7 +102,7 @@ func (c *Controller) syncInUse(ctx context.Context, key cache.ObjectName) error 
 // deleted, or is being deleted but still needs the token to delete its control plane in
 // Konnect.
 func (c *Controller) authUser(key cache.ObjectName) (cache.ObjectName, bool) {
-	objs, err := c.planeIndexer.ByIndex(authRefIndex, key.String())
+	objs, err := c.planeIndexer.ByIndex(shared.ControlPlaneAuthRefIndex, key.String())
 	if err != nil {
 		utilruntime.HandleError(err)
 		// Keep what is there: removing a finalizer on a broken cache could lose the token a
@@ -113,7 +114,7 @@ func (c *Controller) authUser(key cache.ObjectName) (cache.ObjectName, bool) {
 		if cp.DeletionTimestamp != nil && !hasCleanupFinalizer(cp) {
 			continue
 		}
-		if ref, ok := authRefOf(cp); !ok || ref != key {
+		if ref, ok := shared.ControlPlaneAuthRef(cp); !ok || ref != key {
 			continue
 		}
 		if key.Namespace != cp.Namespace {

@@ -33,6 +33,7 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	informersv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/konnect/v1alpha1"
 	informersv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/konnect/v1alpha2"
@@ -58,8 +59,6 @@ const (
 	// secretIndex indexes extensions by the "namespace/name" of their certificate Secret
 	// (the Manual one they name, or the one generated for them).
 	secretIndex = "extension.secret"
-	// authRefIndex indexes control planes by the "namespace/name" of their auth configuration.
-	authRefIndex = "extension.authRef"
 
 	// syncJitter spreads re-syncs over [period, period×1.1).
 	syncJitter = 0.1
@@ -220,8 +219,8 @@ func NewController(ctx context.Context, clients Clients, inf Informers, api konn
 	}); err != nil {
 		return nil, fmt.Errorf("adding the extension indexes: %w", err)
 	}
-	if err := inf.ControlPlanes.Informer().AddIndexers(cache.Indexers{authRefIndex: indexByAuthRef}); err != nil {
-		return nil, fmt.Errorf("adding the control-plane index: %w", err)
+	if err := shared.AddControlPlaneAuthRefIndex(inf.ControlPlanes.Informer()); err != nil {
+		return nil, err
 	}
 
 	changed := func(f func(any)) cache.ResourceEventHandlerFuncs {
@@ -311,30 +310,6 @@ func indexBySecret(obj any) ([]string, error) {
 	return []string{ext.Namespace + "/" + generatedSecretName(ext.Name)}, nil
 }
 
-// authRefOf is the "namespace/name" of a control plane's auth configuration.
-func authRefOf(cp *konnectv1alpha2.KonnectGatewayControlPlane) (types.NamespacedName, bool) {
-	ref := cp.Spec.KonnectConfiguration.APIAuthConfigurationRef
-	if ref.Name == "" {
-		return types.NamespacedName{}, false
-	}
-	ns := cp.Namespace
-	if ref.Namespace != nil && *ref.Namespace != "" {
-		ns = *ref.Namespace
-	}
-	return types.NamespacedName{Namespace: ns, Name: ref.Name}, true
-}
-
-func indexByAuthRef(obj any) ([]string, error) {
-	cp, ok := obj.(*konnectv1alpha2.KonnectGatewayControlPlane)
-	if !ok {
-		return nil, nil
-	}
-	if ref, ok := authRefOf(cp); ok {
-		return []string{ref.String()}, nil
-	}
-	return nil, nil
-}
-
 func (c *Controller) enqueue(obj any) {
 	if o, ok := untombstone(obj).(metav1.Object); ok {
 		c.queue.Add(cache.MetaObjectToName(o))
@@ -365,7 +340,7 @@ func (c *Controller) enqueueAuthConfigUsers(obj any) {
 	if !ok {
 		return
 	}
-	cps, err := c.cpIndexer.ByIndex(authRefIndex, o.GetNamespace()+"/"+o.GetName())
+	cps, err := c.cpIndexer.ByIndex(shared.ControlPlaneAuthRefIndex, o.GetNamespace()+"/"+o.GetName())
 	if err != nil {
 		utilruntime.HandleError(err)
 		return

@@ -21,6 +21,7 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
 
@@ -248,7 +249,7 @@ func (c *Controller) resolveControlPlane(ctx context.Context, ext *konnectv1alph
 	conds.set(konnectv1alpha2.ConditionControlPlaneRefValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid,
 		fmt.Sprintf("KonnectGatewayControlPlane %s is Programmed", cpName))
 
-	ref, _ := authRefOf(cp)
+	ref, _ := shared.ControlPlaneAuthRef(cp)
 	konnectStatus := &konnectv1alpha2.KonnectExtensionControlPlaneStatus{
 		ControlPlaneID: cp.Status.ID,
 		ClusterType:    extensionClusterType(cp.Status.ClusterType),
