@@ -11,17 +11,37 @@ CHART_OUT ?= $(BIN)
 CHART := charts/konnect-auth-controller
 FUZZTIME ?= 10s
 
+# The tools each target runs from bin/; hack/build-tools.sh builds those missing (from the Go
+# module proxy, several minutes each the first time) and skips those already built. A target
+# lists exactly what it runs, so make demo does not spend minutes on helm or kube-controller-manager.
+# The demo and the bench start etcd and kube-apiserver and run kubectl (test/controlplane);
+# make test also runs kube-controller-manager (test/e2e/{extensions,grants,production},
+# test/controlplane) and helm (test/e2e/chart).
+CONTROLPLANE_TOOLS := etcd kube-apiserver kubectl
+DEMO_TOOLS := $(CONTROLPLANE_TOOLS)
+BENCH_TOOLS := $(CONTROLPLANE_TOOLS)
+TEST_TOOLS := $(CONTROLPLANE_TOOLS) kube-controller-manager helm
+ALL_TOOLS := $(CONTROLPLANE_TOOLS) kube-controller-manager helm
+
 .PHONY: all
 all: build
 
 .PHONY: tools
 tools: ## Build etcd, kube-apiserver, kubectl, kube-controller-manager and helm into bin/ (skips those already built).
-	hack/build-tools.sh
-	hack/build-helm.sh
+	hack/build-tools.sh $(ALL_TOOLS)
 
 .PHONY: helm
 helm: ## Build helm (pinned in hack/tools/helm/go.mod) into bin/ (skips it when built).
-	hack/build-helm.sh
+	hack/build-tools.sh helm
+
+# The tools of make test, make demo and make bench (the lists above), as prerequisites.
+.PHONY: test-tools demo-tools bench-tools
+test-tools:
+	hack/build-tools.sh $(TEST_TOOLS)
+demo-tools:
+	hack/build-tools.sh $(DEMO_TOOLS)
+bench-tools:
+	hack/build-tools.sh $(BENCH_TOOLS)
 
 .PHONY: generate
 generate: ## Regenerate deepcopy, clientset, listers, informers and the CRDs.
@@ -51,22 +71,22 @@ fuzz: ## Run each fuzz target briefly on top of its committed seed corpus.
 	go test -run='^$$' -fuzz='^FuzzSecretToken$$' -fuzztime=$(FUZZTIME) ./pkg/controller/shared
 
 .PHONY: test
-test: tools build verify ## Everything: generated-code check, unit, fuzz and end-to-end tests against a real apiserver.
+test: test-tools build verify ## Everything: generated-code check, unit, fuzz and end-to-end tests against a real apiserver.
 	go test $(GO_TEST_FLAGS) ./cmd/... ./pkg/...
 	# One end-to-end package at a time: each runs its own apiserver, and on two cores timing-
 	# sensitive fault tests are more reliable when they do not share the CPUs. test/e2e/chart
-	# uses bin/helm (built by tools); test/e2e/image runs make image twice.
+	# uses bin/helm (built by test-tools); test/e2e/image runs make image twice.
 	go test $(GO_TEST_FLAGS) -p 1 ./test/...
 	$(MAKE) fuzz
 
 .PHONY: demo
-demo: tools build ## Run the product on a local control plane: apiserver, controller, Konnect (fake unless KONNECT_TOKEN is set).
+demo: demo-tools build ## Run the product on a local control plane: apiserver, controller, Konnect (fake unless KONNECT_TOKEN is set).
 	@echo "demo: building test/cmd/demo (the first build takes a few minutes) ..."
 	go build -o $(BIN)/demo ./test/cmd/demo
 	KONNECT_AUTH_CONTROLLER_BIN=$(BIN)/konnect-auth-controller $(BIN)/demo
 
 .PHONY: bench
-bench: tools build ## Measure convergence and cost at 1,000, 5,000 and 10,000 configurations (BENCH_FLAGS to change).
+bench: bench-tools build ## Measure convergence and cost at 1,000, 5,000 and 10,000 configurations (BENCH_FLAGS to change).
 	KONNECT_AUTH_CONTROLLER_BIN=$(BIN)/konnect-auth-controller go run ./test/bench $(BENCH_FLAGS)
 
 .PHONY: image

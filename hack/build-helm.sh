@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Helm (the version pinned in hack/tools/helm/go.mod, a module of its own so that the
 # project's go.mod does not carry Helm's dependencies) into bin/helm, skipping the build when it
-# is already there. make tools runs it; the chart tests and make chart use bin/helm.
+# is already there. hack/build-tools.sh runs it (make tools, make test, make helm); the chart tests
+# and make chart use bin/helm.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -1,12 +1,33 @@
 #!/usr/bin/env bash
-# Builds the control-plane binaries the tests and the demo run (kube-apiserver, kubectl, etcd,
-# and kube-controller-manager for the tests that need namespace deletion and garbage collection)
-# from the Go module proxy into bin/, skipping any that are already there.
-# Release downloads are not assumed: everything comes from hack/tools/{kube,etcd}.
+# Usage: hack/build-tools.sh [TOOL...]
+#
+# Builds the named tools into bin/, skipping any that are already there. TOOL is one of
+#   etcd kube-apiserver kubectl   the control plane the tests, the demo and the bench run
+#   kube-controller-manager       for the tests that delete namespaces and need garbage collection
+#   helm                          for the chart tests and make chart (hack/build-helm.sh)
+# With no TOOL it builds all five (make tools). Each make target names only the tools it runs
+# (see the *_TOOLS lists in the Makefile), so that, say, make demo does not build helm.
+# Release downloads are not assumed: everything comes from the Go module proxy, at the versions
+# pinned in hack/tools/{etcd,kube,helm}.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin="${root}/bin"
+
+all_tools=(etcd kube-apiserver kubectl kube-controller-manager helm)
+if [[ $# -eq 0 ]]; then
+  set -- "${all_tools[@]}"
+fi
+# Check every name before building anything: a typo fails now, not after a long build.
+for tool in "$@"; do
+  case "${tool}" in
+    etcd | kube-apiserver | kubectl | kube-controller-manager | helm) ;;
+    *)
+      echo "build-tools: unknown tool '${tool}' (known: ${all_tools[*]})" >&2
+      exit 2
+      ;;
+  esac
+done
 mkdir -p "${bin}"
 
 # -trimpath and no VCS stamping keep the builds reproducible; the version ldflags make
@@ -33,7 +54,12 @@ build() { # name, module dir, package, ldflags
   echo "tools: built ${name} in $((SECONDS - start))s"
 }
 
-build etcd etcd go.etcd.io/etcd/server/v3 "-s -w"
-build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "${kube_ldflags}"
-build kubectl kube k8s.io/kubernetes/cmd/kubectl "${kube_ldflags}"
-build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "${kube_ldflags}"
+for tool in "$@"; do
+  case "${tool}" in
+    etcd) build etcd etcd go.etcd.io/etcd/server/v3 "-s -w" ;;
+    kube-apiserver) build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "${kube_ldflags}" ;;
+    kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl "${kube_ldflags}" ;;
+    kube-controller-manager) build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "${kube_ldflags}" ;;
+    helm) "${root}/hack/build-helm.sh" ;;
+  esac
+done
