@@ -68,7 +68,7 @@ unit: ## Unit tests only (no control plane).
 fuzz: ## Run each fuzz target briefly on top of its committed seed corpus.
 	go test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) ./pkg/serverurl
 	go test -run='^$$' -fuzz='^FuzzClassify$$' -fuzztime=$(FUZZTIME) ./pkg/konnect/sdkclient
-	go test -run='^$$' -fuzz='^FuzzSecretToken$$' -fuzztime=$(FUZZTIME) ./pkg/controller/shared
+	go test -run='^$$' -fuzz='^FuzzSecretToken$$' -fuzztime=$(FUZZTIME) ./pkg/controller/credentials
 
 .PHONY: test
 test: test-tools build verify ## Everything: generated-code check, unit, fuzz and end-to-end tests against a real apiserver.

@@ -3,6 +3,7 @@ package apiauth
 import (
 	"context"
 	"encoding/json"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 	"slices"
 	"strings"
 	"testing"
@@ -139,18 +140,18 @@ func TestSecretFinalizerConflict(t *testing.T) {
 		return true, nil, apierrors.NewConflict(corev1.Resource("secrets"), "creds", nil)
 	})
 	key := cache.ObjectName{Namespace: namespace, Name: "creds"}
-	for f.ctrl.finalizers.queue.Len() > 0 { // what the informer set-up queued
-		k, _ := f.ctrl.finalizers.queue.Get()
-		f.ctrl.finalizers.queue.Done(k)
+	for f.ctrl.finalizers.loop.Len() > 0 { // what the informer set-up queued
+		k, _ := f.ctrl.finalizers.loop.Get()
+		f.ctrl.finalizers.loop.Done(k)
 	}
-	f.ctrl.finalizers.queue.Add(key)
-	if !f.ctrl.processNextSecret(ctx) {
+	f.ctrl.finalizers.loop.Add(key)
+	if !f.ctrl.finalizers.loop.ProcessNextWorkItem(ctx) {
 		t.Fatal("queue shut down")
 	}
-	if n := f.ctrl.finalizers.queue.NumRequeues(key); n != 0 {
+	if n := f.ctrl.finalizers.loop.NumRequeues(key); n != 0 {
 		t.Errorf("a Conflict counted towards the backoff (%d requeues)", n)
 	}
-	f.clock.Step(conflictRetryDelay)
+	f.clock.Step(objpatch.ConflictRetryDelay)
 	for range 200 {
 		if strings.Contains(strings.Join(queued(f), ","), "kong/creds") {
 			return
@@ -163,10 +164,10 @@ func TestSecretFinalizerConflict(t *testing.T) {
 // queued drains the finalizer queue without blocking.
 func queued(f *fixture) []string {
 	var out []string
-	for f.ctrl.finalizers.queue.Len() > 0 {
-		k, _ := f.ctrl.finalizers.queue.Get()
+	for f.ctrl.finalizers.loop.Len() > 0 {
+		k, _ := f.ctrl.finalizers.loop.Get()
 		out = append(out, k.Namespace+"/"+k.Name)
-		f.ctrl.finalizers.queue.Done(k)
+		f.ctrl.finalizers.loop.Done(k)
 	}
 	return out
 }

@@ -16,9 +16,12 @@ import (
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	testingclock "k8s.io/utils/clock/testing"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/fake"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
@@ -105,8 +108,8 @@ func (s syncChecker) Check(token, serverURL string, _ types.NamespacedName) konn
 
 // realChecker puts a konnect.Checker, as in production, on the fixture's clock in front of the
 // fake Konnect, waking the controller.
-func realChecker(ctx context.Context) func(f *fixture) TokenChecker {
-	return func(f *fixture) TokenChecker {
+func realChecker(ctx context.Context) func(f *fixture) controller.TokenChecker {
+	return func(f *fixture) controller.TokenChecker {
 		return konnect.NewChecker(ctx, f.konnect, konnect.CheckerOptions{TTL: time.Hour, Clock: f.clock,
 			Done: func(askers []types.NamespacedName) { f.ctrl.Wake(askers) }})
 	}
@@ -133,7 +136,7 @@ type fixtureOptions struct {
 	// unlabelled are Secrets without the credential label: only their metadata can be found.
 	unlabelled []*corev1.Secret
 	// checker, when set, replaces the default syncChecker in front of the fake Konnect.
-	checker func(f *fixture) TokenChecker
+	checker func(f *fixture) controller.TokenChecker
 	// informers: start the informers on the fake clientsets instead of preloading listers.
 	informers bool
 }
@@ -167,27 +170,33 @@ func newFixture(t testing.TB, ctx context.Context, o fixtureOptions) *fixture {
 		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) {
 			lo.LabelSelector = konnectv1alpha1.SecretCredentialLabel + "=" + konnectv1alpha1.SecretCredentialLabelValue
 		}))
-	var checker TokenChecker = syncChecker{f.konnect}
+	var checker controller.TokenChecker = syncChecker{f.konnect}
 	if o.checker != nil {
 		checker = o.checker(f)
 	}
-	ctrl, err := NewController(ctx, Clients{Kube: f.kube, Konnect: f.client, Metadata: metaClient},
-		f.configFactory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
-		f.secretFactory.Core().V1().Secrets(),
-		f.configFactory.Configuration().V1alpha1().KongReferenceGrants(),
-		checker, Options{RevalidateInterval: time.Hour, Clock: f.clock})
+	cc := &controller.Context{
+		RootContext: ctx, KubeClient: f.kube, CRDClient: f.client, MetadataClient: metaClient,
+		TokenChecker: checker, RevalidateInterval: time.Hour, Clock: f.clock,
+		CRDInformers: f.configFactory, CredentialSecrets: f.secretFactory,
+		Recorder: func(string) record.EventRecorder { return record.NewFakeRecorder(100) },
+	}
+	if err := cc.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	ctrl, err := New(cc)
 	if err != nil {
-		t.Fatalf("NewController: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	f.ctrl = ctrl
-	t.Cleanup(ctrl.queue.ShutDown)
-
+	for _, l := range ctrl.Loops() {
+		t.Cleanup(l.ShutDown)
+	}
 	if o.informers {
 		f.configFactory.Start(ctx.Done())
 		f.secretFactory.Start(ctx.Done())
 		t.Cleanup(f.configFactory.Shutdown)
 		t.Cleanup(f.secretFactory.Shutdown)
-		if !cache.WaitForCacheSync(ctx.Done(), ctrl.cachesSynced...) {
+		if !cache.WaitForCacheSync(ctx.Done(), loop.AllSynced(ctrl.Loops())) {
 			t.Fatal("caches did not sync")
 		}
 		return f
@@ -199,6 +208,12 @@ func newFixture(t testing.TB, ctx context.Context, o fixtureOptions) *fixture {
 		mustAdd(t, f.secretFactory.Core().V1().Secrets().Informer().GetIndexer(), s)
 	}
 	return f
+}
+
+// sync reconciles one configuration and returns when it asks to be looked at again.
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Duration, error) {
+	res, err := c.reconcile(ctx, key)
+	return res.After, err
 }
 
 func mustAdd(t testing.TB, indexer cache.Indexer, obj any) {
@@ -297,4 +312,9 @@ func assertNoToken(t testing.TB, what, s string) {
 			t.Errorf("%s contains the token %s...: %q", what, token[:5], s)
 		}
 	}
+}
+
+// conditionOf returns the APIAuthValid condition of a configuration, or nil.
+func conditionOf(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) *metav1.Condition {
+	return meta.FindStatusCondition(cfg.Status.Conditions, konnectv1alpha1.ConditionAPIAuthValid)
 }

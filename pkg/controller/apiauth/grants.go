@@ -1,8 +1,6 @@
 package apiauth
 
 import (
-	"context"
-	"fmt"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -10,21 +8,22 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
-	configurationinformers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/configuration/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/credentials"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/indexes"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 )
 
 // What a KongReferenceGrant must name for a configuration to read a Secret in the grant's
 // namespace (Kong's operator 2.3 semantics).
 const (
-	grantFromGroup = shared.AuthConfigGroup
-	grantFromKind  = shared.AuthConfigKind
-	grantToGroup   = shared.SecretGroup
-	grantToKind    = shared.SecretKind
+	grantFromGroup = credentials.AuthConfigGroup
+	grantFromKind  = credentials.AuthConfigKind
+	grantToGroup   = credentials.SecretGroup
+	grantToKind    = credentials.SecretKind
 )
 
 // crossNamespaceRefIndex indexes configurations whose Secret is in another namespace by
@@ -38,7 +37,7 @@ func indexByCrossNamespaceRef(obj any) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	secret, cross, ok := shared.SecretRefOf(cfg)
+	secret, cross, ok := credentials.SecretRefOf(cfg)
 	if !ok || !cross {
 		return nil, nil
 	}
@@ -49,7 +48,7 @@ func indexByCrossNamespaceRef(obj any) ([]string, error) {
 // namespace, and removes it from every other configuration: Kong's operator shows it only for
 // cross-namespace references.
 func (c *Controller) setResolvedRefs(conditions *[]metav1.Condition, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) {
-	if _, cross, ok := shared.SecretRefOf(cfg); !ok || !cross {
+	if _, cross, ok := credentials.SecretRefOf(cfg); !ok || !cross {
 		meta.RemoveStatusCondition(conditions, konnectv1alpha1.ConditionResolvedRefs)
 		return
 	}
@@ -63,24 +62,20 @@ func (c *Controller) setResolvedRefs(conditions *[]metav1.Condition, cfg *konnec
 	if p.Permitted {
 		cond.Status, cond.Reason = metav1.ConditionTrue, konnectv1alpha1.ReasonResolvedRefs
 	}
-	shared.SetCondition(conditions, cond, cfg.Generation, c.clock.Now())
+	objpatch.SetCondition(conditions, cond, cfg.Generation, c.clock.Now())
 }
 
 // watchGrants re-queues, on every grant event, the configurations the grant can affect and
-// their Secrets (whose in-use finalizer depends on the grant). grantInformer may be nil: then
-// no grant is ever seen and cross-namespace references are refused.
-func (c *Controller) watchGrants(ctx context.Context, grantInformer configurationinformers.KongReferenceGrantInformer) (cache.InformerSynced, error) {
+// their Secrets (whose in-use finalizer depends on the grant). Without a grant informer (a
+// controller confined to one namespace) no grant is ever seen and cross-namespace references
+// are refused.
+func (c *Controller) watchGrants(cc *controller.Context) error {
+	grantInformer := cc.GrantInformer()
 	if grantInformer == nil {
-		return nil, nil
+		return nil
 	}
-	logger := klog.FromContext(ctx)
-	c.tokens.Grants = shared.ReferenceGrants{Lister: grantInformer.Lister()}
 	// On an update, both versions: what the grant permitted before and what it permits now.
-	handler, err := grantInformer.Informer().AddEventHandlerWithOptions(shared.OnChange(c.enqueueGrantUsers), cache.HandlerOptions{Logger: &logger})
-	if err != nil {
-		return nil, fmt.Errorf("watching KongReferenceGrants: %w", err)
-	}
-	return handler.HasSynced, nil
+	return c.loop.Watch(cc.RootContext, grantInformer.Informer(), indexes.OnChange(c.enqueueGrantUsers))
 }
 
 // enqueueGrantUsers re-queues the configurations that one or more versions of a grant can
@@ -88,19 +83,12 @@ func (c *Controller) watchGrants(ctx context.Context, grantInformer configuratio
 func (c *Controller) enqueueGrantUsers(objs ...any) {
 	affected := sets.New[cache.ObjectName]()
 	for _, obj := range objs {
-		if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = tombstone.Obj
-		}
-		grant, ok := obj.(*configurationv1alpha1.KongReferenceGrant)
-		if !ok {
-			continue
-		}
-		for _, name := range c.grantUsers(grant) {
-			affected.Insert(name)
+		if grant, ok := indexes.Untombstone(obj).(*configurationv1alpha1.KongReferenceGrant); ok {
+			affected.Insert(c.grantUsers(grant)...)
 		}
 	}
 	for _, key := range affected.UnsortedList() {
-		c.queue.Add(key)
+		c.loop.Add(key)
 		if cfg, err := c.configs.KonnectAPIAuthConfigurations(key.Namespace).Get(key.Name); err == nil {
 			c.enqueueSecretOf(cfg)
 		}
@@ -116,14 +104,13 @@ func (c *Controller) grantUsers(grant *configurationv1alpha1.KongReferenceGrant)
 			continue
 		}
 		seen.Insert(string(from.Namespace))
-		objs, err := c.configIndexer.ByIndex(crossNamespaceRefIndex, grant.Namespace+"/"+string(from.Namespace))
+		cfgs, err := c.byIndex(crossNamespaceRefIndex, grant.Namespace+"/"+string(from.Namespace))
 		if err != nil {
 			utilruntime.HandleError(err)
 			continue
 		}
-		for _, obj := range objs {
-			cfg := obj.(*konnectv1alpha1.KonnectAPIAuthConfiguration)
-			secret, _, _ := shared.SecretRefOf(cfg)
+		for _, cfg := range cfgs {
+			secret, _, _ := credentials.SecretRefOf(cfg)
 			if slices.ContainsFunc(grant.Spec.To, func(to configurationv1alpha1.ReferenceGrantTo) bool {
 				return to.Group == grantToGroup && to.Kind == grantToKind && (to.Name == nil || string(*to.Name) == secret.Name)
 			}) {

@@ -160,16 +160,16 @@ func TestGrantEventRequeuesExactlyItsConfigurations(t *testing.T) {
 	f := newFixture(t, ctx, fixtureOptions{configs: configs})
 	drain := func() []string {
 		var got []string
-		for f.ctrl.queue.Len() > 0 {
-			key, _ := f.ctrl.queue.Get()
+		for f.ctrl.loop.Len() > 0 {
+			key, _ := f.ctrl.loop.Get()
 			got = append(got, key.Namespace+"/"+key.Name)
-			f.ctrl.queue.Done(key)
-			f.ctrl.queue.Forget(key)
+			f.ctrl.loop.Done(key)
+			f.ctrl.loop.Forget(key)
 		}
-		for f.ctrl.finalizers.queue.Len() > 0 {
-			key, _ := f.ctrl.finalizers.queue.Get()
+		for f.ctrl.finalizers.loop.Len() > 0 {
+			key, _ := f.ctrl.finalizers.loop.Get()
 			got = append(got, "secret:"+key.Namespace+"/"+key.Name)
-			f.ctrl.finalizers.queue.Done(key)
+			f.ctrl.finalizers.loop.Done(key)
 		}
 		slices.Sort(got)
 		return got

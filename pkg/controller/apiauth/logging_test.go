@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 	"strings"
 	"sync"
 	"testing"
@@ -63,11 +64,11 @@ func TestNoTokenInLogs(t *testing.T) {
 
 	run := func(f *fixture, names ...string) {
 		recorder := record.NewFakeRecorder(100)
-		f.ctrl.recorder = recorder
+		f.ctrl.events = objpatch.NewEvents(recorder, konnectv1alpha1.ConditionAPIAuthValid)
 		for _, name := range names {
 			key := cache.ObjectName{Namespace: namespace, Name: name}
-			f.ctrl.queue.Add(key)
-			f.ctrl.processNextWorkItem(ctx)
+			f.ctrl.loop.Add(key)
+			f.ctrl.loop.ProcessNextWorkItem(ctx)
 		}
 		close(recorder.Events)
 		for e := range recorder.Events {
@@ -99,8 +100,8 @@ func TestNoTokenInLogs(t *testing.T) {
 				break
 			}
 		}
-		if f.ctrl.queue.Len() > 0 {
-			f.ctrl.processNextWorkItem(ctx)
+		if f.ctrl.loop.Len() > 0 {
+			f.ctrl.loop.ProcessNextWorkItem(ctx)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -125,7 +126,7 @@ func TestEventsOnlyWhenTheVerdictChanges(t *testing.T) {
 	cfg := inlineConfig("konnect-api-auth", tokenValid)
 	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
 	recorder := record.NewFakeRecorder(100)
-	f.ctrl.recorder = recorder
+	f.ctrl.events = objpatch.NewEvents(recorder, konnectv1alpha1.ConditionAPIAuthValid)
 	key := cache.MetaObjectToName(cfg)
 
 	syncRefresh := func() {

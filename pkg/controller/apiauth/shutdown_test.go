@@ -3,6 +3,8 @@ package apiauth
 import (
 	"context"
 	"fmt"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,7 +20,7 @@ import (
 
 // countingChecker counts checks, i.e. syncs that got as far as asking about the token.
 type countingChecker struct {
-	next  TokenChecker
+	next  controller.TokenChecker
 	count atomic.Int64
 }
 
@@ -47,7 +49,7 @@ func TestShutdownTakesNoNewWork(t *testing.T) {
 	}
 	checker := &countingChecker{}
 	f := newFixture(t, informerCtx, fixtureOptions{configs: objs, informers: true,
-		checker: func(f *fixture) TokenChecker { checker.next = syncChecker{f.konnect}; return checker }})
+		checker: func(f *fixture) controller.TokenChecker { checker.next = syncChecker{f.konnect}; return checker }})
 
 	// The fake clientset runs reactors under one lock, so writes go one at a time, a
 	// millisecond each: when the run ends, one worker is inside a write and the others may be
@@ -64,7 +66,7 @@ func TestShutdownTakesNoNewWork(t *testing.T) {
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- f.ctrl.Run(runCtx, workers) }()
+	go func() { done <- loop.RunAll(runCtx, f.ctrl.Loops(), workers) }()
 	select {
 	case <-reached:
 	case <-time.After(30 * time.Second):
@@ -72,7 +74,7 @@ func TestShutdownTakesNoNewWork(t *testing.T) {
 	}
 	stop()
 	writesAtStop, checksAtStop := writes.Load(), checker.count.Load()
-	queued := f.ctrl.queue.Len()
+	queued := f.ctrl.loop.Len()
 
 	select {
 	case err := <-done:

@@ -2,12 +2,9 @@ package apiauth
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,7 +14,8 @@ import (
 	"k8s.io/klog/v2"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/serverurl"
 )
@@ -35,10 +33,10 @@ type verdict struct {
 	orgID   string
 }
 
-// sync brings one configuration's status in line with what Konnect says about its token. It
-// returns when to look at the configuration again (0: when an event or the TokenChecker's
-// wake-up brings it back).
-func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Duration, error) {
+// reconcile brings one configuration's status in line with what Konnect says about its token.
+// Its Result says when to look at the configuration again (0: when an event or the
+// TokenChecker's wake-up brings it back).
+func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.Result, error) {
 	logger := klog.FromContext(ctx).WithValues("konnectAPIAuthConfiguration", klog.KRef(key.Namespace, key.Name))
 	ctx = klog.NewContext(ctx, logger)
 	start := c.clock.Now()
@@ -48,10 +46,10 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	cfg, err := c.configs.KonnectAPIAuthConfigurations(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		logger.V(4).Info("Configuration is gone")
-		return 0, nil
+		return loop.Result{}, nil
 	}
 	if err != nil {
-		return 0, err
+		return loop.Result{}, err
 	}
 
 	// The one place the server URL is normalised: status reports it, Konnect is asked at it
@@ -68,7 +66,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	if want != nil {
 		status.ServerURL = serverURL
 		status.OrganizationID = want.orgID
-		shared.SetCondition(&status.Conditions, metav1.Condition{
+		objpatch.SetCondition(&status.Conditions, metav1.Condition{
 			Type:    konnectv1alpha1.ConditionAPIAuthValid,
 			Status:  want.status,
 			Reason:  want.reason,
@@ -79,31 +77,32 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	// kept: whether the reference is permitted does not wait on Konnect.
 	c.setResolvedRefs(&status.Conditions, cfg)
 
-	if equality.Semantic.DeepEqual(cfg.Status, status) {
-		logger.V(4).Info("Status is up to date")
-		return after, nil
-	}
-	if ctx.Err() != nil {
-		// The run ended (SIGTERM or a lost Lease): another replica may be leading now.
-		return 0, ctx.Err()
-	}
-	if err := c.writeStatus(ctx, cfg, status); err != nil {
-		switch {
-		case apierrors.IsNotFound(err):
-			logger.V(4).Info("Configuration was deleted while syncing")
-			return 0, nil
-		case apierrors.IsConflict(err):
-			// Someone else wrote first; the informer is bringing the newer object. Not a
-			// failure, so it does not count towards this configuration's backoff.
-			logger.V(4).Info("Status write lost a race; syncing again")
-			return conflictRetryDelay, nil
+	wrote, err := c.status.StatusIfChanged(ctx, cfg, cfg.Status, status, func() map[string]any {
+		// An explicit null clears a field that omitempty would otherwise leave in place.
+		return map[string]any{
+			"organizationID": objpatch.NullIfEmpty(status.OrganizationID),
+			"serverURL":      objpatch.NullIfEmpty(status.ServerURL),
+			"conditions":     status.Conditions,
 		}
-		return 0, fmt.Errorf("writing status of %s: %w", klog.KObj(cfg), err)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return loop.Result{}, err
+		}
+		if res, err := objpatch.WriteFailed(ctx, err); err == nil {
+			return res, nil
+		}
+		return loop.Result{}, fmt.Errorf("writing status of %s: %w", klog.KObj(cfg), err)
 	}
-	if want != nil {
-		c.recordVerdictChange(ctx, cfg, old, want)
+	if !wrote {
+		logger.V(4).Info("Status is up to date")
+		return loop.Result{After: after}, nil
 	}
-	return after, nil
+	if want != nil && (old == nil || old.Status != want.status || old.Reason != want.reason) {
+		logger.V(2).Info("Verdict changed", "status", want.status, "reason", want.reason)
+	}
+	c.events.Transitions(cfg, cfg.Status.Conditions, status.Conditions)
+	return loop.Result{After: after}, nil
 }
 
 // evaluate decides the configuration's verdict. It returns nil when the current condition must
@@ -174,51 +173,3 @@ func (c *Controller) nextLook(checked *konnect.Result) time.Duration {
 
 // minUnavailableLook keeps a checker that reports no wait from turning into a hot loop.
 const minUnavailableLook = 100 * time.Millisecond
-
-// recordVerdictChange records an Event when a written verdict changed in a way a person should
-// hear about: it turned False (or changed its False reason), or it turned True again after
-// being False or Unknown. A first True verdict and an Unknown one get none: the status already
-// says them, and ten thousand configurations created together would otherwise make ten
-// thousand Events, which client-go's recorder queues (up to 1,000) and drops beyond that, at
-// random. With only these Events, a mass create of good configurations writes no Event and the
-// recorder's queue is left for the verdicts that matter.
-func (c *Controller) recordVerdictChange(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration, old *metav1.Condition, want *verdict) {
-	changed := old == nil || old.Status != want.status || old.Reason != want.reason
-	if !changed {
-		return
-	}
-	klog.FromContext(ctx).V(2).Info("Verdict changed", "status", want.status, "reason", want.reason)
-	switch {
-	case want.status == metav1.ConditionFalse:
-		c.recorder.Event(cfg, corev1.EventTypeWarning, want.reason, want.message)
-	case want.status == metav1.ConditionTrue && old != nil && old.Status != metav1.ConditionTrue:
-		c.recorder.Event(cfg, corev1.EventTypeNormal, want.reason, want.message)
-	}
-}
-
-// writeStatus merge-patches the status subresource. The resourceVersion precondition makes
-// a write based on a stale cache fail with a Conflict instead of undoing a newer one; an
-// explicit null clears a field that omitempty would otherwise leave in place.
-func (c *Controller) writeStatus(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration, status konnectv1alpha1.KonnectAPIAuthConfigurationStatus) error {
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"resourceVersion": cfg.ResourceVersion},
-		"status": map[string]any{
-			"organizationID": nullIfEmpty(status.OrganizationID),
-			"serverURL":      nullIfEmpty(status.ServerURL),
-			"conditions":     status.Conditions,
-		},
-	})
-	if err != nil {
-		return err
-	}
-	_, err = c.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(cfg.Namespace).
-		Patch(ctx, cfg.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: Name}, "status")
-	return err
-}
-
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}

@@ -3,6 +3,7 @@ package apiauth
 import (
 	"context"
 	"fmt"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 	"strings"
 	"sync"
 	"testing"
@@ -249,12 +250,12 @@ func TestConflictIsRetriedWithoutBackoff(t *testing.T) {
 		return true, nil, apierrors.NewConflict(konnectv1alpha1.Resource("konnectapiauthconfigurations"), cfg.Name, fmt.Errorf("the object has been modified"))
 	})
 	key := cache.MetaObjectToName(cfg)
-	f.ctrl.queue.Add(key)
-	f.ctrl.processNextWorkItem(ctx)
-	if n := f.ctrl.queue.NumRequeues(key); n != 0 {
+	f.ctrl.loop.Add(key)
+	f.ctrl.loop.ProcessNextWorkItem(ctx)
+	if n := f.ctrl.loop.NumRequeues(key); n != 0 {
 		t.Errorf("a Conflict counted as %d failures, want 0", n)
 	}
-	f.clock.Step(conflictRetryDelay)
+	f.clock.Step(objpatch.ConflictRetryDelay)
 	waitForQueueLen(t, f, 1)
 }
 
@@ -268,9 +269,9 @@ func TestLooksAgainWhenTheCheckerSays(t *testing.T) {
 	f.konnect.set(tokenDown, konnect.Result{Verdict: konnect.VerdictUnavailable, StatusCode: 429, RetryAfter: 30 * time.Second, Message: "Konnect answered 429 Too Many Requests"})
 	key := cache.MetaObjectToName(cfg)
 
-	f.ctrl.queue.Add(key)
-	f.ctrl.processNextWorkItem(ctx)
-	if n := f.ctrl.queue.NumRequeues(key); n != 0 {
+	f.ctrl.loop.Add(key)
+	f.ctrl.loop.ProcessNextWorkItem(ctx)
+	if n := f.ctrl.loop.NumRequeues(key); n != 0 {
 		t.Errorf("an Unavailable answer counted as %d failures in the queue", n)
 	}
 	f.clock.Step(29 * time.Second)
@@ -290,7 +291,7 @@ func TestOutageBackoffIsPerToken(t *testing.T) {
 
 	for attempt, delay := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
 		// The look that finds the backoff over starts a call and is woken when it ends.
-		f.ctrl.queue.Add(key)
+		f.ctrl.loop.Add(key)
 		processOne(t, f, ctx)
 		waitForQueueLen(t, f, 1)
 		processOne(t, f, ctx)
@@ -308,8 +309,8 @@ func TestOutageBackoffIsPerToken(t *testing.T) {
 		assertQueueStaysEmpty(t, f)
 		f.clock.Step(time.Millisecond)
 		waitForQueueLen(t, f, 1)
-		item, _ := f.ctrl.queue.Get()
-		f.ctrl.queue.Done(item)
+		item, _ := f.ctrl.loop.Get()
+		f.ctrl.loop.Done(item)
 	}
 	if cond := conditionOf(f.get(cfg.Name)); cond == nil || cond.Reason != konnectv1alpha1.ReasonKonnectUnavailable {
 		t.Errorf("condition %+v, want Unknown/KonnectUnavailable", cond)
@@ -320,7 +321,7 @@ func TestOutageBackoffIsPerToken(t *testing.T) {
 func processOne(t testing.TB, f *fixture, ctx context.Context) {
 	t.Helper()
 	waitForQueueLen(t, f, 1)
-	f.ctrl.processNextWorkItem(ctx)
+	f.ctrl.loop.ProcessNextWorkItem(ctx)
 }
 
 func TestRevalidationIsScheduled(t *testing.T) {
@@ -329,8 +330,8 @@ func TestRevalidationIsScheduled(t *testing.T) {
 	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
 	key := cache.MetaObjectToName(cfg)
 
-	f.ctrl.queue.Add(key)
-	f.ctrl.processNextWorkItem(ctx)
+	f.ctrl.loop.Add(key)
+	f.ctrl.loop.ProcessNextWorkItem(ctx)
 	f.clock.Step(59 * time.Minute)
 	assertQueueStaysEmpty(t, f)
 	f.clock.Step(7 * time.Minute) // past 1h plus the largest jitter
@@ -370,7 +371,7 @@ func TestFortyConfigurationsWithOneTokenMakeOneCall(t *testing.T) {
 	close(counting.block)
 	waitForQueueLen(t, f, len(configs))
 	for range configs {
-		f.ctrl.processNextWorkItem(ctx)
+		f.ctrl.loop.ProcessNextWorkItem(ctx)
 	}
 
 	if n := counting.callsFor(tokenValid); n != 1 {
@@ -425,10 +426,10 @@ func TestSecretEventRequeuesOnlyItsConfigurations(t *testing.T) {
 func waitForQueueLen(t testing.TB, f *fixture, n int) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
-		return f.ctrl.queue.Len() == n, nil
+		return f.ctrl.loop.Len() == n, nil
 	})
 	if err != nil {
-		t.Fatalf("queue holds %d items, want %d", f.ctrl.queue.Len(), n)
+		t.Fatalf("queue holds %d items, want %d", f.ctrl.loop.Len(), n)
 	}
 }
 
@@ -436,7 +437,7 @@ func waitForQueueLen(t testing.TB, f *fixture, n int) {
 func assertQueueStaysEmpty(t testing.TB, f *fixture) {
 	t.Helper()
 	time.Sleep(50 * time.Millisecond)
-	if n := f.ctrl.queue.Len(); n != 0 {
+	if n := f.ctrl.loop.Len(); n != 0 {
 		t.Fatalf("queue holds %d items, want none yet", n)
 	}
 }
@@ -444,11 +445,11 @@ func assertQueueStaysEmpty(t testing.TB, f *fixture) {
 // drain takes every queued item out and returns their names.
 func drain(f *fixture) sets.Set[string] {
 	names := sets.New[string]()
-	for f.ctrl.queue.Len() > 0 {
-		key, _ := f.ctrl.queue.Get()
+	for f.ctrl.loop.Len() > 0 {
+		key, _ := f.ctrl.loop.Get()
 		names.Insert(key.Name)
-		f.ctrl.queue.Done(key)
-		f.ctrl.queue.Forget(key)
+		f.ctrl.loop.Done(key)
+		f.ctrl.loop.Forget(key)
 	}
 	return names
 }
@@ -462,12 +463,12 @@ func TestPendingLeavesStatusAloneUntilWoken(t *testing.T) {
 	f.konnect.set(tokenValid, konnect.Result{Verdict: konnect.VerdictPending, Message: "the token is being checked with Konnect"})
 	key := cache.MetaObjectToName(cfg)
 
-	f.ctrl.queue.Add(key)
-	f.ctrl.processNextWorkItem(ctx)
+	f.ctrl.loop.Add(key)
+	f.ctrl.loop.ProcessNextWorkItem(ctx)
 	if n := f.statusPatches(); n != 0 {
 		t.Errorf("a pending check wrote status %d times", n)
 	}
-	if n := f.ctrl.queue.NumRequeues(key); n != 0 {
+	if n := f.ctrl.loop.NumRequeues(key); n != 0 {
 		t.Errorf("a pending check counted as %d failures", n)
 	}
 	f.clock.Step(time.Hour)

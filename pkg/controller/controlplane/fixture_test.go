@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,12 +16,15 @@ import (
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
 	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/fake"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
@@ -35,15 +39,52 @@ const (
 )
 
 type fixture struct {
-	t        *testing.T
-	ctx      context.Context
-	clock    *testingclock.FakeClock
-	client   *fake.Clientset
-	kube     *k8sfake.Clientset
-	api      *konnecttest.API
-	ctrl     *Controller
+	t      *testing.T
+	ctx    context.Context
+	clock  *testingclock.FakeClock
+	client *fake.Clientset
+	kube   *k8sfake.Clientset
+	api    *konnecttest.API
+	ctrl   *Controller
+	// context is what the controller was built from.
+	context  *controller.Context
 	recorder *record.FakeRecorder
 	factory  informers.SharedInformerFactory
+	// scheduled is the control planes' queue, as the loop sees it: it records what the loop
+	// schedules.
+	scheduled *scheduleRecorder
+}
+
+// scheduleRecorder records how the loop schedules the next look at a key.
+type scheduleRecorder struct {
+	workqueue.TypedRateLimitingInterface[cache.ObjectName]
+
+	mu          sync.Mutex
+	after       time.Duration
+	rateLimited bool
+}
+
+func (q *scheduleRecorder) AddAfter(key cache.ObjectName, d time.Duration) {
+	q.mu.Lock()
+	q.after = d
+	q.mu.Unlock()
+	q.TypedRateLimitingInterface.AddAfter(key, d)
+}
+
+func (q *scheduleRecorder) AddRateLimited(key cache.ObjectName) {
+	q.mu.Lock()
+	q.rateLimited = true
+	q.mu.Unlock()
+	q.TypedRateLimitingInterface.AddRateLimited(key)
+}
+
+// take returns what was recorded since the last take, and forgets it.
+func (q *scheduleRecorder) take() (after time.Duration, rateLimited bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	after, rateLimited = q.after, q.rateLimited
+	q.after, q.rateLimited = 0, false
+	return after, rateLimited
 }
 
 type fixtureOptions struct {
@@ -70,24 +111,36 @@ func newFixture(t *testing.T, ctx context.Context, o fixtureOptions) *fixture {
 	f.client = fake.NewSimpleClientset(objs...)
 	f.kube = k8sfake.NewSimpleClientset()
 	f.factory = informers.NewSharedInformerFactory(f.client, 0)
-	secretFactory := kubeinformers.NewSharedInformerFactory(f.kube, 0)
-	grantInformer := f.factory.Configuration().V1alpha1().KongReferenceGrants()
-	if o.noGrants {
-		grantInformer = nil
+	f.recorder = record.NewFakeRecorder(100)
+	cc := &controller.Context{
+		RootContext:       ctx,
+		KubeClient:        f.kube,
+		CRDClient:         f.client,
+		KonnectAPI:        f.api,
+		KonnectSyncPeriod: time.Minute,
+		Clock:             f.clock,
+		CRDInformers:      f.factory,
+		CredentialSecrets: kubeinformers.NewSharedInformerFactory(f.kube, 0),
+		Recorder:          func(string) record.EventRecorder { return f.recorder },
 	}
-	ctrl, err := NewController(ctx, Clients{Kube: f.kube, Konnect: f.client},
-		f.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes(),
-		f.factory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
-		secretFactory.Core().V1().Secrets(),
-		grantInformer, f.api, Options{SyncPeriod: time.Minute, Clock: f.clock})
+	if o.noGrants {
+		// As with --namespace: no grant informer.
+		cc.Namespace = namespace
+	}
+	if err := cc.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	grantInformer := cc.GrantInformer()
+	ctrl, err := New(cc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.recorder = record.NewFakeRecorder(100)
-	ctrl.recorder = f.recorder
-	f.ctrl = ctrl
-	t.Cleanup(ctrl.queue.ShutDown)
-	t.Cleanup(ctrl.inUse.ShutDown)
+	f.ctrl, f.context = ctrl, cc
+	for _, l := range ctrl.Loops() {
+		t.Cleanup(l.ShutDown)
+	}
+	f.scheduled = &scheduleRecorder{TypedRateLimitingInterface: ctrl.loop.TypedRateLimitingInterface}
+	ctrl.loop.TypedRateLimitingInterface = f.scheduled
 	for _, p := range o.planes {
 		mustAdd(t, f.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer().GetIndexer(), p)
 	}
@@ -114,13 +167,31 @@ func mustAdd(t *testing.T, indexer cache.Indexer, obj any) {
 	}
 }
 
-// sync runs one sync of the control plane and copies what the fake apiserver then holds into
-// the lister, as the informer would.
-func (f *fixture) sync(name string) time.Duration {
+// sync runs one reconcile of the control plane and copies what the fake apiserver then holds
+// into the lister, as the informer would. It returns what the reconcile asked of the loop.
+func (f *fixture) sync(name string) loop.Result {
 	f.t.Helper()
-	after, err := f.ctrl.sync(f.ctx, cache.ObjectName{Namespace: namespace, Name: name})
+	res, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: name})
 	if err != nil {
 		f.t.Fatalf("sync %s: %v", name, err)
+	}
+	f.refresh(name)
+	return res
+}
+
+// process runs one sync of the control plane through the loop, which applies its Konnect
+// backoff and Retry-After, and copies what the fake apiserver then holds into the lister. It
+// returns the delay the loop scheduled the next look after (0: none).
+func (f *fixture) process(name string) time.Duration {
+	f.t.Helper()
+	f.scheduled.take()
+	f.ctrl.loop.Add(cache.ObjectName{Namespace: namespace, Name: name})
+	if !f.ctrl.loop.ProcessNextWorkItem(f.ctx) {
+		f.t.Fatalf("sync %s: the loop is shut down", name)
+	}
+	after, failed := f.scheduled.take()
+	if failed {
+		f.t.Fatalf("sync %s failed (see the log)", name)
 	}
 	f.refresh(name)
 	return after

@@ -35,7 +35,7 @@ func TestInUseFinalizer(t *testing.T) {
 	key := cache.ObjectName{Namespace: namespace, Name: authName}
 	syncInUse := func() []string {
 		t.Helper()
-		if err := f.ctrl.syncInUse(ctx, key); err != nil {
+		if _, err := f.ctrl.reconcileInUse(ctx, key); err != nil {
 			t.Fatal(err)
 		}
 		return f.refreshConfig(namespace, authName).Finalizers
@@ -77,7 +77,7 @@ func TestInUseFinalizerNeedsAGrantAcrossNamespaces(t *testing.T) {
 		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{withAuthNamespace(origin(objName, cpName), "other")},
 		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig("other", authName)},
 	})
-	if err := f.ctrl.syncInUse(ctx, cache.ObjectName{Namespace: "other", Name: authName}); err != nil {
+	if _, err := f.ctrl.reconcileInUse(ctx, cache.ObjectName{Namespace: "other", Name: authName}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.refreshConfig("other", authName).Finalizers; len(got) != 0 {
@@ -130,8 +130,8 @@ func TestNoTokenInLogs(t *testing.T) {
 	})
 	f.api.Seed(serverURL, konnect.ControlPlaneSpec{Name: "taken"})
 	process := func(name string) {
-		f.ctrl.queue.Add(cache.ObjectName{Namespace: namespace, Name: name})
-		f.ctrl.processNextWorkItem(ctx)
+		f.ctrl.loop.Add(cache.ObjectName{Namespace: namespace, Name: name})
+		f.ctrl.loop.ProcessNextWorkItem(ctx)
 		f.refresh(name)
 	}
 	f.api.Fail(konnecttest.OpCreateControlPlane, konnecttest.Transient("creating control plane"))
@@ -145,7 +145,7 @@ func TestNoTokenInLogs(t *testing.T) {
 	f.api.Fail(konnecttest.OpDeleteControlPlane, konnecttest.Transient("deleting control plane"))
 	process(objName)
 	process(objName)
-	_ = f.ctrl.syncInUse(ctx, cache.ObjectName{Namespace: namespace, Name: authName})
+	_, _ = f.ctrl.reconcileInUse(ctx, cache.ObjectName{Namespace: namespace, Name: authName})
 	f.clock.Step(time.Second)
 	klog.Flush()
 

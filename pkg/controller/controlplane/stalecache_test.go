@@ -18,7 +18,7 @@ import (
 // own finalizer patch runs before the watch delivers its status write.
 func (f *fixture) staleSync(name string) {
 	f.t.Helper()
-	if _, err := f.ctrl.sync(f.ctx, cache.ObjectName{Namespace: namespace, Name: name}); err != nil {
+	if _, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: name}); err != nil {
 		f.t.Fatalf("sync %s: %v", name, err)
 	}
 }

@@ -88,7 +88,7 @@ func TestSync(t *testing.T) {
 		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
 		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
 		run: func(t *testing.T, f *fixture) {
-			if _, err := f.ctrl.sync(f.ctx, cache.ObjectName{Namespace: namespace, Name: objName}); err != nil {
+			if _, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: objName}); err != nil {
 				t.Fatal(err)
 			}
 			// The informer delivers the object of the finalizer patch first: it has the
@@ -96,7 +96,7 @@ func TestSync(t *testing.T) {
 			stale := f.get(objName).DeepCopy()
 			stale.Status = konnectv1alpha2.KonnectGatewayControlPlaneStatus{}
 			mustUpdate(t, f.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer().GetIndexer(), stale)
-			if _, err := f.ctrl.sync(f.ctx, cache.ObjectName{Namespace: namespace, Name: objName}); err != nil {
+			if _, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: objName}); err != nil {
 				t.Fatal(err)
 			}
 			if n := f.api.Count(konnecttest.OpCreateControlPlane); n != 1 {
@@ -137,7 +137,7 @@ func TestSync(t *testing.T) {
 			f.api.ResetCalls()
 			f.client.ClearActions()
 			for range 3 {
-				after := f.sync(objName)
+				after := f.sync(objName).After
 				if after < time.Minute || after > 66*time.Second {
 					t.Fatalf("re-sync after %v, want the sync period with jitter", after)
 				}
@@ -170,7 +170,7 @@ func TestSync(t *testing.T) {
 		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
 		run: func(t *testing.T, f *fixture) {
 			f.api.Seed(serverURL, konnect.ControlPlaneSpec{Name: cpName, Labels: map[string]string{labelUID: "someone-else"}})
-			after := f.sync(objName)
+			after := f.sync(objName).After
 			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse, konnectv1alpha2.ReasonFailedToCreate,
 				`a control plane named "`+cpName+`" already exists in Konnect and was not created by this object`)
 			if after < time.Minute {
@@ -346,7 +346,7 @@ func TestSync(t *testing.T) {
 			before := f.condition(objName, konnectv1alpha2.ConditionProgrammed)
 			f.api.Fail(konnecttest.OpGetControlPlane, &konnect.APIError{Op: "getting control plane", Kind: konnect.ErrorTransient, StatusCode: 429, RetryAfter: 30 * time.Second, Message: "Konnect answered 429"})
 			f.client.ClearActions()
-			after := f.sync(objName)
+			after := f.process(objName)
 			if after < 30*time.Second {
 				t.Fatalf("retry after %v, want at least the 30s Retry-After", after)
 			}
@@ -356,12 +356,12 @@ func TestSync(t *testing.T) {
 			}
 			// Without Retry-After: the per-object backoff grows from 1s.
 			f.api.Fail(konnecttest.OpGetControlPlane, konnecttest.Transient("getting control plane"), konnecttest.Transient("getting control plane"))
-			a1, a2 := f.sync(objName), f.sync(objName)
+			a1, a2 := f.process(objName), f.process(objName)
 			if a1 < time.Second || a2 <= a1 {
 				t.Fatalf("backoff %v then %v, want growing from 1s", a1, a2)
 			}
-			f.sync(objName) // Konnect is back: the next look is at the sync period again.
-			if a := f.sync(objName); a < time.Minute {
+			f.process(objName) // Konnect is back: the next look is at the sync period again.
+			if a := f.process(objName); a < time.Minute {
 				t.Fatalf("after recovery the next look is in %v", a)
 			}
 		},
@@ -371,7 +371,7 @@ func TestSync(t *testing.T) {
 		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
 		run: func(t *testing.T, f *fixture) {
 			f.api.Fail(konnecttest.OpCreateControlPlane, konnecttest.Transient("creating control plane"))
-			after := f.sync(objName)
+			after := f.process(objName)
 			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionUnknown, konnectv1alpha2.ReasonKonnectAPIOpFailed, "503")
 			if after < time.Second || after > 2*time.Second {
 				t.Fatalf("retry after %v, want the first backoff step", after)
@@ -414,7 +414,7 @@ func TestSync(t *testing.T) {
 			f.markDeleted(objName)
 			f.api.Fail(konnecttest.OpDeleteControlPlane, konnecttest.Transient("deleting control plane"), konnecttest.Transient("deleting control plane"))
 			for range 2 {
-				after := f.sync(objName)
+				after := f.process(objName)
 				if after < time.Second {
 					t.Fatalf("retry after %v", after)
 				}

@@ -3,40 +3,33 @@
 // controller's cluster CA, or taken from a Secret the user names), registers that certificate
 // with the control plane in Konnect once per distinct certificate, and removes it from Konnect
 // when it is replaced or the extension is deleted.
+//
+// Files: controller.go (construction, event handlers, indexes), sync.go (one reconcile,
+// conditions, the control plane), register.go (registration in Konnect, finalization),
+// secrets.go (the certificate Secrets and the CA Secret), certs.go (the certificates).
 package extension
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
-	"golang.org/x/time/rate"
-
-	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/shared"
-	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
-	informersv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/konnect/v1alpha1"
-	informersv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/credentials"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/indexes"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 	listersv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/listers/konnect/v1alpha1"
 	listersv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/listers/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
@@ -62,82 +55,32 @@ const (
 
 	// syncJitter spreads re-syncs over [period, period×1.1).
 	syncJitter = 0.1
-	// conflictRetryDelay: after a write that lost a race, the informer brings the newer object.
-	conflictRetryDelay = 250 * time.Millisecond
 )
-
-// TokenResolver finds the token of an auth configuration: shared.TokenResolver, adapted.
-// The problem, when there is one, is phrased for a condition and never holds the token.
-type TokenResolver interface {
-	ResolveToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (token string, problem *TokenProblem)
-}
-
-// TokenProblem is why an auth configuration's token could not be resolved.
-type TokenProblem struct {
-	Reason  string
-	Message string
-}
-
-// Clients are the API clients the reconciler uses.
-type Clients struct {
-	// Kube writes certificate Secrets, the CA Secret, and events.
-	Kube kubernetes.Interface
-	// Konnect writes extensions (finalizer, annotation) and their status.
-	Konnect clientset.Interface
-	// Metadata, if set, tells a Manual Secret without the dp-cert label from a missing one,
-	// reading metadata only.
-	Metadata metadata.Interface
-}
-
-// Informers are the shared informers the reconciler reads from.
-type Informers struct {
-	Extensions    informersv1alpha2.KonnectExtensionInformer
-	ControlPlanes informersv1alpha2.KonnectGatewayControlPlaneInformer
-	AuthConfigs   informersv1alpha1.KonnectAPIAuthConfigurationInformer
-	// CertSecrets must list only Secrets labelled konghq.com/konnect-dp-cert=true.
-	CertSecrets coreinformers.SecretInformer
-	// CASecrets must list the CA Secret (Options.CASecret); anything else it lists is ignored.
-	CASecrets coreinformers.SecretInformer
-}
-
-// Options are the reconciler's tunables.
-type Options struct {
-	// SyncPeriod is how often a registered certificate is checked in Konnect again (one LIST).
-	SyncPeriod time.Duration
-	// CASecret is where the cluster CA is kept (kubernetes.io/tls), in the controller's namespace.
-	CASecret types.NamespacedName
-	// Tokens resolves auth configurations' tokens.
-	Tokens TokenResolver
-	// Clock drives the queue's delays, certificate validity and condition timestamps.
-	Clock clock.WithTicker
-	// MetricsProvider, if set, receives the workqueue's metrics.
-	MetricsProvider workqueue.MetricsProvider
-}
 
 // Controller keeps KonnectExtensions' certificates provisioned and registered.
 type Controller struct {
-	kubeClient     kubernetes.Interface
-	client         clientset.Interface
+	loop *loop.Loop
+
+	// kubeClient writes certificate Secrets and the CA Secret.
+	kubeClient kubernetes.Interface
+	// writer patches extensions' metadata (finalizer, annotation) and status.
+	writer objpatch.Writer[*konnectv1alpha2.KonnectExtension]
+	// secretMetadata, if set, tells a Manual Secret without the dp-cert label from a missing
+	// one, reading metadata only.
 	secretMetadata metadata.Getter
 	api            konnect.ControlPlaneAPI
-	tokens         TokenResolver
+	tokens         *credentials.Resolver
+	events         objpatch.Events
 
 	extensions       listersv1alpha2.KonnectExtensionLister
 	extensionIndexer cache.Indexer
 	controlPlanes    listersv1alpha2.KonnectGatewayControlPlaneLister
 	cpIndexer        cache.Indexer
 	authConfigs      listersv1alpha1.KonnectAPIAuthConfigurationLister
-	certSecrets      corelisters.SecretLister
-	caSecrets        corelisters.SecretLister
-	cachesSynced     []cache.InformerSynced
-
-	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	// konnectBackoff paces retries after Konnect failures per extension (1s..5min); the
-	// retry is scheduled with AddAfter at max(backoff, Retry-After).
-	konnectBackoff workqueue.TypedRateLimiter[cache.ObjectName]
-
-	broadcaster record.EventBroadcaster
-	recorder    record.EventRecorder
+	// certSecrets lists only Secrets labelled konghq.com/konnect-dp-cert=true.
+	certSecrets corelisters.SecretLister
+	// caSecrets lists the CA Secret (caSecret); anything else it lists is ignored.
+	caSecrets corelisters.SecretLister
 
 	clock      clock.WithTicker
 	syncPeriod time.Duration
@@ -159,109 +102,84 @@ type verification struct {
 	at         time.Time
 }
 
-// NewController builds the reconciler on shared informers.
-func NewController(ctx context.Context, clients Clients, inf Informers, api konnect.ControlPlaneAPI, opts Options) (*Controller, error) {
-	logger := klog.FromContext(ctx)
-	if opts.SyncPeriod <= 0 {
-		return nil, fmt.Errorf("sync period must be positive, got %v", opts.SyncPeriod)
+// New builds the reconciler on the shared informers of extensions, control planes and auth
+// configurations, the certificate Secrets' informer and the CA Secret's.
+func New(c *controller.Context) (*Controller, error) {
+	if c.KonnectSyncPeriod <= 0 {
+		return nil, fmt.Errorf("sync period must be positive, got %v", c.KonnectSyncPeriod)
 	}
-	if opts.CASecret.Name == "" || opts.CASecret.Namespace == "" {
+	if c.CASecret.Name == "" || c.CASecret.Namespace == "" {
 		return nil, errors.New("the CA Secret needs a name and a namespace")
 	}
-	if opts.Tokens == nil {
-		return nil, errors.New("a TokenResolver is required")
+	if c.Credentials == nil {
+		return nil, errors.New("a credentials resolver is required")
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
+	extInformer := c.CRDInformers.Konnect().V1alpha2().KonnectExtensions()
+	cpInformer := c.CRDInformers.Konnect().V1alpha2().KonnectGatewayControlPlanes()
+	authInformer := c.CRDInformers.Konnect().V1alpha1().KonnectAPIAuthConfigurations()
+	certInformer := c.CertificateSecrets.Core().V1().Secrets()
+	caInformer := c.CASecrets.Core().V1().Secrets()
+
+	ctrl := &Controller{
+		kubeClient: c.KubeClient,
+		writer: objpatch.Writer[*konnectv1alpha2.KonnectExtension]{FieldManager: Name,
+			Client: func(ns string) objpatch.Patcher[*konnectv1alpha2.KonnectExtension] {
+				return c.CRDClient.KonnectV1alpha2().KonnectExtensions(ns)
+			}},
+		api:    c.KonnectAPI,
+		tokens: c.Credentials,
+		// An Event when Ready turns False after True, or True again after False; none for a
+		// first Ready, so a thousand extensions applied at once cost no Event writes.
+		events:           objpatch.NewEvents(c.Recorder(Name), konnectv1alpha2.ConditionReady),
+		extensions:       extInformer.Lister(),
+		extensionIndexer: extInformer.Informer().GetIndexer(),
+		controlPlanes:    cpInformer.Lister(),
+		cpIndexer:        cpInformer.Informer().GetIndexer(),
+		authConfigs:      authInformer.Lister(),
+		certSecrets:      certInformer.Lister(),
+		caSecrets:        caInformer.Lister(),
+		clock:            c.Clock,
+		syncPeriod:       c.KonnectSyncPeriod,
+		caSecret:         c.CASecret,
+		verified:         map[cache.ObjectName]verification{},
 	}
-
-	// Retries after our own or the apiserver's errors: per extension 1s to 5min; the overall
-	// bucket (50/s, burst 500) bounds how fast thousands of failing items come back together.
-	rateLimiter := workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](time.Second, 5*time.Minute),
-		&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(rate.Limit(50), 500)},
-	)
-
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(konnectv1alpha2.AddToScheme(scheme))
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-
-	c := &Controller{
-		kubeClient:       clients.Kube,
-		client:           clients.Konnect,
-		api:              api,
-		tokens:           opts.Tokens,
-		extensions:       inf.Extensions.Lister(),
-		extensionIndexer: inf.Extensions.Informer().GetIndexer(),
-		controlPlanes:    inf.ControlPlanes.Lister(),
-		cpIndexer:        inf.ControlPlanes.Informer().GetIndexer(),
-		authConfigs:      inf.AuthConfigs.Lister(),
-		certSecrets:      inf.CertSecrets.Lister(),
-		caSecrets:        inf.CASecrets.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(rateLimiter,
-			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: Name, Clock: opts.Clock, MetricsProvider: opts.MetricsProvider}),
-		konnectBackoff: workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](time.Second, 5*time.Minute),
-		broadcaster:    broadcaster,
-		recorder:       broadcaster.NewRecorder(scheme, corev1.EventSource{Component: Name}),
-		clock:          opts.Clock,
-		syncPeriod:     opts.SyncPeriod,
-		caSecret:       opts.CASecret,
-		verified:       map[cache.ObjectName]verification{},
+	if c.MetadataClient != nil {
+		ctrl.secretMetadata = c.MetadataClient.Resource(controller.SecretsResource)
 	}
-	if clients.Metadata != nil {
-		c.secretMetadata = clients.Metadata.Resource(corev1.SchemeGroupVersion.WithResource("secrets"))
-	}
+	ctrl.loop = loop.New(Name, ctrl.reconcile, loop.Options{Clock: c.Clock, MetricsProvider: c.WorkqueueMetrics,
+		LogKey: "konnectExtension"})
 
-	if err := inf.Extensions.Informer().AddIndexers(cache.Indexers{
+	if err := extInformer.Informer().AddIndexers(cache.Indexers{
 		controlPlaneIndex: indexByControlPlane,
 		secretIndex:       indexBySecret,
 	}); err != nil {
 		return nil, fmt.Errorf("adding the extension indexes: %w", err)
 	}
-	if err := shared.AddControlPlaneAuthRefIndex(inf.ControlPlanes.Informer()); err != nil {
+	if err := indexes.AddControlPlaneAuthRefIndex(cpInformer.Informer()); err != nil {
 		return nil, err
 	}
 
-	changed := func(f func(any)) cache.ResourceEventHandlerFuncs {
-		return cache.ResourceEventHandlerFuncs{
-			AddFunc: f,
-			UpdateFunc: func(old, cur any) {
-				// A relist delivers unchanged objects again.
-				if old.(metav1.Object).GetResourceVersion() != cur.(metav1.Object).GetResourceVersion() {
-					f(cur)
-				}
-			},
-			DeleteFunc: f,
-		}
-	}
-	handlers := []struct {
+	watches := []struct {
 		informer cache.SharedIndexInformer
-		handler  func(any)
+		handler  func(metav1.Object)
 		what     string
 	}{
-		{inf.Extensions.Informer(), c.enqueue, "extensions"},
-		{inf.ControlPlanes.Informer(), c.enqueueControlPlaneUsers, "control planes"},
-		{inf.AuthConfigs.Informer(), c.enqueueAuthConfigUsers, "auth configurations"},
-		{inf.CertSecrets.Informer(), c.enqueueSecretUsers, "certificate Secrets"},
-		{inf.CASecrets.Informer(), c.enqueueCAUsers, "the CA Secret"},
+		{extInformer.Informer(), func(ext metav1.Object) { ctrl.loop.Enqueue(ext) }, "extensions"},
+		{cpInformer.Informer(), ctrl.enqueueControlPlaneUsers, "control planes"},
+		{authInformer.Informer(), ctrl.enqueueAuthConfigUsers, "auth configurations"},
+		{certInformer.Informer(), ctrl.enqueueSecretUsers, "certificate Secrets"},
+		{caInformer.Informer(), ctrl.enqueueCAUsers, "the CA Secret"},
 	}
-	for _, h := range handlers {
-		reg, err := h.informer.AddEventHandlerWithOptions(changed(h.handler), cache.HandlerOptions{Logger: &logger})
-		if err != nil {
-			return nil, fmt.Errorf("watching %s: %w", h.what, err)
+	for _, w := range watches {
+		if err := ctrl.loop.Watch(c.RootContext, w.informer, indexes.OnChange(indexes.Each(w.handler))); err != nil {
+			return nil, fmt.Errorf("watching %s: %w", w.what, err)
 		}
-		c.cachesSynced = append(c.cachesSynced, reg.HasSynced)
 	}
-	return c, nil
+	return ctrl, nil
 }
 
-func untombstone(obj any) any {
-	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		return tombstone.Obj
-	}
-	return obj
-}
+// Loops are the reconciler's queues: one, of extensions.
+func (c *Controller) Loops() []*loop.Loop { return []*loop.Loop{c.loop} }
 
 // controlPlaneName is the name of the control plane an extension names, or "".
 func controlPlaneName(ext *konnectv1alpha2.KonnectExtension) string {
@@ -310,153 +228,55 @@ func indexBySecret(obj any) ([]string, error) {
 	return []string{ext.Namespace + "/" + generatedSecretName(ext.Name)}, nil
 }
 
-func (c *Controller) enqueue(obj any) {
-	if o, ok := untombstone(obj).(metav1.Object); ok {
-		c.queue.Add(cache.MetaObjectToName(o))
-	}
-}
-
+// enqueueIndexed re-queues the extensions under one index value. The indexer reads memory; it
+// fails only on an unknown index.
 func (c *Controller) enqueueIndexed(index, value string) {
 	users, err := c.extensionIndexer.ByIndex(index, value)
 	if err != nil {
-		utilruntime.HandleError(err)
+		utilruntime.HandleError(fmt.Errorf("extensions by %s: %w", index, err))
 		return
 	}
 	for _, u := range users {
-		c.enqueue(u)
+		c.loop.Enqueue(u)
 	}
 }
 
 // enqueueControlPlaneUsers re-queues exactly the extensions that name a control plane.
-func (c *Controller) enqueueControlPlaneUsers(obj any) {
-	if o, ok := untombstone(obj).(metav1.Object); ok {
-		c.enqueueIndexed(controlPlaneIndex, o.GetNamespace()+"/"+o.GetName())
-	}
+func (c *Controller) enqueueControlPlaneUsers(cp metav1.Object) {
+	c.enqueueIndexed(controlPlaneIndex, cp.GetNamespace()+"/"+cp.GetName())
 }
 
 // enqueueAuthConfigUsers re-queues the extensions whose control plane uses an auth configuration.
-func (c *Controller) enqueueAuthConfigUsers(obj any) {
-	o, ok := untombstone(obj).(metav1.Object)
-	if !ok {
-		return
-	}
-	cps, err := c.cpIndexer.ByIndex(shared.ControlPlaneAuthRefIndex, o.GetNamespace()+"/"+o.GetName())
+func (c *Controller) enqueueAuthConfigUsers(cfg metav1.Object) {
+	cps, err := c.cpIndexer.ByIndex(indexes.ControlPlaneAuthRefIndex, cfg.GetNamespace()+"/"+cfg.GetName())
 	if err != nil {
-		utilruntime.HandleError(err)
+		utilruntime.HandleError(fmt.Errorf("control planes by %s: %w", indexes.ControlPlaneAuthRefIndex, err))
 		return
 	}
 	for _, cp := range cps {
-		c.enqueueControlPlaneUsers(cp)
+		if cp, ok := cp.(metav1.Object); ok {
+			c.enqueueControlPlaneUsers(cp)
+		}
 	}
 }
 
 // enqueueSecretUsers re-queues the extensions that name a certificate Secret (Manual) or own it.
-func (c *Controller) enqueueSecretUsers(obj any) {
-	o, ok := untombstone(obj).(metav1.Object)
-	if !ok {
-		return
-	}
-	c.enqueueIndexed(secretIndex, o.GetNamespace()+"/"+o.GetName())
-	if owner := metav1.GetControllerOf(o); owner != nil && owner.Kind == "KonnectExtension" {
-		c.queue.Add(cache.ObjectName{Namespace: o.GetNamespace(), Name: owner.Name})
+func (c *Controller) enqueueSecretUsers(secret metav1.Object) {
+	c.enqueueIndexed(secretIndex, secret.GetNamespace()+"/"+secret.GetName())
+	if owner := metav1.GetControllerOf(secret); owner != nil && owner.Kind == "KonnectExtension" {
+		c.loop.Add(cache.ObjectName{Namespace: secret.GetNamespace(), Name: owner.Name})
 	}
 }
 
 // enqueueCAUsers re-queues every Automatic extension when the CA Secret changes: their
 // certificates are checked against the CA. A CA change is rare; this is not on a hot path.
-func (c *Controller) enqueueCAUsers(obj any) {
-	o, ok := untombstone(obj).(metav1.Object)
-	if !ok || o.GetNamespace() != c.caSecret.Namespace || o.GetName() != c.caSecret.Name {
+func (c *Controller) enqueueCAUsers(secret metav1.Object) {
+	if secret.GetNamespace() != c.caSecret.Namespace || secret.GetName() != c.caSecret.Name {
 		return
 	}
 	for _, e := range c.extensionIndexer.List() {
 		if ext, ok := e.(*konnectv1alpha2.KonnectExtension); ok && !isManual(ext) {
-			c.enqueue(ext)
-		}
-	}
-}
-
-// Run waits for the caches, starts workers and blocks until ctx ends.
-func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrashWithContext(ctx)
-	logger := klog.FromContext(ctx).WithValues("reconciler", Name)
-	ctx = klog.NewContext(ctx, logger)
-
-	c.broadcaster.StartStructuredLogging(3)
-	c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kubeClient.CoreV1().Events("")})
-	defer c.broadcaster.Shutdown()
-
-	logger.Info("Starting reconciler", "workers", workers)
-	defer logger.Info("Stopped reconciler")
-
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.cachesSynced...) {
-		c.queue.ShutDown()
-		return errors.New("caches did not sync before the extension reconciler was stopped")
-	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for c.processNextWorkItem(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	logger.Info("Shutting down: taking no more work")
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-// HasSynced reports whether the informer caches the reconciler reads from are filled.
-func (c *Controller) HasSynced() bool {
-	for _, synced := range c.cachesSynced {
-		if !synced() {
-			return false
-		}
-	}
-	return true
-}
-
-// result is what one sync asks of the queue.
-type result struct {
-	// after: look again then (0: only when an event brings it back).
-	after time.Duration
-	// konnectErr: a Konnect call failed transiently; retry at max(per-key backoff, Retry-After).
-	konnectErr error
-}
-
-func (c *Controller) processNextWorkItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if ctx.Err() != nil {
-		return false
-	}
-	res, err := c.sync(ctx, key)
-	c.schedule(ctx, key, res, err)
-	return true
-}
-
-// schedule is the one place a key's next look is decided.
-func (c *Controller) schedule(ctx context.Context, key cache.ObjectName, res result, err error) {
-	switch {
-	case err != nil && ctx.Err() != nil:
-	case err != nil:
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing KonnectExtension failed", "konnectExtension", klog.KRef(key.Namespace, key.Name))
-		c.queue.AddRateLimited(key)
-	case res.konnectErr != nil:
-		c.queue.Forget(key)
-		delay := max(c.konnectBackoff.When(key), konnect.RetryAfterOf(res.konnectErr))
-		klog.FromContext(ctx).V(2).Info("Konnect call failed; retrying later", "konnectExtension", klog.KRef(key.Namespace, key.Name),
-			"err", res.konnectErr.Error(), "after", delay)
-		c.queue.AddAfter(key, delay)
-	default:
-		c.queue.Forget(key)
-		c.konnectBackoff.Forget(key)
-		if res.after > 0 {
-			c.queue.AddAfter(key, res.after)
+			c.loop.Enqueue(ext)
 		}
 	}
 }

@@ -21,6 +21,8 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/fake"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
@@ -38,16 +40,6 @@ const (
 	caNamespace = "konnect-system"
 	caName      = "konnect-auth-controller-ca"
 )
-
-// mapTokens resolves inline tokens only: the real resolution is shared.TokenResolver's, tested there.
-type mapTokens struct{}
-
-func (mapTokens) ResolveToken(_ context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (string, *TokenProblem) {
-	if cfg.Spec.Token == "" {
-		return "", &TokenProblem{Reason: "InvalidToken", Message: "spec.token is empty"}
-	}
-	return cfg.Spec.Token, nil
-}
 
 type fixture struct {
 	t       testing.TB
@@ -110,23 +102,32 @@ func newFixture(t *testing.T, ctx context.Context, o fixtureOptions) *fixture {
 	f.factory = informers.NewSharedInformerFactory(f.client, 0)
 	f.secrets = kubeinformers.NewSharedInformerFactory(f.kube, 0)
 	f.ca = kubeinformers.NewSharedInformerFactory(f.kube, 0)
-	ctrl, err := NewController(ctx, Clients{Kube: f.kube, Konnect: f.client, Metadata: metaClient}, Informers{
-		Extensions:    f.factory.Konnect().V1alpha2().KonnectExtensions(),
-		ControlPlanes: f.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes(),
-		AuthConfigs:   f.factory.Konnect().V1alpha1().KonnectAPIAuthConfigurations(),
-		CertSecrets:   f.secrets.Core().V1().Secrets(),
-		CASecrets:     f.ca.Core().V1().Secrets(),
-	}, f.api, Options{
-		SyncPeriod: syncPeriod, CASecret: types.NamespacedName{Namespace: caNamespace, Name: caName},
-		Tokens: mapTokens{}, Clock: f.clock,
-	})
-	if err != nil {
-		t.Fatalf("NewController: %v", err)
-	}
 	f.events = record.NewFakeRecorder(100)
-	ctrl.recorder = f.events
+	// The auth configurations' tokens are inline: the credentials resolver Complete builds
+	// reads them without a Secret (its Secret resolution is tested in package credentials).
+	cc := &controller.Context{
+		RootContext:        ctx,
+		KubeClient:         f.kube,
+		CRDClient:          f.client,
+		MetadataClient:     metaClient,
+		KonnectAPI:         f.api,
+		KonnectSyncPeriod:  syncPeriod,
+		CASecret:           types.NamespacedName{Namespace: caNamespace, Name: caName},
+		Clock:              f.clock,
+		CRDInformers:       f.factory,
+		CertificateSecrets: f.secrets,
+		CASecrets:          f.ca,
+		Recorder:           func(string) record.EventRecorder { return f.events },
+	}
+	if err := cc.Complete(); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	ctrl, err := New(cc)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
 	f.ctrl = ctrl
-	t.Cleanup(ctrl.queue.ShutDown)
+	t.Cleanup(ctrl.loop.ShutDown)
 
 	for _, e := range o.extensions {
 		f.add(f.factory.Konnect().V1alpha2().KonnectExtensions().Informer().GetIndexer(), e)
@@ -184,15 +185,26 @@ func (f *fixture) refresh() {
 	}
 }
 
-// sync runs one sync of the extension and refreshes the listers.
-func (f *fixture) sync(name string) result {
+// sync runs one reconcile of the extension and refreshes the listers.
+func (f *fixture) sync(name string) loop.Result {
 	f.t.Helper()
-	res, err := f.ctrl.sync(f.ctx, cache.ObjectName{Namespace: namespace, Name: name})
+	res, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: name})
 	if err != nil {
 		f.t.Fatalf("sync: %v", err)
 	}
 	f.refresh()
 	return res
+}
+
+// process has the loop take the extension's key, reconcile it and schedule its next look, as a
+// worker does, and refreshes the listers.
+func (f *fixture) process(name string) {
+	f.t.Helper()
+	f.ctrl.loop.Add(cache.ObjectName{Namespace: namespace, Name: name})
+	if !f.ctrl.loop.ProcessNextWorkItem(f.ctx) {
+		f.t.Fatal("the loop took no work")
+	}
+	f.refresh()
 }
 
 func (f *fixture) get(name string) *konnectv1alpha2.KonnectExtension {

@@ -7,14 +7,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
 
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
 )
-
-func keyOf(name string) cache.ObjectName { return cache.ObjectName{Namespace: namespace, Name: name} }
 
 // waitFor polls cond for a second: the fake clock's AddAfter hands items over on a goroutine.
 func waitFor(t *testing.T, cond func() bool) {
@@ -40,8 +37,7 @@ func TestNoTokenInLogs(t *testing.T) {
 	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName), manualExtension("manual", "konnect-client-tls")},
 		secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}})
 	f.api.Fail(konnecttest.OpListCertificates, konnecttest.Transient("listing data-plane certificates"))
-	res := f.sync(extName)
-	f.ctrl.schedule(ctx, keyOf(extName), res, nil)
+	f.process(extName) // the loop reconciles and schedules the retry, logging it
 	f.sync(extName)
 	f.sync("manual")
 	ext := f.get(extName)

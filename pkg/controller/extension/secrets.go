@@ -153,7 +153,7 @@ func (c *Controller) automaticCertificate(ctx context.Context, ext *konnectv1alp
 		return nil, fmt.Errorf("renewing the certificate in Secret %s/%s: %w", ext.Namespace, name, err)
 	}
 	logger.V(2).Info("Renewed the client certificate", "secret", klog.KObj(secret), "why", why, "notAfter", pair.cert.NotAfter)
-	c.recorder.Eventf(ext, corev1.EventTypeNormal, "CertificateRenewed", "Renewed the certificate in Secret %s: %s", name, why)
+	c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRenewed", "Renewed the certificate in Secret %s: %s", name, why)
 	return &certificate{cert: pair.cert, secretName: name, renewAt: renewAt(pair.cert)}, nil
 }
 

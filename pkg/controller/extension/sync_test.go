@@ -280,8 +280,8 @@ func TestRenewal(t *testing.T) {
 	}
 	f.clock.SetTime(due.Add(-30 * time.Second))
 	res := f.sync(extName)
-	if res.after > 30*time.Second || res.after < time.Second {
-		t.Errorf("next look in %v, want the 30s left before renewal", res.after)
+	if res.After > 30*time.Second || res.After < time.Second {
+		t.Errorf("next look in %v, want the 30s left before renewal", res.After)
 	}
 	if got, _ := parseKeyPair(f.secret(namespace, extName+"-client-tls").Data); got.cert.SerialNumber.Cmp(first.cert.SerialNumber) != 0 {
 		t.Fatal("renewed too early")
@@ -385,24 +385,28 @@ func TestTransientFailureKeepsReadyAndWaitsForRetryAfter(t *testing.T) {
 	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
 
 	f.clock.Step(syncPeriod + time.Second)
-	f.api.Fail(konnecttest.OpListCertificates, &konnect.APIError{Op: "listing data-plane certificates", Kind: konnect.ErrorTransient,
-		StatusCode: 429, Message: "Konnect answered 429 Too Many Requests", RetryAfter: 42 * time.Second})
+	tooMany := &konnect.APIError{Op: "listing data-plane certificates", Kind: konnect.ErrorTransient,
+		StatusCode: 429, Message: "Konnect answered 429 Too Many Requests", RetryAfter: 42 * time.Second}
+	f.api.Fail(konnecttest.OpListCertificates, tooMany)
 	res := f.sync(extName)
-	if res.konnectErr == nil {
+	if res.Transient == nil {
 		t.Fatal("no Konnect failure reported")
 	}
 	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
 	f.wantCondition(extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionTrue, konnectv1alpha2.ReasonProvisioned, "")
 
-	// The queue waits for Retry-After, not the 1s backoff.
-	key := keyOf(extName)
-	f.ctrl.schedule(ctx, key, res, nil)
+	// The loop, meeting the same 429, waits for Retry-After (42s), not the 1s backoff.
+	f.api.Fail(konnecttest.OpListCertificates, tooMany)
+	f.process(extName)
 	f.clock.Step(41 * time.Second)
-	if f.ctrl.queue.Len() != 0 {
+	if f.ctrl.loop.Len() != 0 {
 		t.Error("re-queued before Retry-After")
 	}
+	// The step woke the queue's waiting loop (its heartbeat), which re-arms its timer for the
+	// second left on its own goroutine: let it, or the next step can slip in between.
+	time.Sleep(20 * time.Millisecond)
 	f.clock.Step(2 * time.Second)
-	waitFor(t, func() bool { return f.ctrl.queue.Len() == 1 })
+	waitFor(t, func() bool { return f.ctrl.loop.Len() == 1 })
 
 	// A first registration that meets Konnect down is Unknown, not False, and nothing is lost.
 	g := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
@@ -437,7 +441,7 @@ func TestDeletion(t *testing.T) {
 	// Konnect is down: the finalizer stays, and the retry is backed off.
 	f.api.Fail(konnecttest.OpDeleteCertificate, konnecttest.Transient("deleting data-plane certificate"))
 	res := f.sync(extName)
-	if res.konnectErr == nil {
+	if res.Transient == nil {
 		t.Error("a failed delete was not retried")
 	}
 	if !slices.Contains(f.get(extName).Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
@@ -524,7 +528,7 @@ func TestChangedCertificateWhileKonnectDownIsNotReady(t *testing.T) {
 	}
 	f.refresh()
 	f.api.Fail(konnecttest.OpListCertificates, konnecttest.Transient("listing data-plane certificates"))
-	if res := f.sync(extName); res.konnectErr == nil {
+	if res := f.sync(extName); res.Transient == nil {
 		t.Fatal("no Konnect failure reported")
 	}
 	f.wantCondition(extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionUnknown, konnectv1alpha2.ReasonKonnectAPIOpFailed, "503")

@@ -71,7 +71,7 @@ func TestHighAvailability(t *testing.T) {
 			return code == 200, fmt.Sprint(code, body, err)
 		})
 	}
-	if strings.Contains(standby.Log(), "Starting controller") {
+	if strings.Contains(standby.Log(), "Starting workers") {
 		t.Errorf("the standby started its workers without leading")
 	}
 

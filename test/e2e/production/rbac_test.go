@@ -483,7 +483,7 @@ func connectFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc, ns strin
 	defer cancel()
 
 	// Every reconciler started and synced its informers (/readyz waits for all of them).
-	for _, msg := range []string{`"Starting controller"`, `"Starting control-plane reconciler"`, `"Starting reconciler"`} {
+	for _, msg := range []string{`"Starting workers" loop="konnect-auth-controller"`, `"Starting workers" loop="konnect-controlplanes"`, `"Starting workers" loop="konnect-extensions"`} {
 		if !strings.Contains(p.Log(), msg) {
 			t.Errorf("the controller did not log %s: is a reconciler missing?\n%s", msg, framework.Tail(p.Log(), 40))
 		}

@@ -1,4 +1,4 @@
-package shared
+package indexes
 
 import (
 	"fmt"
@@ -46,29 +46,4 @@ func AddControlPlaneAuthRefIndex(informer cache.SharedIndexInformer) error {
 		return fmt.Errorf("adding the control planes' auth reference index: %w", err)
 	}
 	return nil
-}
-
-// OnChange returns event handlers that call enqueue with the object when it is added or
-// deleted, and with both versions when an update changed it: a relist after a broken watch
-// delivers unchanged objects again, and those need no work.
-func OnChange(enqueue func(objs ...any)) cache.ResourceEventHandlerFuncs {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { enqueue(obj) },
-		UpdateFunc: func(old, cur any) {
-			if o, c, ok := metaPair(old, cur); !ok || o != c {
-				enqueue(old, cur)
-			}
-		},
-		DeleteFunc: func(obj any) { enqueue(obj) },
-	}
-}
-
-// metaPair returns the resource versions of two versions of an object.
-func metaPair(old, cur any) (string, string, bool) {
-	o, ok1 := old.(interface{ GetResourceVersion() string })
-	c, ok2 := cur.(interface{ GetResourceVersion() string })
-	if !ok1 || !ok2 {
-		return "", "", false
-	}
-	return o.GetResourceVersion(), c.GetResourceVersion(), true
 }

@@ -1,4 +1,7 @@
-package shared
+// Package credentials resolves the token of a KonnectAPIAuthConfiguration (inline, or from a
+// labelled Secret, in its namespace or in another one a KongReferenceGrant permits), the same way
+// for every reconciler that talks to Konnect on behalf of one.
+package credentials
 
 import (
 	"context"
@@ -9,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/cache"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 )
@@ -30,9 +34,9 @@ type TokenProblem struct {
 	Message string
 }
 
-// TokenResolver finds the token of a KonnectAPIAuthConfiguration, for every reconciler that
+// Resolver finds the token of a KonnectAPIAuthConfiguration, for every reconciler that
 // talks to Konnect on behalf of one.
-type TokenResolver struct {
+type Resolver struct {
 	// Secrets lists the Secrets labelled konghq.com/credential=konnect: the only ones a
 	// configuration may take its token from.
 	Secrets corelisters.SecretLister
@@ -46,7 +50,7 @@ type TokenResolver struct {
 // Resolve finds a configuration's token: inline, or the trimmed "token" key of the
 // labelled Secret that spec.secretRef names, in the configuration's own namespace or in
 // another one whose KongReferenceGrant permits it.
-func (r *TokenResolver) Resolve(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (TokenSource, *TokenProblem) {
+func (r *Resolver) Resolve(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (TokenSource, *TokenProblem) {
 	switch cfg.Spec.Type {
 	case konnectv1alpha1.KonnectAPIAuthTypeToken:
 		if problem := checkTokenFormat(cfg.Spec.Token); problem != "" {
@@ -65,7 +69,7 @@ func (r *TokenResolver) Resolve(ctx context.Context, cfg *konnectv1alpha1.Konnec
 	}
 }
 
-func (r *TokenResolver) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (TokenSource, *TokenProblem) {
+func (r *Resolver) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (TokenSource, *TokenProblem) {
 	ref := cfg.Spec.SecretRef
 	if ref == nil || ref.Name == "" {
 		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonSecretNotFound,
@@ -112,7 +116,7 @@ func (r *TokenResolver) resolveSecretToken(ctx context.Context, cfg *konnectv1al
 // secretNotFoundMessage explains a Secret missing from the labelled cache. A Secret that
 // exists without the credential label is the most common mistake, so it is looked up (as
 // metadata only: its data is never fetched) to say which of the two it is.
-func (r *TokenResolver) secretNotFoundMessage(ctx context.Context, namespace, name string) string {
+func (r *Resolver) secretNotFoundMessage(ctx context.Context, namespace, name string) string {
 	label := konnectv1alpha1.SecretCredentialLabel + "=" + konnectv1alpha1.SecretCredentialLabelValue
 	if r.SecretMetadata != nil {
 		_, err := r.SecretMetadata.Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
@@ -137,4 +141,16 @@ func checkTokenFormat(token string) string {
 		return "must start with kpat_ (personal access token) or spat_ (system account token)"
 	}
 	return ""
+}
+
+// Namespaced reports whether grants are not watched (a controller confined to one namespace):
+// then no cross-namespace reference is permitted.
+func (r *Resolver) Namespaced() bool { return r.Grants.Lister == nil }
+
+// PermitsAuthRef reports whether a KongReferenceGrant in the auth configuration's namespace lets
+// objects of group/kind in fromNamespace use auth configuration ref, and names the grant.
+func (r *Resolver) PermitsAuthRef(group, kind, fromNamespace string, ref cache.ObjectName) (string, bool) {
+	return r.Grants.Permits(
+		RefFrom{Group: group, Kind: kind, Namespace: fromNamespace},
+		RefTo{Group: AuthConfigGroup, Kind: AuthConfigKind, Namespace: ref.Namespace, Name: ref.Name})
 }

@@ -1,4 +1,4 @@
-package shared
+package credentials
 
 import (
 	"fmt"
@@ -41,7 +41,7 @@ func SecretRefOf(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (secret cache
 }
 
 // CheckSecretRef decides whether cfg, whose Secret is in another namespace, may read it.
-func (r *TokenResolver) CheckSecretRef(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) SecretRefPermission {
+func (r *Resolver) CheckSecretRef(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) SecretRefPermission {
 	secret, _, _ := SecretRefOf(cfg)
 	if r.Grants.Lister == nil {
 		return SecretRefPermission{Message: fmt.Sprintf(

@@ -1,4 +1,4 @@
-package shared
+package credentials
 
 import (
 	"testing"
@@ -19,15 +19,15 @@ const (
 	tokenValid      = "kpat_VALIDvalidVALIDvalid0123456789abcdef"
 )
 
-// newResolver is a TokenResolver on a Secret indexer preloaded with secrets, without grants
+// newResolver is a Resolver on a Secret indexer preloaded with secrets, without grants
 // or metadata; the indexer is returned so that tests can change what it holds.
-func newResolver(t testing.TB, secrets ...*corev1.Secret) (*TokenResolver, cache.Indexer) {
+func newResolver(t testing.TB, secrets ...*corev1.Secret) (*Resolver, cache.Indexer) {
 	t.Helper()
 	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	for _, s := range secrets {
 		mustAdd(t, indexer, s)
 	}
-	return &TokenResolver{Secrets: corelisters.NewSecretLister(indexer)}, indexer
+	return &Resolver{Secrets: corelisters.NewSecretLister(indexer)}, indexer
 }
 
 // grantLister is a grant lister holding grants.

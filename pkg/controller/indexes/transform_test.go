@@ -1,4 +1,4 @@
-package shared
+package indexes
 
 import (
 	"maps"
@@ -6,6 +6,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const (
+	namespace  = "kong"
+	tokenValid = "kpat_VALIDvalidVALIDvalid0123456789abcdef"
 )
 
 func TestTrimForCache(t *testing.T) {

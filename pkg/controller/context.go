@@ -1,0 +1,208 @@
+// Package controller holds what every reconciler is built from: the one Context, made once by
+// cmd/controller. Each reconciler (apiauth, controlplane, extension) is New(*Context) and runs in
+// loops (package loop); it writes objects through package objpatch, resolves tokens through
+// package credentials, and shares informer indexes through package indexes. docs/architecture.md
+// draws the picture.
+package controller
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/credentials"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/indexes"
+	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
+	configurationinformers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/configuration/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
+)
+
+// TokenChecker answers what is known about a token without waiting on Konnect
+// (konnect.Checker). A VerdictPending answer means a check is on its way; the asker is then
+// woken through the Checker's Done callback.
+type TokenChecker interface {
+	Check(token, serverURL string, asker types.NamespacedName) konnect.Result
+}
+
+// Context is everything a reconciler is built from. cmd/controller fills the clients, the
+// Konnect side and the tunables, then calls Complete, which builds the rest; tests fill what
+// they fake (clients, clock, recorder) the same way.
+type Context struct {
+	// RootContext carries the logger the informer handlers log with.
+	RootContext context.Context
+
+	// KubeClient reads and writes built-in kinds: Secrets, Events.
+	KubeClient kubernetes.Interface
+	// CRDClient reads and writes this project's kinds (konnect.konghq.com,
+	// configuration.konghq.com).
+	CRDClient clientset.Interface
+	// MetadataClient reads and patches Secrets' metadata only: a Secret the labelled informers
+	// do not see, without ever fetching its data. Optional.
+	MetadataClient metadata.Interface
+
+	// KonnectAPI calls Konnect for control planes and certificates, behind the process-wide
+	// limiter (konnect.WithLimiter).
+	KonnectAPI konnect.ControlPlaneAPI
+	// TokenChecker checks auth configurations' tokens.
+	TokenChecker TokenChecker
+
+	// Namespace confines the controller to one namespace; "" watches all. With a namespace no
+	// KongReferenceGrant is watched and every cross-namespace reference is refused.
+	Namespace string
+	// RevalidateInterval is how often every token verdict is checked with Konnect again.
+	RevalidateInterval time.Duration
+	// KonnectSyncPeriod is how often control planes and certificates are compared with Konnect.
+	KonnectSyncPeriod time.Duration
+	// CASecret is where the cluster CA that signs Automatic extensions' certificates is kept.
+	CASecret types.NamespacedName
+	// WorkqueueMetrics, if set, receives every loop's queue metrics.
+	WorkqueueMetrics workqueue.MetricsProvider
+
+	// Built by Complete unless set.
+
+	// Clock drives queue delays, condition timestamps and certificate validity.
+	Clock clock.WithTicker
+	// CRDInformers is the one factory of this project's kinds, shared by every reconciler, so
+	// that each kind is listed, watched and cached once.
+	CRDInformers informers.SharedInformerFactory
+	// CredentialSecrets lists only Secrets labelled konghq.com/credential=konnect: neither memory
+	// nor reach extends to the cluster's other Secrets.
+	CredentialSecrets kubeinformers.SharedInformerFactory
+	// CertificateSecrets lists only Secrets labelled konghq.com/konnect-dp-cert=true.
+	CertificateSecrets kubeinformers.SharedInformerFactory
+	// CASecrets lists only the CA Secret.
+	CASecrets kubeinformers.SharedInformerFactory
+	// Credentials resolves auth configurations' tokens, for every reconciler alike.
+	Credentials *credentials.Resolver
+	// Recorder returns the event recorder of one reconciler, named by its component.
+	Recorder func(component string) record.EventRecorder
+
+	broadcaster record.EventBroadcaster
+}
+
+// Complete builds what is not set: the clock, the informer factories (each cache trimmed and,
+// for Secrets, restricted by label), the credentials resolver and the event recorders.
+func (c *Context) Complete() error {
+	if c.RootContext == nil || c.KubeClient == nil || c.CRDClient == nil {
+		return errors.New("the controller context needs a root context, a Kubernetes client and a CRD client")
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.CRDInformers == nil {
+		c.CRDInformers = informers.NewSharedInformerFactoryWithOptions(c.CRDClient, 0,
+			informers.WithNamespace(c.Namespace), informers.WithTransform(indexes.TrimForCache))
+	}
+	if c.CredentialSecrets == nil {
+		c.CredentialSecrets = c.secretFactory(c.Namespace, func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.Set{konnectv1alpha1.SecretCredentialLabel: konnectv1alpha1.SecretCredentialLabelValue}.String()
+		})
+	}
+	if c.CertificateSecrets == nil {
+		c.CertificateSecrets = c.secretFactory(c.Namespace, func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.Set{konnectv1alpha2.DataPlaneCertificateLabel: "true"}.String()
+		})
+	}
+	if c.CASecrets == nil {
+		c.CASecrets = kubeinformers.NewSharedInformerFactoryWithOptions(c.KubeClient, 0,
+			kubeinformers.WithNamespace(c.CASecret.Namespace),
+			kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) {
+				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", c.CASecret.Name).String()
+			}))
+	}
+	if c.Credentials == nil {
+		c.Credentials = &credentials.Resolver{Secrets: c.CredentialSecrets.Core().V1().Secrets().Lister()}
+		if c.MetadataClient != nil {
+			c.Credentials.SecretMetadata = c.MetadataClient.Resource(SecretsResource)
+		}
+		if grants := c.GrantInformer(); grants != nil {
+			c.Credentials.Grants.Lister = grants.Lister()
+		}
+	}
+	if c.Recorder == nil {
+		// A private scheme: the recorder must resolve our kinds, and registering them in
+		// client-go's global scheme would leak into every other user of that package.
+		scheme := runtime.NewScheme()
+		utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+		utilruntime.Must(konnectv1alpha1.AddToScheme(scheme))
+		utilruntime.Must(konnectv1alpha2.AddToScheme(scheme))
+		utilruntime.Must(configurationv1alpha1.AddToScheme(scheme))
+		c.broadcaster = record.NewBroadcaster(record.WithContext(c.RootContext))
+		c.Recorder = func(component string) record.EventRecorder {
+			return c.broadcaster.NewRecorder(scheme, corev1.EventSource{Component: component})
+		}
+	}
+	return nil
+}
+
+func (c *Context) secretFactory(namespace string, tweak func(*metav1.ListOptions)) kubeinformers.SharedInformerFactory {
+	return kubeinformers.NewSharedInformerFactoryWithOptions(c.KubeClient, 0,
+		kubeinformers.WithNamespace(namespace),
+		kubeinformers.WithTweakListOptions(tweak),
+		kubeinformers.WithTransform(indexes.TrimForCache))
+}
+
+// GrantInformer is the KongReferenceGrant informer, or nil when the controller is confined to
+// one namespace: it can read nothing elsewhere, so it refuses every cross-namespace reference
+// and needs no access to grants.
+func (c *Context) GrantInformer() configurationinformers.KongReferenceGrantInformer {
+	if c.Namespace != "" {
+		return nil
+	}
+	return c.CRDInformers.Configuration().V1alpha1().KongReferenceGrants()
+}
+
+// Start starts the informers the reconcilers asked for, and the recording of Events. Informers
+// start on every replica, so that a standby takes over with warm caches.
+func (c *Context) Start(stop <-chan struct{}) {
+	if c.broadcaster != nil {
+		c.broadcaster.StartStructuredLogging(3)
+		c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.KubeClient.CoreV1().Events("")})
+	}
+	for _, f := range c.factories() {
+		f.Start(stop)
+	}
+}
+
+// Shutdown waits for the informers to stop (after the stop channel given to Start is closed)
+// and flushes the Events.
+func (c *Context) Shutdown() {
+	for _, f := range c.factories() {
+		f.Shutdown()
+	}
+	if c.broadcaster != nil {
+		c.broadcaster.Shutdown()
+	}
+}
+
+type factory interface {
+	Start(stop <-chan struct{})
+	Shutdown()
+}
+
+func (c *Context) factories() []factory {
+	return []factory{c.CRDInformers, c.CredentialSecrets, c.CertificateSecrets, c.CASecrets}
+}
+
+// SecretsResource is what the metadata client reads and patches Secrets as.
+var SecretsResource = corev1.SchemeGroupVersion.WithResource("secrets")

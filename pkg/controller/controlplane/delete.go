@@ -1,0 +1,87 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2"
+
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
+)
+
+// syncDeletion deletes an Origin's control plane from Konnect, then releases the object. A
+// Konnect that is down, or credentials that no longer work, delay the deletion; they never
+// let the finalizer go with the control plane still in Konnect.
+func (c *Controller) syncDeletion(ctx context.Context, cp *konnectv1alpha2.KonnectGatewayControlPlane) (loop.Result, error) {
+	logger := klog.FromContext(ctx)
+	if !hasCleanupFinalizer(cp) {
+		return loop.Result{}, nil
+	}
+	if isMirror(cp) {
+		return c.releaseCleanup(ctx, cp)
+	}
+	id := c.konnectID(cp)
+
+	status := *cp.Status.DeepCopy()
+	res := c.resolveAuth(ctx, cp, &status.Conditions)
+	if !res.ok {
+		if id == "" {
+			// Nothing is created in Konnect without working credentials.
+			return c.releaseCleanup(ctx, cp)
+		}
+		c.setCondition(&status.Conditions, cp, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse,
+			konnectv1alpha2.ReasonConditionWithStatusFalseExists,
+			fmt.Sprintf("control plane %s cannot be deleted from Konnect until the credentials work: %s", id, falseConditionsMessage(status.Conditions)))
+		return c.finish(ctx, cp, status, loop.Result{After: wait.Jitter(c.syncPeriod, syncJitter)})
+	}
+	if id == "" {
+		// No id recorded: a create whose answer or status write was lost may still have made
+		// one. Our k8s-uid label finds it.
+		own, err := c.api.ListControlPlanes(ctx, res.auth, konnect.ControlPlaneFilter{Labels: map[string]string{labelUID: string(cp.UID)}})
+		if err != nil {
+			return c.deletionFailed(ctx, cp, status, err)
+		}
+		for i := range own {
+			if own[i].Labels[labelUID] == string(cp.UID) {
+				id = own[i].ID
+			}
+		}
+		if id == "" {
+			return c.releaseCleanup(ctx, cp)
+		}
+	}
+
+	err := c.api.DeleteControlPlane(ctx, res.auth, id)
+	if err != nil && !konnect.IsNotFound(err) {
+		return c.deletionFailed(ctx, cp, status, err)
+	}
+	logger.V(2).Info("Deleted control plane from Konnect", "id", id, "alreadyGone", err != nil)
+	c.created.Delete(cp.UID)
+	return c.releaseCleanup(ctx, cp)
+}
+
+// releaseCleanup removes the cleanup finalizer: nothing of cp is left in Konnect.
+func (c *Controller) releaseCleanup(ctx context.Context, cp *konnectv1alpha2.KonnectGatewayControlPlane) (loop.Result, error) {
+	if _, err := c.setCleanupFinalizer(ctx, cp, false); err != nil {
+		return c.writeFailed(ctx, cp, err)
+	}
+	return loop.Result{}, nil
+}
+
+// deletionFailed keeps the finalizer after a failed Konnect call of a deletion: a transient
+// failure is retried with the loop's Konnect backoff (Retry-After honoured); a definitive one
+// is reported in Programmed and retried at the sync period.
+func (c *Controller) deletionFailed(ctx context.Context, cp *konnectv1alpha2.KonnectGatewayControlPlane,
+	status konnectv1alpha2.KonnectGatewayControlPlaneStatus, err error) (loop.Result, error) {
+	if konnect.IsTransient(err) {
+		klog.FromContext(ctx).V(2).Info("Deleting control plane from Konnect failed transiently; keeping the finalizer", "err", err)
+		return loop.Result{Transient: err}, nil
+	}
+	c.setCondition(&status.Conditions, cp, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse, konnectv1alpha2.ReasonKonnectAPIOpFailed,
+		fmt.Sprintf("deleting control plane %s from Konnect failed; the object is kept until it succeeds: %v", cp.Status.ID, err))
+	return c.finish(ctx, cp, status, loop.Result{After: wait.Jitter(c.syncPeriod, syncJitter)})
+}

@@ -1,0 +1,221 @@
+package extension
+
+// Registration: the certificate in Konnect, recorded in CertificateAnnotation, and its removal
+// when the extension is deleted.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
+)
+
+// registration is a certificate registered with a control plane, as CertificateAnnotation says.
+type registration struct {
+	controlPlaneID, certificateID, fingerprint string
+}
+
+func (r registration) String() string {
+	if r.certificateID == "" {
+		return ""
+	}
+	return r.controlPlaneID + "/" + r.certificateID + "/" + r.fingerprint
+}
+
+func parseRegistration(s string) registration {
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 {
+		return registration{}
+	}
+	return registration{controlPlaneID: parts[0], certificateID: parts[1], fingerprint: parts[2]}
+}
+
+// register makes sure the certificate is registered with the control plane (LIST first; CREATE
+// only when it is not there) and that a certificate it replaced is removed from Konnect. It
+// decides DataPlaneCertificateProvisioned. konnectErr is a transient Konnect failure, to be
+// retried with backoff; err is an API-server write that failed.
+func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
+	cert *certificate, conds conditions) (konnectErr, err error) {
+	logger := klog.FromContext(ctx)
+	key := cache.MetaObjectToName(ext)
+	old := parseRegistration(ext.Annotations[CertificateAnnotation])
+	fp := fingerprint(cert.cert)
+	provisioned := func(id string) {
+		conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionTrue, konnectv1alpha2.ReasonProvisioned,
+			fmt.Sprintf("The certificate in Secret %s (SHA-256 %s…) is registered with control plane %s as %s", cert.secretName, fp[:16], cpID, id))
+	}
+	if old.controlPlaneID == cpID && old.fingerprint == fp && c.recentlyVerified(key, old.String()) {
+		provisioned(old.certificateID)
+		return nil, nil
+	}
+
+	failed := func(apiErr error) (error, error) {
+		status := metav1.ConditionFalse
+		if konnect.IsTransient(apiErr) {
+			status = metav1.ConditionUnknown
+		}
+		conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, status, konnectv1alpha2.ReasonKonnectAPIOpFailed, apiErr.Error())
+		if konnect.IsTransient(apiErr) {
+			return apiErr, nil
+		}
+		// A definitive refusal is not hammered: it is tried again at the next re-sync.
+		return nil, nil
+	}
+
+	registered, err := c.api.ListDataPlaneCertificates(ctx, auth, cpID)
+	if err != nil {
+		return failed(err)
+	}
+	id := ""
+	for _, r := range registered {
+		if sameCertificate(r.Cert, cert.cert) {
+			id = r.ID
+			break
+		}
+	}
+	if id == "" {
+		created, err := c.api.CreateDataPlaneCertificate(ctx, auth, cpID, certificatePEM(cert.cert))
+		if err != nil {
+			return failed(err)
+		}
+		id = created.ID
+		logger.V(2).Info("Registered the data-plane certificate", "controlPlaneID", cpID, "certificateID", id)
+		c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRegistered",
+			"Registered the certificate in Secret %s with control plane %s as %s", cert.secretName, cpID, id)
+	}
+
+	// The certificate this one replaced on the same control plane (a renewal, a changed Manual
+	// Secret) is removed from Konnect before the annotation forgets it, so a failed removal is
+	// tried again (and the new one is then found by the LIST, not created twice). One
+	// registered with another control plane (the extension names another one now, or its
+	// control plane was re-created) is not removed: the credentials at hand are the current
+	// control plane's.
+	if old.certificateID != "" && old.certificateID != id && old.controlPlaneID == cpID {
+		if err := c.api.DeleteDataPlaneCertificate(ctx, auth, cpID, old.certificateID); err != nil && !konnect.IsNotFound(err) {
+			return failed(err)
+		}
+		logger.V(2).Info("Removed the replaced data-plane certificate", "controlPlaneID", cpID, "certificateID", old.certificateID)
+		c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRemoved",
+			"Removed the replaced certificate %s from control plane %s", old.certificateID, cpID)
+	}
+
+	now := registration{controlPlaneID: cpID, certificateID: id, fingerprint: fp}
+	if now != old {
+		if err := c.patchMetadata(ctx, ext, map[string]any{"annotations": map[string]any{CertificateAnnotation: now.String()}}); err != nil {
+			return nil, err
+		}
+	}
+	c.markVerified(key, now.String())
+	provisioned(id)
+	return nil, nil
+}
+
+func (c *Controller) recentlyVerified(key cache.ObjectName, annotation string) bool {
+	c.verifiedMu.Lock()
+	defer c.verifiedMu.Unlock()
+	v, ok := c.verified[key]
+	return ok && v.annotation == annotation && c.clock.Since(v.at) < c.syncPeriod
+}
+
+func (c *Controller) markVerified(key cache.ObjectName, annotation string) {
+	c.verifiedMu.Lock()
+	defer c.verifiedMu.Unlock()
+	c.verified[key] = verification{annotation: annotation, at: c.clock.Now()}
+}
+
+func (c *Controller) forgetVerified(key cache.ObjectName) {
+	c.verifiedMu.Lock()
+	defer c.verifiedMu.Unlock()
+	delete(c.verified, key)
+}
+
+// ensureFinalizer adds the clean-up finalizer before anything is registered in Konnect. It
+// returns the extension as the apiserver now holds it, or a copy of ext when the finalizer was
+// there already: register keeps what it returns current with its own metadata patch, and the
+// informer's cache must not be written to.
+func (c *Controller) ensureFinalizer(ctx context.Context, ext *konnectv1alpha2.KonnectExtension) (*konnectv1alpha2.KonnectExtension, error) {
+	updated, changed, err := c.writer.SetFinalizer(ctx, ext, konnectv1alpha2.KonnectCleanupFinalizer, true)
+	if err != nil {
+		return nil, err
+	}
+	if !changed {
+		return ext.DeepCopy(), nil
+	}
+	return updated, nil
+}
+
+// patchMetadata merge-patches an extension's metadata, guarded by its resourceVersion, and
+// keeps ext's resourceVersion, annotations and finalizers current for the status write that
+// follows.
+func (c *Controller) patchMetadata(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, metadata map[string]any) error {
+	updated, err := c.writer.Metadata(ctx, ext, metadata)
+	if err != nil {
+		return err
+	}
+	ext.ResourceVersion = updated.ResourceVersion
+	ext.Annotations = updated.Annotations
+	ext.Finalizers = updated.Finalizers
+	return nil
+}
+
+// finalize removes the registered certificate from Konnect, then the finalizer. A transient
+// failure keeps the finalizer and is retried with backoff; the generated Secret goes with the
+// garbage collector (owner reference).
+func (c *Controller) finalize(ctx context.Context, ext *konnectv1alpha2.KonnectExtension) (loop.Result, error) {
+	logger := klog.FromContext(ctx)
+	if !slices.Contains(ext.Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
+		return loop.Result{}, nil
+	}
+	reg := parseRegistration(ext.Annotations[CertificateAnnotation])
+	if reg.certificateID != "" {
+		conds := conditions{}
+		cp, auth := c.resolveControlPlane(ctx, ext, conds, ext.Status.DeepCopy())
+		switch {
+		case cp == nil || auth == nil:
+			// Without a Programmed control plane and valid credentials nothing can be asked of
+			// Konnect; a deleted control plane takes its certificates with it.
+			msg := fmt.Sprintf("Certificate %s could not be removed from control plane %s: %s", reg.certificateID, reg.controlPlaneID, firstProblem(conds))
+			logger.Info("Leaving the certificate in Konnect", "controlPlaneID", reg.controlPlaneID, "certificateID", reg.certificateID, "problem", firstProblem(conds))
+			c.events.Event(ext, corev1.EventTypeWarning, "CertificateNotRemoved", msg)
+		case cp.Status.ID != reg.controlPlaneID:
+			logger.Info("The control plane was re-created; its old certificate went with it", "certificateID", reg.certificateID)
+		default:
+			err := c.api.DeleteDataPlaneCertificate(ctx, *auth, reg.controlPlaneID, reg.certificateID)
+			switch {
+			case err == nil || konnect.IsNotFound(err):
+				logger.V(2).Info("Removed the data-plane certificate from Konnect", "controlPlaneID", reg.controlPlaneID, "certificateID", reg.certificateID)
+			case konnect.IsTransient(err):
+				return loop.Result{Transient: err}, nil
+			default:
+				// A definitive refusal (the token may no longer permit it) would hold the
+				// extension, and its namespace, forever: say so and let go.
+				c.events.Eventf(ext, corev1.EventTypeWarning, "CertificateNotRemoved",
+					"Certificate %s could not be removed from control plane %s: %v", reg.certificateID, reg.controlPlaneID, err)
+			}
+		}
+	}
+	if _, _, err := c.writer.SetFinalizer(ctx, ext, konnectv1alpha2.KonnectCleanupFinalizer, false); err != nil {
+		return objpatch.WriteFailed(ctx, err)
+	}
+	c.forgetVerified(cache.MetaObjectToName(ext))
+	return loop.Result{}, nil
+}
+
+func firstProblem(conds conditions) string {
+	for _, t := range dependentTypes {
+		if cond, ok := conds[t]; ok && cond.Status != metav1.ConditionTrue {
+			return cond.Message
+		}
+	}
+	return "unknown"
+}
