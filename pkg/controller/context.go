@@ -8,6 +8,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,6 +32,7 @@ import (
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/credentials"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/indexes"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	configurationinformers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/configuration/v1alpha1"
@@ -153,6 +155,44 @@ func (c *Context) Complete() error {
 		}
 	}
 	return nil
+}
+
+// Requirement is an input of the Context a reconciler cannot be built without.
+type Requirement int
+
+// The Context's inputs that only some reconcilers need.
+const (
+	NeedsTokenChecker Requirement = iota
+	NeedsKonnectAPI
+	NeedsRevalidateInterval
+	NeedsKonnectSyncPeriod
+	NeedsCASecret
+)
+
+// Require says which of reqs the Context lacks, if any: the one place those inputs are checked.
+func (c *Context) Require(reqs ...Requirement) error {
+	var missing []error
+	for _, r := range reqs {
+		switch {
+		case r == NeedsTokenChecker && c.TokenChecker == nil:
+			missing = append(missing, errors.New("a token checker is required"))
+		case r == NeedsKonnectAPI && c.KonnectAPI == nil:
+			missing = append(missing, errors.New("a Konnect client is required"))
+		case r == NeedsRevalidateInterval && c.RevalidateInterval <= 0:
+			missing = append(missing, fmt.Errorf("revalidate interval must be positive, got %v", c.RevalidateInterval))
+		case r == NeedsKonnectSyncPeriod && c.KonnectSyncPeriod <= 0:
+			missing = append(missing, fmt.Errorf("sync period must be positive, got %v", c.KonnectSyncPeriod))
+		case r == NeedsCASecret && (c.CASecret.Name == "" || c.CASecret.Namespace == ""):
+			missing = append(missing, errors.New("the CA Secret needs a name and a namespace"))
+		}
+	}
+	return errors.Join(missing...)
+}
+
+// NewLoop builds a reconciler's loop on the context's clock and queue metrics.
+func (c *Context) NewLoop(name string, reconcile loop.ReconcileFunc, opts loop.Options) *loop.Loop {
+	opts.Clock, opts.MetricsProvider = c.Clock, c.WorkqueueMetrics
+	return loop.New(name, reconcile, opts)
 }
 
 func (c *Context) secretFactory(namespace string, tweak func(*metav1.ListOptions)) kubeinformers.SharedInformerFactory {

@@ -5,7 +5,6 @@
 package apiauth
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -63,11 +62,8 @@ type Controller struct {
 // New builds the controller on the shared informers of configurations, labelled Secrets and
 // (unless confined to a namespace) KongReferenceGrants.
 func New(c *controller.Context) (*Controller, error) {
-	if c.RevalidateInterval <= 0 {
-		return nil, fmt.Errorf("revalidate interval must be positive, got %v", c.RevalidateInterval)
-	}
-	if c.TokenChecker == nil {
-		return nil, errors.New("a token checker is required")
+	if err := c.Require(controller.NeedsRevalidateInterval, controller.NeedsTokenChecker); err != nil {
+		return nil, err
 	}
 	configInformer := c.CRDInformers.Konnect().V1alpha1().KonnectAPIAuthConfigurations()
 	secretInformer := c.CredentialSecrets.Core().V1().Secrets()
@@ -77,10 +73,7 @@ func New(c *controller.Context) (*Controller, error) {
 		secrets:       secretInformer.Lister(),
 		tokens:        c.Credentials,
 		checker:       c.TokenChecker,
-		status: objpatch.Writer[*konnectv1alpha1.KonnectAPIAuthConfiguration]{FieldManager: Name,
-			Client: func(ns string) objpatch.Patcher[*konnectv1alpha1.KonnectAPIAuthConfiguration] {
-				return c.CRDClient.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns)
-			}},
+		status:        objpatch.NewWriter[*konnectv1alpha1.KonnectAPIAuthConfiguration](Name, c.CRDClient.KonnectV1alpha1().KonnectAPIAuthConfigurations),
 		// An Event when a verdict turns False or recovers; none per sync, none for a first True.
 		events:             objpatch.NewEvents(c.Recorder(Name), konnectv1alpha1.ConditionAPIAuthValid),
 		clock:              c.Clock,
@@ -88,8 +81,7 @@ func New(c *controller.Context) (*Controller, error) {
 	}
 	// Konnect's failures are backed off per token by the TokenChecker, which says when to look
 	// again; the loop's own backoff paces only our errors and the apiserver's.
-	ctrl.loop = loop.New(Name, ctrl.reconcile, loop.Options{Clock: c.Clock, MetricsProvider: c.WorkqueueMetrics,
-		LogKey: "konnectAPIAuthConfiguration"})
+	ctrl.loop = c.NewLoop(Name, ctrl.reconcile, loop.Options{LogKey: "konnectAPIAuthConfiguration"})
 
 	if err := configInformer.Informer().AddIndexers(cache.Indexers{
 		secretRefIndex:         indexBySecretRef,

@@ -49,10 +49,8 @@ type secretFinalizers struct {
 // configuration deleted while no controller ran is removed once the caches have synced.
 func (c *Controller) watchSecretUsage(cc *controller.Context) error {
 	// Every item is at most one small patch: few workers, a lower overall bucket.
-	c.finalizers.loop = loop.New(secretQueueName, c.reconcileSecretFinalizer, loop.Options{Clock: cc.Clock,
-		MetricsProvider: cc.WorkqueueMetrics, MaxWorkers: 4, QPS: 20, Burst: 100, LogKey: "secret"})
-	c.finalizers.secrets = objpatch.Writer[*corev1.Secret]{FieldManager: Name,
-		Client: func(ns string) objpatch.Patcher[*corev1.Secret] { return cc.KubeClient.CoreV1().Secrets(ns) }}
+	c.finalizers.loop = cc.NewLoop(secretQueueName, c.reconcileSecretFinalizer, loop.Options{MaxWorkers: 4, QPS: 20, Burst: 100, LogKey: "secret"})
+	c.finalizers.secrets = objpatch.NewWriter[*corev1.Secret](Name, cc.KubeClient.CoreV1().Secrets)
 	if cc.MetadataClient != nil {
 		c.finalizers.metadata = cc.MetadataClient.Resource(controller.SecretsResource)
 	}
@@ -85,8 +83,7 @@ func (c *Controller) watchSecretUsage(cc *controller.Context) error {
 func (c *Controller) patchSecretFinalizer(ctx context.Context, secret metav1.Object, present bool) error {
 	var err error
 	if md := c.finalizers.metadata; md != nil {
-		w := objpatch.Writer[*metav1.PartialObjectMetadata]{FieldManager: Name,
-			Client: func(ns string) objpatch.Patcher[*metav1.PartialObjectMetadata] { return md.Namespace(ns) }}
+		w := objpatch.NewWriter[*metav1.PartialObjectMetadata](Name, md.Namespace)
 		_, _, err = w.SetFinalizer(ctx, secret, konnectv1alpha1.SecretInUseFinalizer, present)
 	} else {
 		_, _, err = c.finalizers.secrets.SetFinalizer(ctx, secret, konnectv1alpha1.SecretInUseFinalizer, present)
@@ -116,13 +113,13 @@ func (c *Controller) reconcileSecretFinalizer(ctx context.Context, key cache.Obj
 // syncSecretFinalizer adds the in-use finalizer to a Secret that a configuration uses and
 // removes it from one that none uses.
 func (c *Controller) syncSecretFinalizer(ctx context.Context, key cache.ObjectName) error {
-	logger := klog.FromContext(ctx).WithValues("secret", klog.KRef(key.Namespace, key.Name))
+	logger := klog.FromContext(ctx)
 	secret, err := c.secrets.Secrets(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		if _, ok := c.finalizers.unlabelled.Load(key); !ok {
 			return nil // never seen with the finalizer: nothing of ours to remove
 		}
-		if err := c.releaseUnwatchedSecret(klog.NewContext(ctx, logger), key); err != nil {
+		if err := c.releaseUnwatchedSecret(ctx, key); err != nil {
 			return err
 		}
 		c.finalizers.unlabelled.Delete(key)

@@ -37,11 +37,7 @@ type verdict struct {
 // Its Result says when to look at the configuration again (0: when an event or the
 // TokenChecker's wake-up brings it back).
 func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.Result, error) {
-	logger := klog.FromContext(ctx).WithValues("konnectAPIAuthConfiguration", klog.KRef(key.Namespace, key.Name))
-	ctx = klog.NewContext(ctx, logger)
-	start := c.clock.Now()
-	logger.V(4).Info("Started syncing")
-	defer func() { logger.V(4).Info("Finished syncing", "duration", c.clock.Since(start)) }()
+	logger := klog.FromContext(ctx)
 
 	cfg, err := c.configs.KonnectAPIAuthConfigurations(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {

@@ -5,8 +5,6 @@
 package controlplane
 
 import (
-	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -77,11 +75,8 @@ type Controller struct {
 // controller is confined to one namespace, KongReferenceGrants (without them cross-namespace
 // auth references are refused). c.KonnectAPI is already behind the process-wide limiter.
 func New(c *controller.Context) (*Controller, error) {
-	if c.KonnectSyncPeriod <= 0 {
-		return nil, fmt.Errorf("sync period must be positive, got %v", c.KonnectSyncPeriod)
-	}
-	if c.KonnectAPI == nil {
-		return nil, errors.New("a Konnect client is required")
+	if err := c.Require(controller.NeedsKonnectSyncPeriod, controller.NeedsKonnectAPI); err != nil {
+		return nil, err
 	}
 	planeInformer := c.CRDInformers.Konnect().V1alpha2().KonnectGatewayControlPlanes()
 	configInformer := c.CRDInformers.Konnect().V1alpha1().KonnectAPIAuthConfigurations()
@@ -94,24 +89,17 @@ func New(c *controller.Context) (*Controller, error) {
 		planeIndexer: planeInformer.Informer().GetIndexer(),
 		configs:      configInformer.Lister(),
 		creds:        c.Credentials,
-		planeWriter: objpatch.Writer[*konnectv1alpha2.KonnectGatewayControlPlane]{FieldManager: Name,
-			Client: func(ns string) objpatch.Patcher[*konnectv1alpha2.KonnectGatewayControlPlane] {
-				return crd.KonnectV1alpha2().KonnectGatewayControlPlanes(ns)
-			}},
-		configWriter: objpatch.Writer[*konnectv1alpha1.KonnectAPIAuthConfiguration]{FieldManager: Name,
-			Client: func(ns string) objpatch.Patcher[*konnectv1alpha1.KonnectAPIAuthConfiguration] {
-				return crd.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns)
-			}},
-		events:     objpatch.NewEvents(c.Recorder(Name)),
-		clock:      c.Clock,
-		syncPeriod: c.KonnectSyncPeriod,
+		planeWriter:  objpatch.NewWriter[*konnectv1alpha2.KonnectGatewayControlPlane](Name, crd.KonnectV1alpha2().KonnectGatewayControlPlanes),
+		configWriter: objpatch.NewWriter[*konnectv1alpha1.KonnectAPIAuthConfiguration](Name, crd.KonnectV1alpha1().KonnectAPIAuthConfigurations),
+		events:       objpatch.NewEvents(c.Recorder(Name)),
+		clock:        c.Clock,
+		syncPeriod:   c.KonnectSyncPeriod,
 	}
-	ctrl.loop = loop.New(Name, ctrl.reconcile, loop.Options{Clock: c.Clock, MetricsProvider: c.WorkqueueMetrics,
-		LogKey: "konnectGatewayControlPlane"})
+	ctrl.loop = c.NewLoop(Name, ctrl.reconcile, loop.Options{LogKey: "konnectGatewayControlPlane"})
 	// The in-use finalizer: every item is at most one small patch, so few workers and a lower
 	// overall bucket.
-	ctrl.inUse = loop.New(inUseQueueName, ctrl.reconcileInUse, loop.Options{Clock: c.Clock, MetricsProvider: c.WorkqueueMetrics,
-		MaxWorkers: maxInUseWorkers, QPS: 20, Burst: 100, LogKey: "konnectAPIAuthConfiguration"})
+	ctrl.inUse = c.NewLoop(inUseQueueName, ctrl.reconcileInUse, loop.Options{MaxWorkers: maxInUseWorkers, QPS: 20, Burst: 100,
+		LogKey: "konnectAPIAuthConfiguration"})
 
 	// The in-use finalizer of an auth configuration is decided from this index too.
 	if err := indexes.AddControlPlaneAuthRefIndex(planeInformer.Informer()); err != nil {

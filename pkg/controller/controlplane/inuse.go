@@ -25,7 +25,7 @@ const maxInUseWorkers = 4
 // reconcileInUse keeps konnectv1alpha2.APIAuthInUseFinalizer on an auth configuration exactly
 // while a control plane uses it.
 func (c *Controller) reconcileInUse(ctx context.Context, key cache.ObjectName) (loop.Result, error) {
-	logger := klog.FromContext(ctx).WithValues("konnectAPIAuthConfiguration", klog.KRef(key.Namespace, key.Name))
+	logger := klog.FromContext(ctx)
 	ctx = klog.NewContext(ctx, logger)
 	cfg, err := c.configs.KonnectAPIAuthConfigurations(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {

@@ -31,11 +31,7 @@ type outcome struct {
 
 // reconcile brings one control plane in line with Konnect.
 func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.Result, error) {
-	logger := klog.FromContext(ctx).WithValues("konnectGatewayControlPlane", klog.KRef(key.Namespace, key.Name))
-	ctx = klog.NewContext(ctx, logger)
-	start := c.clock.Now()
-	logger.V(4).Info("Started syncing")
-	defer func() { logger.V(4).Info("Finished syncing", "duration", c.clock.Since(start)) }()
+	logger := klog.FromContext(ctx)
 
 	cp, err := c.planes.KonnectGatewayControlPlanes(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {

@@ -47,44 +47,21 @@ type keyPair struct {
 
 // newCA generates the cluster CA: ECDSA P-256, valid for ten years from now.
 func newCA(now time.Time) (*keyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
+	return issue(&x509.Certificate{
 		Subject:               pkix.Name{CommonName: caCommonName, Organization: []string{clientOrganization}},
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              now.Add(caValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	return pairFromDER(der, key)
+	}, nil)
 }
 
 // newClientCertificate generates a data plane's client certificate for commonName, signed by ca:
 // ECDSA P-256, subject CN commonName and O "Kong, Inc.", DNS SAN commonName, client auth only,
 // valid for a year from now.
 func newClientCertificate(ca *keyPair, commonName string, now time.Time) (*keyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
+	return issue(&x509.Certificate{
 		Subject:               pkix.Name{CommonName: commonName, Organization: []string{clientOrganization}},
 		DNSNames:              []string{commonName},
 		NotBefore:             now.Add(-backdate),
@@ -92,8 +69,24 @@ func newClientCertificate(ca *keyPair, commonName string, now time.Time) (*keyPa
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
+	}, ca)
+}
+
+// issue generates an ECDSA P-256 key and a certificate for it from tmpl with a random serial,
+// signed by parent, or self-signed when parent is nil.
+func issue(tmpl *x509.Certificate, parent *keyPair) (*keyPair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	if tmpl.SerialNumber, err = randomSerial(); err != nil {
+		return nil, err
+	}
+	signer, signerKey := tmpl, crypto.Signer(key)
+	if parent != nil {
+		signer, signerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, key.Public(), signerKey)
 	if err != nil {
 		return nil, err
 	}

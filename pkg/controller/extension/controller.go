@@ -10,7 +10,6 @@
 package extension
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -105,14 +104,8 @@ type verification struct {
 // New builds the reconciler on the shared informers of extensions, control planes and auth
 // configurations, the certificate Secrets' informer and the CA Secret's.
 func New(c *controller.Context) (*Controller, error) {
-	if c.KonnectSyncPeriod <= 0 {
-		return nil, fmt.Errorf("sync period must be positive, got %v", c.KonnectSyncPeriod)
-	}
-	if c.CASecret.Name == "" || c.CASecret.Namespace == "" {
-		return nil, errors.New("the CA Secret needs a name and a namespace")
-	}
-	if c.Credentials == nil {
-		return nil, errors.New("a credentials resolver is required")
+	if err := c.Require(controller.NeedsKonnectSyncPeriod, controller.NeedsKonnectAPI, controller.NeedsCASecret); err != nil {
+		return nil, err
 	}
 	extInformer := c.CRDInformers.Konnect().V1alpha2().KonnectExtensions()
 	cpInformer := c.CRDInformers.Konnect().V1alpha2().KonnectGatewayControlPlanes()
@@ -122,12 +115,9 @@ func New(c *controller.Context) (*Controller, error) {
 
 	ctrl := &Controller{
 		kubeClient: c.KubeClient,
-		writer: objpatch.Writer[*konnectv1alpha2.KonnectExtension]{FieldManager: Name,
-			Client: func(ns string) objpatch.Patcher[*konnectv1alpha2.KonnectExtension] {
-				return c.CRDClient.KonnectV1alpha2().KonnectExtensions(ns)
-			}},
-		api:    c.KonnectAPI,
-		tokens: c.Credentials,
+		writer:     objpatch.NewWriter[*konnectv1alpha2.KonnectExtension](Name, c.CRDClient.KonnectV1alpha2().KonnectExtensions),
+		api:        c.KonnectAPI,
+		tokens:     c.Credentials,
 		// An Event when Ready turns False after True, or True again after False; none for a
 		// first Ready, so a thousand extensions applied at once cost no Event writes.
 		events:           objpatch.NewEvents(c.Recorder(Name), konnectv1alpha2.ConditionReady),
@@ -146,8 +136,7 @@ func New(c *controller.Context) (*Controller, error) {
 	if c.MetadataClient != nil {
 		ctrl.secretMetadata = c.MetadataClient.Resource(controller.SecretsResource)
 	}
-	ctrl.loop = loop.New(Name, ctrl.reconcile, loop.Options{Clock: c.Clock, MetricsProvider: c.WorkqueueMetrics,
-		LogKey: "konnectExtension"})
+	ctrl.loop = c.NewLoop(Name, ctrl.reconcile, loop.Options{LogKey: "konnectExtension"})
 
 	if err := extInformer.Informer().AddIndexers(cache.Indexers{
 		controlPlaneIndex: indexByControlPlane,

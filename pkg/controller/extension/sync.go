@@ -46,11 +46,7 @@ type certificate struct {
 
 // reconcile brings one extension in line: certificate Secret, registration in Konnect, status.
 func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.Result, error) {
-	logger := klog.FromContext(ctx).WithValues("konnectExtension", klog.KRef(key.Namespace, key.Name))
-	ctx = klog.NewContext(ctx, logger)
-	start := c.clock.Now()
-	logger.V(4).Info("Started syncing")
-	defer func() { logger.V(4).Info("Finished syncing", "duration", c.clock.Since(start)) }()
+	logger := klog.FromContext(ctx)
 
 	ext, err := c.extensions.KonnectExtensions(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {

@@ -57,7 +57,8 @@ type Options struct {
 	// overall bucket). Defaults: 50/s, burst 500.
 	QPS   rate.Limit
 	Burst int
-	// LogKey names the key in log lines ("konnectExtension", …). Default: "key".
+	// LogKey names the key in the log lines of a Reconcile ("konnectExtension", …), which the
+	// loop adds to the logger it passes on. Default: "key".
 	LogKey string
 }
 
@@ -84,6 +85,7 @@ type Loop struct {
 	// queue's limiter, because a Konnect outage is not our error and has its own Retry-After.
 	konnectBackoff workqueue.TypedRateLimiter[cache.ObjectName]
 	maxWorkers     int
+	clock          clock.Clock
 
 	mu     sync.Mutex
 	synced []cache.InformerSynced
@@ -112,6 +114,7 @@ func New(name string, reconcile ReconcileFunc, opts Options) *Loop {
 		logKey:         opts.LogKey,
 		konnectBackoff: workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](baseDelay, maxDelay),
 		maxWorkers:     opts.MaxWorkers,
+		clock:          opts.Clock,
 	}
 }
 
@@ -207,7 +210,12 @@ func (l *Loop) ProcessNextWorkItem(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	res, err := l.reconcile(ctx, key)
+	// Every line Reconcile logs names the object.
+	logger := klog.FromContext(ctx).WithValues(l.logKey, klog.KRef(key.Namespace, key.Name))
+	start := l.clock.Now()
+	logger.V(4).Info("Started syncing")
+	res, err := l.reconcile(klog.NewContext(ctx, logger), key)
+	logger.V(4).Info("Finished syncing", "duration", l.clock.Since(start))
 	l.schedule(ctx, key, res, err)
 	return true
 }

@@ -39,6 +39,12 @@ type Writer[T any] struct {
 	FieldManager string
 }
 
+// NewWriter is a Writer through a typed client's per-namespace constructor, e.g.
+// NewWriter[*v1alpha1.KonnectAPIAuthConfiguration](name, crdClient.KonnectV1alpha1().KonnectAPIAuthConfigurations).
+func NewWriter[T any, P Patcher[T]](fieldManager string, client func(namespace string) P) Writer[T] {
+	return Writer[T]{FieldManager: fieldManager, Client: func(ns string) Patcher[T] { return client(ns) }}
+}
+
 // Status merge-patches the status subresource of obj with status, a map of the status fields
 // this writer owns (nil values clear a field: omitempty would leave it in place).
 func (w Writer[T]) Status(ctx context.Context, obj metav1.Object, status map[string]any) error {
