@@ -1,6 +1,10 @@
-// Package konnect is the controller's view of Kong Konnect: what a token check can conclude
-// (Result), the Validator interface of the real client, and the Checker the controller calls,
-// which answers from memory and asks Konnect in the background, once per token.
+// Package konnect is the controller's view of Kong Konnect, for every reconciler:
+//   - token checks (this file, cache.go): what a check can conclude (Result), the Validator
+//     interface of the real client, and the Checker the auth configurations' reconciler calls,
+//     which answers from memory and asks Konnect in the background, once per token;
+//   - control planes and data-plane certificates (api.go): ControlPlaneAPI, what its errors mean
+//     (not found, conflict, transient, Retry-After), and the process-wide limiter every call
+//     waits on (WithLimiter).
 //
 // The real client lives in the leaf package pkg/konnect/sdkclient, the only importer of the
 // Konnect SDK, so that nothing else pays for compiling it.
