@@ -24,35 +24,27 @@ package chart_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
 var (
 	// cp is shared by the tests that only render and dry-run; the install test starts an
 	// empty one of its own, as a fresh cluster is before `helm install`.
 	cp       *controlplane.ControlPlane
-	konnect  *fakekonnect.Server
-	workDir  string
+	env      *framework.Env
 	repoRoot string
 	helmBin  string
 	chartDir string
@@ -64,9 +56,9 @@ const (
 	orgID     = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMain(m, &cp, setup, teardown))
-}
+var suite = &framework.Suite{Name: "chart", OrgID: orgID, CP: &cp, Env: &env, Setup: setup}
+
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
 
 func setup() error {
 	var err error
@@ -80,12 +72,6 @@ func setup() error {
 	}
 	if _, err := os.Stat(helmBin); err != nil {
 		return fmt.Errorf("helm is not built (%v): run `make tools` (or `make helm`), or set HELM", err)
-	}
-	if workDir, err = os.MkdirTemp("", "e2e-chart-"); err != nil {
-		return err
-	}
-	if konnect, err = fakekonnect.Start(fakekonnect.Options{Dir: workDir}); err != nil {
-		return err
 	}
 	// The namespaces the dry runs need: the release's, enforcing "restricted" Pod Security as
 	// manifests/base/namespace.yaml does (so a Pod template that violates it warns), and the
@@ -103,17 +89,7 @@ func setup() error {
 			return fmt.Errorf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 		}
 	}
-	// Build the controller now, so that a compile error fails fast.
-	_, err = framework.ControllerBinary()
-	return err
-}
-
-func teardown() error {
-	if konnect != nil {
-		konnect.Close()
-	}
-	framework.CleanupBinary()
-	return os.RemoveAll(workDir)
+	return nil
 }
 
 // helm runs bin/helm against c's apiserver (nil: no cluster), with its cache, config and data
@@ -123,7 +99,7 @@ func helm(c *controlplane.ControlPlane, args ...string) (stdout, stderr string, 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, helmBin, args...)
-	home := filepath.Join(workDir, "helm-home")
+	home := filepath.Join(env.WorkDir, "helm-home")
 	cmd.Env = append(os.Environ(),
 		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
@@ -148,73 +124,6 @@ func mustHelm(t testing.TB, c *controlplane.ControlPlane, args ...string) string
 	return out
 }
 
-// kubectl runs kubectl with c's admin kubeconfig and fails the test if it fails.
-func kubectl(t testing.TB, c *controlplane.ControlPlane, stdin string, args ...string) (string, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var in io.Reader
-	if stdin != "" {
-		in = strings.NewReader(stdin)
-	}
-	out, stderr, err := c.KubectlInput(ctx, in, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
-	}
-	return out, stderr
-}
-
-// decode splits a multi-document YAML stream into objects.
-func decode(t testing.TB, what, text string) []*unstructured.Unstructured {
-	t.Helper()
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(text), 4096)
-	for {
-		var obj map[string]any
-		err := dec.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("decoding %s: %v", what, err)
-		}
-		if obj == nil {
-			continue
-		}
-		objs = append(objs, &unstructured.Unstructured{Object: obj})
-	}
-	return objs
-}
-
-// key names an object in assertions: Kind/namespace/name.
-func key(u *unstructured.Unstructured) string {
-	return u.GetKind() + "/" + u.GetNamespace() + "/" + u.GetName()
-}
-
-func keys(objs []*unstructured.Unstructured) []string {
-	var ks []string
-	for _, u := range objs {
-		ks = append(ks, key(u))
-	}
-	sort.Strings(ks)
-	return ks
-}
-
-// get decodes the object kind/ns/name of objs into out, refusing fields the Go type does not
-// know; it fails the test when there is no such object.
-func get(t testing.TB, objs []*unstructured.Unstructured, kind, ns, name string, out any) {
-	t.Helper()
-	for _, u := range objs {
-		if u.GetKind() == kind && u.GetNamespace() == ns && u.GetName() == name {
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, out, true); err != nil {
-				t.Fatalf("%s: %v", key(u), err)
-			}
-			return
-		}
-	}
-	t.Fatalf("no %s/%s/%s; have %v", kind, ns, name, keys(objs))
-}
-
 // waitForValid waits until ns/name's APIAuthValid condition is True/Valid and returns it.
 func waitForValid(t testing.TB, client clientset.Interface, ns, name string) *metav1.Condition {
 	t.Helper()
@@ -224,11 +133,7 @@ func waitForValid(t testing.TB, client clientset.Interface, ns, name string) *me
 		if err != nil {
 			return false, err.Error()
 		}
-		for i := range cfg.Status.Conditions {
-			if cfg.Status.Conditions[i].Type == konnectv1alpha1.ConditionAPIAuthValid {
-				cond = &cfg.Status.Conditions[i]
-			}
-		}
+		cond = framework.APIAuthValid(cfg)
 		return cond != nil && cond.Status == metav1.ConditionTrue && cond.Reason == konnectv1alpha1.ReasonValid, fmt.Sprintf("%+v", cfg.Status)
 	})
 	return cond

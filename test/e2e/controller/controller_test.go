@@ -251,8 +251,7 @@ func TestCreatedWhileControllerDown(t *testing.T) {
 		t.Fatalf("status written with no controller running: %+v", cfg.Status)
 	}
 
-	ctrl, err = framework.StartController(controller)
-	if err != nil {
+	if err := suite.StartController(); err != nil {
 		t.Fatal(err)
 	}
 	waitForCondition(t, ns, "while-down", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
@@ -260,11 +259,7 @@ func TestCreatedWhileControllerDown(t *testing.T) {
 
 // TestMissingCRD: without the CRD the controller exits non-zero and says what to install.
 func TestMissingCRD(t *testing.T) {
-	bare, err := controlplane.Start(context.Background(), controlplane.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bare.Stop()
+	bare := framework.StartEmptyControlPlane(t, controlplane.Options{})
 	c, err := framework.StartController(framework.ControllerOptions{
 		Kubeconfig: bare.KubeconfigPath(), Env: env.Konnect.Env(), LogPath: filepath.Join(t.TempDir(), "log"),
 	})

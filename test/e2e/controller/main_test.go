@@ -7,9 +7,7 @@ package controller_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,12 +25,11 @@ import (
 // Shared by every test of the package; each test works in its own namespace (the user guide's
 // test uses "kong", as the guide does).
 var (
-	cp         *controlplane.ControlPlane
-	env        *framework.Env
-	ctrl       *framework.Controller
-	kube       kubernetes.Interface
-	client     clientset.Interface
-	controller = framework.ControllerOptions{}
+	cp     *controlplane.ControlPlane
+	env    *framework.Env
+	ctrl   *framework.Controller
+	kube   kubernetes.Interface
+	client clientset.Interface
 )
 
 const (
@@ -41,45 +38,14 @@ const (
 	revalidateInterval = 3 * time.Second
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMain(m, &cp, setup, teardown))
+var suite = &framework.Suite{
+	Name: "controller", OrgID: orgID,
+	CP: &cp, Env: &env, Kube: &kube, Client: &client, Controller: &ctrl,
+	// -v=10: the log is searched for tokens at the end of the run.
+	ControllerArgs: []string{"-v=10", "--revalidate-interval=" + revalidateInterval.String(), "--konnect-timeout=2s"},
 }
 
-func setup() error {
-	var err error
-	if env, err = framework.Setup("e2e-controller-", orgID); err != nil {
-		return err
-	}
-	if kube, client, err = framework.Clients(cp.RESTConfig()); err != nil {
-		return err
-	}
-	controller = framework.ControllerOptions{
-		Kubeconfig: cp.KubeconfigPath(),
-		Env:        env.Konnect.Env(),
-		// -v=10: the log is searched for tokens at the end of the run.
-		Args:    []string{"-v=10", "--revalidate-interval=" + revalidateInterval.String(), "--konnect-timeout=2s"},
-		LogPath: filepath.Join(env.WorkDir, "controller.log"),
-	}
-	ctrl, err = framework.StartController(controller)
-	return err
-}
-
-func teardown() error {
-	var errs []string
-	if ctrl != nil {
-		if err := ctrl.Stop(30 * time.Second); err != nil {
-			errs = append(errs, fmt.Sprintf("controller: %v", err))
-		}
-		// The whole log of a run at -v=10 must not hold a single token.
-		if found := framework.ContainsAny([]byte(ctrl.Log()), env.IssuedTokens()...); len(found) > 0 {
-			errs = append(errs, fmt.Sprintf("the controller's -v=10 log contains tokens: %v", found))
-		}
-	}
-	if err := env.Teardown(len(errs) > 0); err != nil || len(errs) == 0 {
-		return err
-	}
-	return fmt.Errorf("%s (log kept in %s)", strings.Join(errs, "; "), env.WorkDir)
-}
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
 
 // waitForCondition waits until the configuration's APIAuthValid condition has status and
 // reason, and returns the configuration; a timeout shows the controller's last log lines.

@@ -2,7 +2,6 @@ package controlplanes_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -117,7 +116,7 @@ func TestAdoptionAfterLostResponse(t *testing.T) {
 			t.Parallel()
 			tn := newTenant(t)
 			tn.applyAuth()
-			konnect.SetTokenBehavior(tn.token, fakekonnect.Behavior{Mode: mode, Scope: fakekonnect.ScopeWrites, Path: "/v2/control-planes"})
+			env.Konnect.SetTokenBehavior(tn.token, fakekonnect.Behavior{Mode: mode, Scope: fakekonnect.ScopeWrites, Path: "/v2/control-planes"})
 			tn.apply(tn.originYAML(cpName))
 			tn.waitFor("the spoilt create to reach Konnect", func() (bool, string) {
 				return len(tn.inKonnect()) == 1, ""
@@ -147,7 +146,7 @@ func TestAdoptionAfterLostResponse(t *testing.T) {
 				t.Errorf("%d POSTs, want 2: the spoilt create and the retry answered 409", n)
 			}
 			adopted := false
-			for _, r := range konnect.RequestsMatching("GET", "/v2/control-planes") {
+			for _, r := range env.Konnect.RequestsMatching("GET", "/v2/control-planes") {
 				if r.TokenHash == fakekonnect.ShortTokenHash(tn.token) && r.Params().Get("labels") == "k8s-uid:"+string(obj.UID) {
 					adopted = true
 				}
@@ -168,7 +167,7 @@ func TestForeignDuplicateName(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
 	const name = "taken-by-someone-else"
-	foreign, err := konnect.AddControlPlane(tn.token, region, fakekonnect.ControlPlaneSpec{Name: name, Labels: map[string]string{"team": "other"}})
+	foreign, err := env.Konnect.AddControlPlane(tn.token, region, fakekonnect.ControlPlaneSpec{Name: name, Labels: map[string]string{"team": "other"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,11 +285,11 @@ func TestDeletedInKonnectRecreated(t *testing.T) {
 	tn.applyAuth()
 	tn.apply(tn.originYAML(cpName))
 	old := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed).Status.ID
-	if !konnect.DeleteControlPlaneDirect(old) {
+	if !env.Konnect.DeleteControlPlaneDirect(old) {
 		t.Fatalf("no control plane %s in the fake", old)
 	}
 	var obj *konnectv1alpha2.KonnectGatewayControlPlane
-	tn.waitForWithin(3*syncPeriod+5*time.Second, "a new id in the status", func() (bool, string) {
+	ctrl.WaitFor(t, 3*syncPeriod+5*time.Second, "a new id in the status", func() (bool, string) {
 		obj = tn.object()
 		c := condition(obj, programmed)
 		return obj.Status.ID != "" && obj.Status.ID != old && c != nil && c.Status == condTrue, obj.Status.ID + " " + describeCond(c)
@@ -315,7 +314,7 @@ func TestMirror(t *testing.T) {
 	t.Run("existing", func(t *testing.T) {
 		t.Parallel()
 		tn := newTenant(t)
-		id, err := konnect.AddControlPlane(tn.token, region, fakekonnect.ControlPlaneSpec{Name: "made-in-konnect"})
+		id, err := env.Konnect.AddControlPlane(tn.token, region, fakekonnect.ControlPlaneSpec{Name: "made-in-konnect"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -525,13 +524,10 @@ func TestCrossNamespaceAuthRef(t *testing.T) {
 		t.Errorf("%d POSTs before the grant, want none", n)
 	}
 
-	framework.Apply(t, cp, fmt.Sprintf(`apiVersion: configuration.konghq.com/v1alpha1
-kind: KongReferenceGrant
-metadata: {name: allow-control-planes, namespace: %s}
-spec:
-  from: [{group: konnect.konghq.com, kind: KonnectGatewayControlPlane, namespace: %s}]
-  to: [{group: konnect.konghq.com, kind: KonnectAPIAuthConfiguration}]
-`, credentials, tn.ns))
+	framework.Apply(t, cp, framework.GrantYAML(credentials, "allow-control-planes", framework.Grant{
+		FromGroup: "konnect.konghq.com", FromKind: "KonnectGatewayControlPlane", FromNamespace: tn.ns,
+		ToGroup: "konnect.konghq.com", ToKind: "KonnectAPIAuthConfiguration",
+	}))
 	obj = tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
 	t.Logf("with the grant: APIAuthResolvedRef %s", describeCond(condition(obj, konnectv1alpha2.ConditionAPIAuthResolvedRef)))
 	if n := tn.count("POST", "/v2/control-planes", succeeded); n != 1 {

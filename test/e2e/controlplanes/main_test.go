@@ -31,7 +31,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,13 +43,9 @@ import (
 )
 
 var (
-	cp      *controlplane.ControlPlane
-	env     *framework.Env
-	konnect *fakekonnect.Server
-	ctrl    *framework.Controller
-
-	issuedMu sync.Mutex
-	issued   []string // every token the tests made, to search the controller's log for
+	cp   *controlplane.ControlPlane
+	env  *framework.Env
+	ctrl *framework.Controller
 )
 
 const (
@@ -68,51 +63,13 @@ const (
 	authName = "konnect-api-auth"
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMain(m, &cp, setup, teardown))
+var suite = &framework.Suite{
+	Name: "controlplanes", OrgID: newUUID(),
+	CP: &cp, Env: &env, Controller: &ctrl,
+	ControllerArgs: []string{"-v=5", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"},
 }
 
-func setup() error {
-	var err error
-	if env, err = framework.Setup("e2e-controlplanes-", newUUID()); err != nil {
-		return err
-	}
-	konnect = env.Konnect
-	ctrl, err = framework.StartController(framework.ControllerOptions{
-		Kubeconfig: cp.KubeconfigPath(),
-		Env:        konnect.Env(),
-		Args:       []string{"-v=5", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"},
-		LogPath:    filepath.Join(env.WorkDir, "controller.log"),
-	})
-	return err
-}
-
-func teardown() error {
-	var errs []string
-	keep := false
-	if ctrl != nil {
-		if err := ctrl.Stop(30 * time.Second); err != nil {
-			errs = append(errs, fmt.Sprintf("controller: %v", err))
-		}
-		issuedMu.Lock()
-		tokens := append([]string(nil), issued...)
-		issuedMu.Unlock()
-		if found := framework.ContainsAny([]byte(ctrl.Log()), tokens...); len(found) > 0 {
-			errs = append(errs, fmt.Sprintf("the controller's log contains tokens: %v", found))
-		}
-	}
-	if len(errs) > 0 {
-		keep = true
-		errs = append(errs, "log kept in "+env.WorkDir)
-	}
-	if err := env.Teardown(keep); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
-}
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
 
 func newUUID() string {
 	b := make([]byte, 16)
@@ -135,13 +92,10 @@ type tenant struct {
 // per token).
 func newTenant(t *testing.T) *tenant {
 	t.Helper()
-	tn := &tenant{t: t, ns: controlplane.NewNamespace(t, cp), token: framework.RandomToken(), org: newUUID()}
-	konnect.AddToken(tn.token, tn.org)
-	issuedMu.Lock()
-	issued = append(issued, tn.token)
-	issuedMu.Unlock()
+	tn := &tenant{t: t, ns: controlplane.NewNamespace(t, cp), org: newUUID()}
+	tn.token = env.NewTokenFor(t, tn.org)
 	t.Cleanup(func() {
-		konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal)
+		env.Konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal)
 		if !t.Failed() {
 			tn.assertTokenNotExposed()
 		}
@@ -226,23 +180,7 @@ func (tn *tenant) applyAuth() {
 // waitFor polls cond every 100ms up to timeout.
 func (tn *tenant) waitFor(what string, cond func() (bool, string)) {
 	tn.t.Helper()
-	tn.waitForWithin(timeout, what, cond)
-}
-
-func (tn *tenant) waitForWithin(d time.Duration, what string, cond func() (bool, string)) {
-	tn.t.Helper()
-	deadline := time.Now().Add(d)
-	var last string
-	for {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tn.t.Fatalf("timed out after %v waiting for %s; last: %s\ncontroller log tail:\n%s", d, what, last, framework.Tail(ctrl.Log(), 30))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	ctrl.WaitFor(tn.t, timeout, what, cond)
 }
 
 // object reads the control plane as `kubectl get -o json` prints it; nil when NotFound.
@@ -311,7 +249,7 @@ func (tn *tenant) waitGone() {
 func (tn *tenant) count(method, pathPattern string, ok func(status int) bool) int {
 	hash := fakekonnect.ShortTokenHash(tn.token)
 	n := 0
-	for _, r := range konnect.RequestsMatching(method, pathPattern) {
+	for _, r := range env.Konnect.RequestsMatching(method, pathPattern) {
 		if r.TokenHash == hash && (ok == nil || ok(r.Status)) {
 			n++
 		}
@@ -335,7 +273,7 @@ func (tn *tenant) writes() map[string]int {
 
 // inKonnect is what the fake holds for the tenant in region us.
 func (tn *tenant) inKonnect() []fakekonnect.ControlPlane {
-	return konnect.ControlPlanes(tn.token, region)
+	return env.Konnect.ControlPlanes(tn.token, region)
 }
 
 // table logs `kubectl get konnectgatewaycontrolplane -n NS` and the Programmed condition.
@@ -348,10 +286,10 @@ func (tn *tenant) table() {
 
 // outage makes Konnect answer 503 to every request of the tenant's token.
 func (tn *tenant) outage() {
-	konnect.SetTokenBehavior(tn.token, fakekonnect.Behavior{Mode: fakekonnect.ModeServerError})
+	env.Konnect.SetTokenBehavior(tn.token, fakekonnect.Behavior{Mode: fakekonnect.ModeServerError})
 }
 
-func (tn *tenant) restore() { konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal) }
+func (tn *tenant) restore() { env.Konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal) }
 
 // assertTokenNotExposed fails if the token is in the controller's log, in a condition of the
 // namespace's control planes or auth configurations, or in one of its Events.

@@ -22,12 +22,9 @@ package extensions_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,61 +60,30 @@ var (
 	client clientset.Interface
 	kube   kubernetes.Interface
 
-	// unregistered are tokens the tests used that the fake does not accept; they must not
-	// leak either.
-	unregisteredMu sync.Mutex
-	unregistered   []string
-
 	// gcReady receives the outcome of probeGarbageCollector once.
 	gcReady = make(chan error, 1)
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMainWithOptions(m, &cp, controlplane.Options{ControllerManager: true}, setup, teardown))
+var suite = &framework.Suite{
+	Name: "extensions", OrgID: orgID, ControlPlane: controlplane.Options{ControllerManager: true},
+	CP: &cp, Env: &env, Kube: &kube, Client: &client, Controller: &ctrl,
+	Setup:         setup,
+	ControllerEnv: []string{"POD_NAMESPACE=" + controllerNamespace},
+	ControllerArgs: []string{"-v=5", "--konnect-timeout=2s", "--konnect-sync-period=" + syncPeriod.String(),
+		"--cluster-ca-secret=" + caSecretName, "--cluster-ca-secret-namespace=" + controllerNamespace},
 }
 
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
+
+// setup makes the controller's namespace and starts probing the garbage collector.
 func setup() error {
-	var err error
-	if env, err = framework.Setup("e2e-extensions-", orgID); err != nil {
-		return err
-	}
-	if kube, client, err = framework.Clients(cp.RESTConfig()); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
 	go func() { gcReady <- probeGarbageCollector() }()
-	ctrl, err = framework.StartController(framework.ControllerOptions{
-		Kubeconfig: cp.KubeconfigPath(),
-		Env:        append(env.Konnect.Env(), "POD_NAMESPACE="+controllerNamespace),
-		Args: []string{"-v=5", "--konnect-timeout=2s", "--konnect-sync-period=" + syncPeriod.String(),
-			"--cluster-ca-secret=" + caSecretName, "--cluster-ca-secret-namespace=" + controllerNamespace},
-		LogPath: filepath.Join(env.WorkDir, "controller.log"),
-	})
-	return err
-}
-
-func teardown() error {
-	var errs []string
-	if ctrl != nil {
-		if err := ctrl.Stop(30 * time.Second); err != nil {
-			errs = append(errs, fmt.Sprintf("controller: %v", err))
-		}
-		if found := framework.ContainsAny([]byte(ctrl.Log()), allTokens()...); len(found) > 0 {
-			errs = append(errs, fmt.Sprintf("the controller's log contains tokens: %v", found))
-		}
-	}
-	keep := len(errs) > 0
-	if err := env.Teardown(keep); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s (log kept in %s)", strings.Join(errs, "; "), env.WorkDir)
+	return nil
 }
 
 // probeGarbageCollector waits until kube-controller-manager's garbage collector collects the
@@ -177,22 +143,6 @@ func waitForGarbageCollector(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Logf("waited %v for kube-controller-manager's garbage collector to watch KonnectExtensions", d.Round(100*time.Millisecond))
 	}
-}
-
-// allTokens is every token the tests used, accepted by the fake or not.
-func allTokens() []string {
-	unregisteredMu.Lock()
-	defer unregisteredMu.Unlock()
-	return append(env.IssuedTokens(), unregistered...)
-}
-
-// unregisteredToken is a well-formed token the fake Konnect refuses (401).
-func unregisteredToken() string {
-	token := framework.RandomToken()
-	unregisteredMu.Lock()
-	unregistered = append(unregistered, token)
-	unregisteredMu.Unlock()
-	return token
 }
 
 // The guide's YAML (CONTROLPLANES.md, "What the user does"), in namespace ns.
@@ -274,7 +224,7 @@ func waitProgrammed(t *testing.T, ns, name string) *konnectv1alpha2.KonnectGatew
 		}
 		got = c
 		p := meta.FindStatusCondition(c.Status.Conditions, konnectv1alpha2.ConditionProgrammed)
-		return p != nil && p.Status == metav1.ConditionTrue && c.Status.ID != "" && c.Status.Endpoints != nil, mustJSON(c.Status)
+		return p != nil && p.Status == metav1.ConditionTrue && c.Status.ID != "" && c.Status.Endpoints != nil, framework.JSON(c.Status)
 	})
 	return got
 }
@@ -307,7 +257,7 @@ func waitCondition(t testing.TB, ns, name, typ string, status metav1.ConditionSt
 		}
 		ext = e
 		c := condition(e, typ)
-		return c.Status == status && (reason == "" || c.Reason == reason) && c.ObservedGeneration == e.Generation, mustJSON(e.Status)
+		return c.Status == status && (reason == "" || c.Reason == reason) && c.ObservedGeneration == e.Generation, framework.JSON(e.Status)
 	})
 	return ext
 }
@@ -320,18 +270,7 @@ func waitReady(t testing.TB, ns, name string) *konnectv1alpha2.KonnectExtension 
 // waitFor polls cond until it holds, failing after timeout with what it last said.
 func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last: %s\ncontroller log tail:\n%s", timeout, what, last, framework.Tail(ctrl.Log(), 30))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	ctrl.WaitFor(t, timeout, what, cond)
 }
 
 // certPath is the fake's path of a control plane's certificates.
@@ -379,11 +318,6 @@ func readyColumn(table, name string) string {
 	return ""
 }
 
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
 // conditionSummary is "Type=Status/Reason" for each condition, for logs.
 func conditionSummary(ext *konnectv1alpha2.KonnectExtension) string {
 	var parts []string
@@ -399,10 +333,10 @@ func checkNoTokenInNamespace(t *testing.T, ns string) {
 	t.Helper()
 	exts := framework.KubectlOutput(t, cp, "get", "konnectextensions,konnectgatewaycontrolplanes", "-n", ns, "-o", "jsonpath={.items[*].status}")
 	events := framework.KubectlOutput(t, cp, "get", "events", "-n", ns, "-o", "yaml")
-	if found := framework.ContainsAny([]byte(exts), allTokens()...); len(found) > 0 {
+	if found := framework.ContainsAny([]byte(exts), env.IssuedTokens()...); len(found) > 0 {
 		t.Errorf("statuses in %s contain tokens %v", ns, found)
 	}
-	if found := framework.ContainsAny([]byte(events), allTokens()...); len(found) > 0 {
+	if found := framework.ContainsAny([]byte(events), env.IssuedTokens()...); len(found) > 0 {
 		t.Errorf("events in %s contain tokens %v", ns, found)
 	}
 }

@@ -49,23 +49,13 @@ const (
 	verdictTimeout = 60 * time.Second
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMain(m, &cp, setup, teardown))
-}
-
-func setup() error {
-	var err error
-	if env, err = framework.Setup("e2e-faults-", orgID); err != nil {
-		return err
-	}
+var suite = &framework.Suite{
+	Name: "faults", OrgID: orgID, CP: &cp, Env: &env, Kube: &kube, Client: &client,
 	// No client-side limit: the tests create a thousand objects at once.
-	cfg := cp.RESTConfig()
-	cfg.QPS = -1
-	kube, client, err = framework.Clients(cfg)
-	return err
+	Unthrottled: true,
 }
 
-func teardown() error { return env.Teardown(false) }
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
 
 var notFileName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 

@@ -14,13 +14,13 @@ import (
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 )
 
-// StartEmptyControlPlane starts a control plane of its own for one test, without the CRD, as a
-// fresh cluster is before anything is installed, and stops it when the test ends.
-func StartEmptyControlPlane(t *testing.T) *controlplane.ControlPlane {
+// StartEmptyControlPlane starts a control plane of its own for one test, with opts and without
+// the CRDs, as a fresh cluster is before anything is installed, and stops it when the test ends.
+func StartEmptyControlPlane(t testing.TB, opts controlplane.Options) *controlplane.ControlPlane {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := controlplane.Start(ctx, controlplane.Options{})
+	c, err := controlplane.Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("starting a control plane: %v", err)
 	}

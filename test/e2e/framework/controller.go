@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
@@ -58,6 +59,36 @@ func CleanupBinary() {
 	if buildPath != "" && os.Getenv("KONNECT_AUTH_CONTROLLER_BIN") == "" {
 		_ = os.RemoveAll(filepath.Dir(buildPath))
 	}
+}
+
+// ControllerHelp returns what the built controller prints for --help (flag's exit code 2
+// included).
+func ControllerHelp(t testing.TB) string {
+	t.Helper()
+	bin, err := ControllerBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 2) {
+		t.Fatalf("%s --help: %v\n%s", bin, err, out)
+	}
+	return string(out)
+}
+
+// ControllerVersion returns what the built controller prints for --version.
+func ControllerVersion(t testing.TB) string {
+	t.Helper()
+	bin, err := ControllerBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // Controller is one running controller process.

@@ -28,11 +28,10 @@ type Env struct {
 	issued []string
 }
 
-// Setup makes a work folder named after prefix, starts a fake Konnect in it that reports orgID
+// newEnv makes a work folder named after prefix, starts a fake Konnect in it that reports orgID
 // for the tokens NewToken issues, and builds the controller binary now, so that a compile error
-// fails fast and no test's timing includes the build. Call it from the setup hook of
-// controlplane.RunTestMain, and Teardown from its teardown hook.
-func Setup(prefix, orgID string) (*Env, error) {
+// fails fast and no test's timing includes the build. Suite.RunTestMain calls it.
+func newEnv(prefix, orgID string) (*Env, error) {
 	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		return nil, err
@@ -45,10 +44,10 @@ func Setup(prefix, orgID string) (*Env, error) {
 	return e, err
 }
 
-// Teardown closes the fake Konnect and removes the binary ControllerBinary built and, unless
+// teardown closes the fake Konnect and removes the binary ControllerBinary built and, unless
 // keepWorkDir (to look at the logs of a failed run), the work folder. It may be called on
-// the partial Env of a failed Setup, and on a nil one.
-func (e *Env) Teardown(keepWorkDir bool) error {
+// the partial Env of a failed newEnv, and on a nil one.
+func (e *Env) teardown(keepWorkDir bool) error {
 	defer CleanupBinary()
 	if e == nil {
 		return nil
@@ -66,15 +65,30 @@ func (e *Env) Teardown(keepWorkDir bool) error {
 // remembers it for IssuedTokens.
 func (e *Env) NewToken(t testing.TB) string {
 	t.Helper()
+	return e.NewTokenFor(t, e.OrgID)
+}
+
+// NewTokenFor is NewToken for the organization orgID (a test that wants a Konnect
+// organization of its own).
+func (e *Env) NewTokenFor(t testing.TB, orgID string) string {
+	t.Helper()
+	token := e.UnregisteredToken()
+	e.Konnect.AddToken(token, orgID)
+	return token
+}
+
+// UnregisteredToken returns a fresh, well-formed token that the fake Konnect refuses (401), and
+// remembers it for IssuedTokens: a refused token must not leak either.
+func (e *Env) UnregisteredToken() string {
 	token := RandomToken()
-	e.Konnect.AddToken(token, e.OrgID)
 	e.mu.Lock()
 	e.issued = append(e.issued, token)
 	e.mu.Unlock()
 	return token
 }
 
-// IssuedTokens returns a copy of every token NewToken issued so far.
+// IssuedTokens returns a copy of every token NewToken, NewTokenFor and UnregisteredToken
+// issued so far.
 func (e *Env) IssuedTokens() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -57,3 +57,38 @@ func SecretYAML(ns, name string, labels map[string]string, key, value string) st
 	}
 	return b.String()
 }
+
+// Grant is the spec of a KongReferenceGrant: it lets objects of one kind in FromNamespace refer
+// to objects of one kind in the grant's namespace, named ToName (any name when "").
+type Grant struct {
+	FromGroup, FromKind, FromNamespace string
+	ToGroup, ToKind, ToName            string
+}
+
+// SecretGrant is the grant that lets KonnectAPIAuthConfigurations in fromNS read the Secret
+// secret ("" for every Secret) in the grant's namespace.
+func SecretGrant(fromNS, secret string) Grant {
+	return Grant{"konnect.konghq.com", "KonnectAPIAuthConfiguration", fromNS, "core", "Secret", secret}
+}
+
+// GrantYAML is a KongReferenceGrant ns/name with spec g.
+func GrantYAML(ns, name string, g Grant) string {
+	nameLine := ""
+	if g.ToName != "" {
+		nameLine = "\n      name: " + g.ToName
+	}
+	return fmt.Sprintf(`apiVersion: configuration.konghq.com/v1alpha1
+kind: KongReferenceGrant
+metadata:
+  name: %s
+  namespace: %s
+spec:
+  from:
+    - group: %s
+      kind: %s
+      namespace: %s
+  to:
+    - group: %s
+      kind: %s%s
+`, name, ns, g.FromGroup, g.FromKind, g.FromNamespace, g.ToGroup, g.ToKind, nameLine)
+}

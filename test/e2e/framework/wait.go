@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -22,15 +23,37 @@ const VerdictTimeout = 30 * time.Second
 // and what cond last said.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
+	waitFor(t, timeout, what, cond, nil)
+}
+
+// WaitFor is framework.WaitFor that, on timeout, also shows the controller's last log lines.
+func (c *Controller) WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	waitFor(t, timeout, what, cond, c.Log)
+}
+
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string), log func() string) {
+	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		var ok bool
 		ok, last = cond()
 		return ok, nil
 	})
-	if err != nil {
-		t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
+	if err == nil {
+		return
 	}
+	msg := fmt.Sprintf("timed out after %v waiting for %s; last: %s", timeout, what, last)
+	if log != nil {
+		msg += "\ncontroller log tail:\n" + Tail(log(), 30)
+	}
+	t.Fatal(msg)
+}
+
+// JSON formats v as JSON for a message.
+func JSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // APIAuthValid returns cfg's APIAuthValid condition, or nil if it has none (or cfg is nil).

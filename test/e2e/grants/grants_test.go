@@ -23,7 +23,7 @@ import (
 func TestGrantLifecycle(t *testing.T) {
 	apps := controlplane.NewNamespace(t, cp)
 	vault := controlplane.NewNamespace(t, cp)
-	token := newToken(t)
+	token := env.NewToken(t)
 	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", token))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
 
@@ -31,7 +31,7 @@ func TestGrantLifecycle(t *testing.T) {
 	t.Logf("not permitted:\n%s", conditionsYAML(t, apps, "cross"))
 	refs, ok := conds[konnectv1alpha1.ConditionResolvedRefs]
 	if !ok || refs.Status != metav1.ConditionFalse || refs.Reason != konnectv1alpha1.ReasonRefNotPermitted {
-		t.Errorf("ResolvedRefs = %s, want False/RefNotPermitted", mustJSON(refs))
+		t.Errorf("ResolvedRefs = %s, want False/RefNotPermitted", framework.JSON(refs))
 	}
 	for _, want := range []string{"namespace \"" + vault + "\"", "group: konnect.konghq.com, kind: KonnectAPIAuthConfiguration, namespace: " + apps,
 		"group: core, kind: Secret, name: konnect-token"} {
@@ -40,7 +40,7 @@ func TestGrantLifecycle(t *testing.T) {
 		}
 	}
 	time.Sleep(settle)
-	if n := konnect.CallsFor(token); n != 0 {
+	if n := env.Konnect.CallsFor(token); n != 0 {
 		t.Fatalf("the cross-namespace token reached Konnect %d times without a grant", n)
 	}
 	if got := finalizers(t, vault, "konnect-token"); got != "" {
@@ -48,7 +48,7 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 
 	t.Logf("$ kubectl get secret konnect-token -n %s -o jsonpath='{.metadata.finalizers}'\n%s", vault, finalizers(t, vault, "konnect-token"))
-	framework.Apply(t, cp, grantYAML(vault, "allow-apps", permitting(apps, "konnect-token")))
+	framework.Apply(t, cp, framework.GrantYAML(vault, "allow-apps", framework.SecretGrant(apps, "konnect-token")))
 	conds = waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	t.Logf("granted:\n%s", conditionsYAML(t, apps, "cross"))
 	if msg := conds[konnectv1alpha1.ConditionAPIAuthValid].Message; msg != "Token from Secret "+vault+"/konnect-token is valid" {
@@ -56,9 +56,9 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 	refs = conds[konnectv1alpha1.ConditionResolvedRefs]
 	if refs.Status != metav1.ConditionTrue || refs.Reason != konnectv1alpha1.ReasonResolvedRefs || !strings.Contains(refs.Message, vault+"/allow-apps") {
-		t.Errorf("ResolvedRefs = %s, want True/ResolvedRefs naming the grant", mustJSON(refs))
+		t.Errorf("ResolvedRefs = %s, want True/ResolvedRefs naming the grant", framework.JSON(refs))
 	}
-	if konnect.CallsFor(token) == 0 {
+	if env.Konnect.CallsFor(token) == 0 {
 		t.Errorf("Valid without a call to Konnect")
 	}
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
@@ -72,7 +72,7 @@ func TestGrantLifecycle(t *testing.T) {
 	framework.KubectlOutput(t, cp, "delete", "kongreferencegrant", "allow-apps", "-n", vault)
 	conds = waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 	if refs := conds[konnectv1alpha1.ConditionResolvedRefs]; refs.Status != metav1.ConditionFalse {
-		t.Errorf("ResolvedRefs after revocation = %s", mustJSON(refs))
+		t.Errorf("ResolvedRefs after revocation = %s", framework.JSON(refs))
 	}
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", "")
 	if cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(apps).Get(t.Context(), "cross", metav1.GetOptions{}); err != nil || cfg.Status.OrganizationID != "" {
@@ -80,7 +80,7 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 
 	// A grant for every Secret of the namespace (no name) permits it too.
-	framework.Apply(t, cp, grantYAML(vault, "allow-apps-all", permitting(apps, "")))
+	framework.Apply(t, cp, framework.GrantYAML(vault, "allow-apps-all", framework.SecretGrant(apps, "")))
 	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
 }
@@ -92,7 +92,7 @@ func TestGrantLifecycle(t *testing.T) {
 func TestNonMatchingGrants(t *testing.T) {
 	apps := controlplane.NewNamespace(t, cp)
 	vault := controlplane.NewNamespace(t, cp)
-	token := newToken(t)
+	token := env.NewToken(t)
 	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", token))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
 	waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
@@ -100,36 +100,36 @@ func TestNonMatchingGrants(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		ns   string // where the grant is
-		g    grant
+		g    framework.Grant
 	}{
-		{"other from kind", vault, grant{"konnect.konghq.com", "KonnectGatewayControlPlane", apps, "core", "Secret", "konnect-token"}},
-		{"other from group", vault, grant{"configuration.konghq.com", "KongService", apps, "core", "Secret", "konnect-token"}},
-		{"other from namespace", vault, permitting("default", "konnect-token")},
-		{"other Secret name", vault, permitting(apps, "another-secret")},
-		{"other to kind", vault, grant{"konnect.konghq.com", "KonnectAPIAuthConfiguration", apps, "konnect.konghq.com", "KonnectAPIAuthConfiguration", ""}},
-		{"in the configuration's namespace", apps, permitting(apps, "konnect-token")},
+		{"other from kind", vault, framework.Grant{FromGroup: "konnect.konghq.com", FromKind: "KonnectGatewayControlPlane", FromNamespace: apps, ToGroup: "core", ToKind: "Secret", ToName: "konnect-token"}},
+		{"other from group", vault, framework.Grant{FromGroup: "configuration.konghq.com", FromKind: "KongService", FromNamespace: apps, ToGroup: "core", ToKind: "Secret", ToName: "konnect-token"}},
+		{"other from namespace", vault, framework.SecretGrant("default", "konnect-token")},
+		{"other Secret name", vault, framework.SecretGrant(apps, "another-secret")},
+		{"other to kind", vault, framework.Grant{FromGroup: "konnect.konghq.com", FromKind: "KonnectAPIAuthConfiguration", FromNamespace: apps, ToGroup: "konnect.konghq.com", ToKind: "KonnectAPIAuthConfiguration"}},
+		{"in the configuration's namespace", apps, framework.SecretGrant(apps, "konnect-token")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			framework.Apply(t, cp, grantYAML(tc.ns, "not-this-one", tc.g))
+			framework.Apply(t, cp, framework.GrantYAML(tc.ns, "not-this-one", tc.g))
 			defer framework.KubectlOutput(t, cp, "delete", "kongreferencegrant", "not-this-one", "-n", tc.ns)
 			time.Sleep(settle)
 			conds := conditions(t, apps, "cross")
 			if c := conds[konnectv1alpha1.ConditionAPIAuthValid]; c.Reason != konnectv1alpha1.ReasonRefNotPermitted {
-				t.Errorf("with a grant %s: APIAuthValid %s", mustJSON(tc.g), mustJSON(c))
+				t.Errorf("with a grant %s: APIAuthValid %s", framework.JSON(tc.g), framework.JSON(c))
 			}
 			if c := conds[konnectv1alpha1.ConditionResolvedRefs]; c.Status != metav1.ConditionFalse {
-				t.Errorf("with a grant %s: ResolvedRefs %s", mustJSON(tc.g), mustJSON(c))
+				t.Errorf("with a grant %s: ResolvedRefs %s", framework.JSON(tc.g), framework.JSON(c))
 			}
 			if got := finalizers(t, vault, "konnect-token"); got != "" {
-				t.Errorf("with a grant %s the Secret got finalizers %s", mustJSON(tc.g), got)
+				t.Errorf("with a grant %s the Secret got finalizers %s", framework.JSON(tc.g), got)
 			}
 		})
 	}
-	if n := konnect.CallsFor(token); n != 0 {
+	if n := env.Konnect.CallsFor(token); n != 0 {
 		t.Fatalf("the cross-namespace token reached Konnect %d times without a matching grant", n)
 	}
 
-	framework.Apply(t, cp, grantYAML(vault, "this-one", permitting(apps, "konnect-token")))
+	framework.Apply(t, cp, framework.GrantYAML(vault, "this-one", framework.SecretGrant(apps, "konnect-token")))
 	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 }
 
@@ -137,7 +137,7 @@ func TestNonMatchingGrants(t *testing.T) {
 // empty or equal) has no ResolvedRefs condition at all, and its Secret carries the finalizer.
 func TestSameNamespace(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	token := newToken(t)
+	token := env.NewToken(t)
 	framework.Apply(t, cp, framework.SecretYAML(ns, "konnect-api-auth-secret", framework.CredentialLabels, "token", token))
 	t.Logf("$ kubectl get secret konnect-api-auth-secret -n %s -o jsonpath='{.metadata.finalizers}'\n%s", ns, finalizers(t, ns, "konnect-api-auth-secret"))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "local", "konnect-api-auth-secret", "", "us.api.konghq.com"))
@@ -145,7 +145,7 @@ func TestSameNamespace(t *testing.T) {
 	for _, name := range []string{"local", "local-explicit"} {
 		conds := waitForVerdict(t, ns, name, metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 		if c, ok := conds[konnectv1alpha1.ConditionResolvedRefs]; ok {
-			t.Errorf("%s: same-namespace reference has a ResolvedRefs condition: %s", name, mustJSON(c))
+			t.Errorf("%s: same-namespace reference has a ResolvedRefs condition: %s", name, framework.JSON(c))
 		}
 	}
 	t.Logf("same namespace:\n%s", conditionsYAML(t, ns, "local"))
@@ -167,7 +167,7 @@ func TestSameNamespace(t *testing.T) {
 // changes to token, and never displaces another controller's finalizer.
 func TestFinalizerFollowsTheReference(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	first, second := newToken(t), newToken(t)
+	first, second := env.NewToken(t), env.NewToken(t)
 	framework.Apply(t, cp, framework.SecretYAML(ns, "first", framework.CredentialLabels, "token", first))
 	framework.Apply(t, cp, framework.SecretYAML(ns, "second", framework.CredentialLabels, "token", second))
 	// Someone else's finalizer on the second Secret must survive ours coming and going.
@@ -184,12 +184,12 @@ func TestFinalizerFollowsTheReference(t *testing.T) {
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "mover", "second", "", "us.api.konghq.com"))
 	framework.WaitForFinalizers(t, cp, ns, "second", `["example.com/keep","`+finalizer+`"]`)
 	framework.WaitForFinalizers(t, cp, ns, "first", "")
-	if before := konnect.CallsFor(second); before == 0 {
-		waitFor(t, "the second token checked", func() (bool, string) { return konnect.CallsFor(second) > 0, "" })
+	if before := env.Konnect.CallsFor(second); before == 0 {
+		waitFor(t, "the second token checked", func() (bool, string) { return env.Konnect.CallsFor(second) > 0, "" })
 	}
 
 	framework.KubectlOutput(t, cp, "patch", "konnectapiauthconfiguration", "mover", "-n", ns, "--type=merge", "-p",
-		`{"spec":{"type":"token","token":"`+newToken(t)+`","secretRef":null}}`)
+		`{"spec":{"type":"token","token":"`+env.NewToken(t)+`","secretRef":null}}`)
 	waitForVerdict(t, ns, "mover", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, ns, "second", `["example.com/keep"]`)
 	if got := finalizers(t, ns, "first"); got != "" {
@@ -206,7 +206,7 @@ func TestFinalizerFollowsTheReference(t *testing.T) {
 // Secret go.
 func TestDeleteSecretInUse(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	framework.Apply(t, cp, framework.SecretYAML(ns, "in-use", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "in-use", framework.CredentialLabels, "token", env.NewToken(t)))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "user", "in-use", "", "us.api.konghq.com"))
 	waitForVerdict(t, ns, "user", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, ns, "in-use", inUse)
@@ -222,7 +222,7 @@ func TestDeleteSecretInUse(t *testing.T) {
 	}
 	conds := conditions(t, ns, "user")
 	if c := conds[konnectv1alpha1.ConditionAPIAuthValid]; c.Status != metav1.ConditionTrue || c.Reason != konnectv1alpha1.ReasonValid {
-		t.Errorf("verdict while the Secret is Terminating = %s, want it kept", mustJSON(c))
+		t.Errorf("verdict while the Secret is Terminating = %s, want it kept", framework.JSON(c))
 	}
 
 	framework.KubectlOutput(t, cp, "delete", "konnectapiauthconfiguration", "user", "-n", ns)
@@ -235,7 +235,7 @@ func TestDeleteSecretInUse(t *testing.T) {
 func TestDeleteNamespace(t *testing.T) {
 	both := "both-" + utilrand.String(6)
 	framework.KubectlOutput(t, cp, "create", "namespace", both)
-	framework.Apply(t, cp, framework.SecretYAML(both, "konnect-token", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, framework.SecretYAML(both, "konnect-token", framework.CredentialLabels, "token", env.NewToken(t)))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(both, "user", "konnect-token", "", "us.api.konghq.com"))
 	waitForVerdict(t, both, "user", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, both, "konnect-token", inUse)
@@ -247,8 +247,8 @@ func TestDeleteNamespace(t *testing.T) {
 	apps := controlplane.NewNamespace(t, cp)
 	vault := "vault-" + utilrand.String(6)
 	framework.KubectlOutput(t, cp, "create", "namespace", vault)
-	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", newToken(t)))
-	framework.Apply(t, cp, grantYAML(vault, "allow-apps", permitting(apps, "konnect-token")))
+	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", env.NewToken(t)))
+	framework.Apply(t, cp, framework.GrantYAML(vault, "allow-apps", framework.SecretGrant(apps, "konnect-token")))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
 	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
@@ -264,8 +264,8 @@ func TestDeleteNamespace(t *testing.T) {
 // and keeps the finalizer of a Secret still in use.
 func TestFinalizerLeftWhileControllerDown(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	framework.Apply(t, cp, framework.SecretYAML(ns, "orphaned", framework.CredentialLabels, "token", newToken(t)))
-	framework.Apply(t, cp, framework.SecretYAML(ns, "still-used", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "orphaned", framework.CredentialLabels, "token", env.NewToken(t)))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "still-used", framework.CredentialLabels, "token", env.NewToken(t)))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "gone", "orphaned", "", "us.api.konghq.com"))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "stays", "still-used", "", "us.api.konghq.com"))
 	framework.WaitForFinalizers(t, cp, ns, "orphaned", inUse)
@@ -280,8 +280,7 @@ func TestFinalizerLeftWhileControllerDown(t *testing.T) {
 		t.Fatalf("with no controller running the finalizer changed: %s", got)
 	}
 
-	var err error
-	if ctrl, err = startController(); err != nil {
+	if err := suite.StartController(); err != nil {
 		t.Fatal(err)
 	}
 	framework.WaitForFinalizers(t, cp, ns, "orphaned", "")
@@ -304,7 +303,7 @@ func TestCrossNamespaceExample(t *testing.T) {
 	}
 	framework.KubectlOutput(t, cp, "create", "namespace", "kong")
 	defer framework.KubectlOutput(t, cp, "delete", "namespace", "kong", "konnect-credentials", "--wait=false")
-	manifest := strings.ReplaceAll(string(raw), "kpat_REPLACE_WITH_YOUR_TOKEN", newToken(t))
+	manifest := strings.ReplaceAll(string(raw), "kpat_REPLACE_WITH_YOUR_TOKEN", env.NewToken(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if out, stderr, err := cp.KubectlInput(ctx, strings.NewReader(manifest), "apply", "--server-side", "-f", "-"); err != nil {
@@ -312,7 +311,7 @@ func TestCrossNamespaceExample(t *testing.T) {
 	}
 	conds := waitForVerdict(t, "kong", "konnect-api-auth-cross-namespace", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	if c := conds[konnectv1alpha1.ConditionResolvedRefs]; c.Status != metav1.ConditionTrue {
-		t.Errorf("ResolvedRefs = %s", mustJSON(c))
+		t.Errorf("ResolvedRefs = %s", framework.JSON(c))
 	}
 	framework.WaitForFinalizers(t, cp, "konnect-credentials", "konnect-api-auth-secret", inUse)
 }

@@ -13,32 +13,24 @@ package grants_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
 var (
-	cp      *controlplane.ControlPlane
-	konnect *fakekonnect.Server
-	ctrl    *framework.Controller
-	client  clientset.Interface
-	workDir string
-	issued  []string // every token the tests made, to search the controller's log for
-	ctrlOpt framework.ControllerOptions
+	cp     *controlplane.ControlPlane
+	env    *framework.Env
+	ctrl   *framework.Controller
+	client clientset.Interface
 )
 
 const (
@@ -53,93 +45,14 @@ const (
 	finalizer = konnectv1alpha1.SecretInUseFinalizer
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMainWithOptions(m, &cp, controlplane.Options{ControllerManager: true}, setup, teardown))
+var suite = &framework.Suite{
+	Name: "grants", OrgID: orgID, ControlPlane: controlplane.Options{ControllerManager: true},
+	CP: &cp, Env: &env, Client: &client, Controller: &ctrl,
+	// -v=10 (capped at 5): the log is searched for tokens at the end.
+	ControllerArgs: []string{"-v=10", "--konnect-timeout=2s"},
 }
 
-func setup() error {
-	var err error
-	if workDir, err = os.MkdirTemp("", "e2e-grants-"); err != nil {
-		return err
-	}
-	if konnect, err = fakekonnect.Start(fakekonnect.Options{Dir: workDir}); err != nil {
-		return err
-	}
-	if client, err = clientset.NewForConfig(cp.RESTConfig()); err != nil {
-		return err
-	}
-	ctrlOpt = framework.ControllerOptions{
-		Kubeconfig: cp.KubeconfigPath(),
-		Env:        konnect.Env(),
-		// -v=10 (capped at 5): the log is searched for tokens at the end.
-		Args:    []string{"-v=10", "--konnect-timeout=2s"},
-		LogPath: filepath.Join(workDir, "controller.log"),
-	}
-	ctrl, err = framework.StartController(ctrlOpt)
-	return err
-}
-
-func teardown() error {
-	var errs []string
-	if ctrl != nil {
-		if err := ctrl.Stop(30 * time.Second); err != nil {
-			errs = append(errs, fmt.Sprintf("controller: %v", err))
-		}
-		if found := framework.ContainsAny([]byte(ctrl.Log()), issued...); len(found) > 0 {
-			errs = append(errs, fmt.Sprintf("the controller's log contains tokens: %v", found))
-		}
-	}
-	if konnect != nil {
-		konnect.Close()
-	}
-	framework.CleanupBinary()
-	if len(errs) == 0 {
-		_ = os.RemoveAll(workDir)
-		return nil
-	}
-	return fmt.Errorf("%s (log kept in %s)", strings.Join(errs, "; "), workDir)
-}
-
-// newToken returns a fresh token the fake Konnect accepts.
-func newToken(t testing.TB) string {
-	t.Helper()
-	token := framework.RandomToken()
-	konnect.AddToken(token, orgID)
-	issued = append(issued, token)
-	return token
-}
-
-// grant is the spec of a KongReferenceGrant, for grantYAML.
-type grant struct {
-	fromGroup, fromKind, fromNamespace string
-	toGroup, toKind, toName            string
-}
-
-// permitting is the grant that lets configurations in fromNS read the Secret named secret.
-func permitting(fromNS, secret string) grant {
-	return grant{"konnect.konghq.com", "KonnectAPIAuthConfiguration", fromNS, "core", "Secret", secret}
-}
-
-func grantYAML(ns, name string, g grant) string {
-	nameLine := ""
-	if g.toName != "" {
-		nameLine = "\n      name: " + g.toName
-	}
-	return fmt.Sprintf(`apiVersion: configuration.konghq.com/v1alpha1
-kind: KongReferenceGrant
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  from:
-    - group: %s
-      kind: %s
-      namespace: %s
-  to:
-    - group: %s
-      kind: %s%s
-`, name, ns, g.fromGroup, g.fromKind, g.fromNamespace, g.toGroup, g.toKind, nameLine)
-}
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
 
 // conditions returns the configuration's conditions by type.
 func conditions(t testing.TB, ns, name string) map[string]metav1.Condition {
@@ -148,6 +61,11 @@ func conditions(t testing.TB, ns, name string) map[string]metav1.Condition {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return byType(cfg)
+}
+
+// byType returns the configuration's conditions by type.
+func byType(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) map[string]metav1.Condition {
 	out := map[string]metav1.Condition{}
 	for _, c := range cfg.Status.Conditions {
 		out[c.Type] = c
@@ -158,27 +76,13 @@ func conditions(t testing.TB, ns, name string) map[string]metav1.Condition {
 // waitFor polls cond until it holds, failing after timeout with what it last said.
 func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		var ok bool
-		ok, last = cond()
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("timed out waiting for %s; last: %s\ncontroller log tail:\n%s", what, last, framework.Tail(ctrl.Log(), 30))
-	}
+	ctrl.WaitFor(t, timeout, what, cond)
 }
 
 // waitForVerdict waits until APIAuthValid has status and reason, and returns the conditions.
 func waitForVerdict(t testing.TB, ns, name string, status metav1.ConditionStatus, reason string) map[string]metav1.Condition {
 	t.Helper()
-	var conds map[string]metav1.Condition
-	waitFor(t, fmt.Sprintf("%s/%s APIAuthValid %s/%s", ns, name, status, reason), func() (bool, string) {
-		conds = conditions(t, ns, name)
-		c, ok := conds[konnectv1alpha1.ConditionAPIAuthValid]
-		return ok && c.Status == status && c.Reason == reason, fmt.Sprintf("%+v", conds)
-	})
-	return conds
+	return byType(framework.WaitForCondition(t, client, ns, name, status, reason, ctrl.Log))
 }
 
 // finalizers is what `kubectl get secret -o jsonpath='{.metadata.finalizers}'` prints.
@@ -209,15 +113,4 @@ func conditionsYAML(t testing.TB, ns, name string) string {
 		return out[i:]
 	}
 	return out
-}
-
-// mustJSON formats v for messages.
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
-// startController starts a controller like setup's, appending to the same log.
-func startController() (*framework.Controller, error) {
-	return framework.StartController(ctrlOpt)
 }

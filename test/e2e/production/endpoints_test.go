@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -139,7 +138,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("no %s{name=\"konnect-auth-controller\"}", name)
 		}
 	}
-	checkMetricValue(t, m, "konnect_auth_controller_build_info", map[string]string{"version": binaryVersion(t)}, 1)
+	checkMetricValue(t, m, "konnect_auth_controller_build_info", map[string]string{"version": framework.ControllerVersion(t)}, 1)
 	checkNoTokens(t, text)
 
 	// The counter moves with the fake's count: one more token, one more request on both sides.
@@ -191,26 +190,12 @@ func checkNoTokens(t testing.TB, text string) {
 	t.Logf("/metrics (%d bytes) holds none of %d tokens, in clear or hashed", len(text), len(needles)/3)
 }
 
-// binaryVersion returns what the built binary prints for --version.
-func binaryVersion(t testing.TB) string {
-	t.Helper()
-	bin, err := framework.ControllerBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "--version").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // applyControllerClusterRole applies the manifests' controller ClusterRole to the shared
 // control plane (idempotent).
 func applyControllerClusterRole(t testing.TB) {
 	t.Helper()
 	r := render(t, clusterWide)
-	for _, u := range r.objs {
+	for _, u := range r.Objects {
 		if u.GetKind() == "ClusterRole" && u.GetName() == "konnect-auth-controller" {
 			b, err := json.Marshal(u.Object)
 			if err != nil {

@@ -1,10 +1,6 @@
 package production_test
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,28 +21,8 @@ func crossNamespaceFlow(t *testing.T, c *controlplane.ControlPlane, cfgNS, secre
 	t.Helper()
 	_, client := clients(t, c)
 	token := env.NewToken(t)
-	framework.MustKubectl(t, c, fmt.Sprintf(`apiVersion: v1
-kind: Secret
-metadata:
-  name: shared
-  namespace: %s
-  labels:
-    konghq.com/credential: konnect
-stringData:
-  token: %s
-`, secretNS, token), "apply", "-f", "-")
-	framework.MustKubectl(t, c, fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
-kind: KonnectAPIAuthConfiguration
-metadata:
-  name: cross
-  namespace: %s
-spec:
-  type: secretRef
-  secretRef:
-    name: shared
-    namespace: %s
-  serverURL: us.api.konghq.com
-`, cfgNS, secretNS), "apply", "-f", "-")
+	framework.MustKubectl(t, c, framework.SecretYAML(secretNS, "shared", map[string]string{"konghq.com/credential": "konnect"}, "token", token), "apply", "-f", "-")
+	framework.MustKubectl(t, c, framework.SecretRefConfigYAML(cfgNS, "cross", "shared", secretNS, "us.api.konghq.com"), "apply", "-f", "-")
 	defer framework.MustKubectl(t, c, "", "delete", "konnectapiauthconfiguration", "cross", "-n", cfgNS, "--ignore-not-found", "--wait=true")
 
 	cond := framework.APIAuthValid(framework.WaitForCondition(t, client, cfgNS, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted))
@@ -56,7 +32,7 @@ spec:
 		t.Fatalf("the token reached Konnect %d times before any grant", n)
 	}
 
-	framework.MustKubectl(t, c, grantYAML(secretNS, "allow-"+cfgNS, cfgNS, "shared"), "apply", "-f", "-")
+	framework.MustKubectl(t, c, framework.GrantYAML(secretNS, "allow-"+cfgNS, framework.SecretGrant(cfgNS, "shared")), "apply", "-f", "-")
 	if !grantsWatched {
 		if !strings.Contains(cond.Message, "--namespace") {
 			t.Errorf("message %q does not say the controller is confined to its namespace", cond.Message)
@@ -85,46 +61,4 @@ spec:
 	framework.MustKubectl(t, c, "", "delete", "kongreferencegrant", "allow-"+cfgNS, "-n", secretNS)
 	framework.WaitForCondition(t, client, cfgNS, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 	framework.WaitForFinalizers(t, c, secretNS, "shared", "")
-}
-
-// grantYAML is a KongReferenceGrant in ns letting configurations in fromNS read the Secret
-// secret ("" for every Secret) in ns.
-func grantYAML(ns, name, fromNS, secret string) string {
-	nameLine := ""
-	if secret != "" {
-		nameLine = "\n      name: " + secret
-	}
-	return fmt.Sprintf(`apiVersion: configuration.konghq.com/v1alpha1
-kind: KongReferenceGrant
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  from:
-    - group: konnect.konghq.com
-      kind: KonnectAPIAuthConfiguration
-      namespace: %s
-  to:
-    - group: core
-      kind: Secret%s
-`, name, ns, fromNS, nameLine)
-}
-
-// checkForbiddenInput is checkForbidden with a manifest on kubectl's standard input.
-func checkForbiddenInput(t *testing.T, c *controlplane.ControlPlane, kubeconfig, stdin string, args ...string) {
-	t.Helper()
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	full := append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + filepath.Join(filepath.Dir(kubeconfig), "kubectl-cache")}, args...)
-	cmd := exec.CommandContext(ctx, c.KubectlPath(), full...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if err == nil || !strings.Contains(errOut.String(), "forbidden") {
-		t.Errorf("as the ServiceAccount, kubectl %s was not refused: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
-		return
-	}
-	t.Logf("as the ServiceAccount: kubectl %s: %s", strings.Join(args, " "), strings.TrimSpace(errOut.String()))
 }

@@ -61,20 +61,12 @@ const (
 	leaseName = "konnect-auth-controller"
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMain(m, &cp, setup, teardown))
+var suite = &framework.Suite{
+	Name: "production", OrgID: orgID, CP: &cp, Env: &env,
+	Setup: func() (err error) { repoRoot, err = controlplane.RepoRoot(); return err },
 }
 
-func setup() error {
-	var err error
-	if repoRoot, err = controlplane.RepoRoot(); err != nil {
-		return err
-	}
-	env, err = framework.Setup("e2e-production-", orgID)
-	return err
-}
-
-func teardown() error { return env.Teardown(false) }
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
 
 // ---------------------------------------------------------------------------------------
 // Control planes and kubectl

@@ -132,7 +132,7 @@ func TestInstallClusterWide(t *testing.T) {
 	checkForbidden(t, c, sa, "delete", "secret", "konnect-api-auth-secret", "-n", "kong")
 	checkForbidden(t, c, sa, "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong")
 	checkForbidden(t, c, sa, "get", "pods", "--all-namespaces")
-	checkForbiddenInput(t, c, sa, grantYAML("team-b", "self-granted", "kong", ""), "apply", "-f", "-")
+	checkForbiddenInput(t, c, sa, framework.GrantYAML("team-b", "self-granted", framework.SecretGrant("kong", "")), "apply", "-f", "-")
 	checkNeverRefused(t, p)
 
 	// The Lease is held by the controller that logged "Started leading".
@@ -404,7 +404,13 @@ func checkRefusals(t *testing.T, c *controlplane.ControlPlane, kubeconfig string
 // to refuse it.
 func checkForbidden(t *testing.T, c *controlplane.ControlPlane, kubeconfig string, args ...string) {
 	t.Helper()
-	out, stderr, err := framework.KubectlWith(c, kubeconfig, args...)
+	checkForbiddenInput(t, c, kubeconfig, "", args...)
+}
+
+// checkForbiddenInput is checkForbidden with a manifest on kubectl's standard input.
+func checkForbiddenInput(t *testing.T, c *controlplane.ControlPlane, kubeconfig, stdin string, args ...string) {
+	t.Helper()
+	out, stderr, err := framework.KubectlWithInput(c, kubeconfig, stdin, args...)
 	if err == nil || !strings.Contains(stderr, "forbidden") {
 		t.Errorf("as the ServiceAccount, kubectl %s was not refused: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 		return
@@ -452,20 +458,9 @@ func mapKeys(m map[string]bool) []string {
 // blockOwnerDeletion, then needs update on konnectextensions/finalizers.
 func startEnforcingControlPlane(t *testing.T) *controlplane.ControlPlane {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := controlplane.Start(ctx, controlplane.Options{
+	return framework.StartEmptyControlPlane(t, controlplane.Options{
 		ExtraAPIServerFlags: []string{"--enable-admission-plugins=OwnerReferencesPermissionEnforcement"},
 	})
-	if err != nil {
-		t.Fatalf("starting a control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("stopping the control plane: %v", err)
-		}
-	})
-	return c
 }
 
 // connectFlow follows the user guide's next step in ns with the controller as its
