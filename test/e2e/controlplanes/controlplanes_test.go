@@ -26,9 +26,7 @@ const (
 func TestOriginCreatedOnce(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	tn.applyAuth()
-	tn.apply(tn.originYAML(cpName))
-	obj := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+	obj := tn.programmedOrigin()
 
 	// The Programmed condition as the guide prints it.
 	raw := tn.kubectl("get", "konnectgatewaycontrolplane", cpName, "-o", `jsonpath={.status.conditions[?(@.type=="Programmed")]}`)
@@ -214,9 +212,7 @@ func TestForeignDuplicateName(t *testing.T) {
 func TestSpecChangeOnePatch(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	tn.applyAuth()
-	tn.apply(tn.originYAML(cpName))
-	first := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+	first := tn.programmedOrigin()
 	tn.kubectl("patch", "konnectgatewaycontrolplane", cpName, "--type=merge",
 		"-p", `{"spec":{"createControlPlaneRequest":{"description":"payments gateway","labels":{"team":"payments"}}}}`)
 	tn.waitFor("the change in Konnect", func() (bool, string) {
@@ -250,9 +246,7 @@ func TestSpecChangeOnePatch(t *testing.T) {
 func TestDelete(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	tn.applyAuth()
-	tn.apply(tn.originYAML(cpName))
-	obj := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+	obj := tn.programmedOrigin()
 	inUse := func() string {
 		return tn.kubectl("get", "konnectapiauthconfiguration", authName, "-o", "jsonpath={.metadata.finalizers}")
 	}
@@ -282,9 +276,7 @@ func TestDelete(t *testing.T) {
 func TestDeletedInKonnectRecreated(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	tn.applyAuth()
-	tn.apply(tn.originYAML(cpName))
-	old := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed).Status.ID
+	old := tn.programmedOrigin().Status.ID
 	if !env.Konnect.DeleteControlPlaneDirect(old) {
 		t.Fatalf("no control plane %s in the fake", old)
 	}
@@ -416,9 +408,7 @@ func TestKonnectDown(t *testing.T) {
 	t.Run("delete", func(t *testing.T) {
 		t.Parallel()
 		tn := newTenant(t)
-		tn.applyAuth()
-		tn.apply(tn.originYAML(cpName))
-		id := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed).Status.ID
+		id := tn.programmedOrigin().Status.ID
 		tn.outage()
 		tn.kubectl("delete", "konnectgatewaycontrolplane", cpName, "--wait=false")
 		time.Sleep(2 * syncPeriod)
@@ -447,9 +437,7 @@ func TestKonnectDown(t *testing.T) {
 	t.Run("steady", func(t *testing.T) {
 		t.Parallel()
 		tn := newTenant(t)
-		tn.applyAuth()
-		tn.apply(tn.originYAML(cpName))
-		before := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+		before := tn.programmedOrigin()
 		failedBefore := tn.count("GET", "/v2/control-planes/*", func(s int) bool { return s == 503 })
 		tn.outage()
 		deadline := time.Now().Add(4 * syncPeriod)
@@ -483,9 +471,7 @@ func TestKonnectDown(t *testing.T) {
 // TestMain's teardown checks the whole log once more.
 func TestNoTokenAtV5(t *testing.T) {
 	tn := newTenant(t)
-	tn.applyAuth()
-	tn.apply(tn.originYAML(cpName))
-	tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+	tn.programmedOrigin()
 	log := ctrl.Log()
 	if !strings.Contains(log, "Started syncing") {
 		t.Fatalf("the controller's log has no V(4) line: is it at -v=5?")
@@ -505,12 +491,7 @@ func TestCrossNamespaceAuthRef(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
 	credentials := controlplane.NewNamespace(t, cp)
-	framework.Apply(t, cp, strings.ReplaceAll(tn.authYAML(), "namespace: "+tn.ns+"\n", "namespace: "+credentials+"\n"))
-	tn.waitFor("auth configuration Valid in "+credentials, func() (bool, string) {
-		out, stderr, err := framework.Kubectl(cp, "", "get", "konnectapiauthconfiguration", authName, "-n", credentials,
-			"-o", `jsonpath={.status.conditions[?(@.type=="APIAuthValid")].reason}`)
-		return err == nil && out == "Valid", out + stderr
-	})
+	tn.applyAuthIn(credentials)
 	tn.apply(strings.Replace(tn.originYAML(cpName), "name: "+authName+"\n", "name: "+authName+"\n      namespace: "+credentials+"\n", 1))
 
 	obj := tn.waitProgrammed(condFalse, konnectv1alpha2.ReasonConditionWithStatusFalseExists)

@@ -169,9 +169,15 @@ func (tn *tenant) kubectl(args ...string) string {
 // (the control-plane reconciler needs that verdict).
 func (tn *tenant) applyAuth() {
 	tn.t.Helper()
-	tn.apply(tn.authYAML())
-	tn.waitFor("auth configuration Valid", func() (bool, string) {
-		out, stderr, err := framework.Kubectl(cp, "", "get", "konnectapiauthconfiguration", authName, "-n", tn.ns,
+	tn.applyAuthIn(tn.ns)
+}
+
+// applyAuthIn is applyAuth into namespace ns.
+func (tn *tenant) applyAuthIn(ns string) {
+	tn.t.Helper()
+	framework.Apply(tn.t, cp, strings.ReplaceAll(tn.authYAML(), "namespace: "+tn.ns+"\n", "namespace: "+ns+"\n"))
+	tn.waitFor("auth configuration Valid in "+ns, func() (bool, string) {
+		out, stderr, err := framework.Kubectl(cp, "", "get", "konnectapiauthconfiguration", authName, "-n", ns,
 			"-o", `jsonpath={.status.conditions[?(@.type=="APIAuthValid")].reason}`)
 		return err == nil && out == "Valid", out + stderr
 	})
@@ -230,6 +236,15 @@ func (tn *tenant) waitProgrammed(status metav1.ConditionStatus, reason string) *
 		return c != nil && c.Status == status && c.Reason == reason, describeCond(c)
 	})
 	return obj
+}
+
+// programmedOrigin applies the guide's auth configuration and Origin control plane, and waits
+// until the control plane is Programmed True.
+func (tn *tenant) programmedOrigin() *konnectv1alpha2.KonnectGatewayControlPlane {
+	tn.t.Helper()
+	tn.applyAuth()
+	tn.apply(tn.originYAML(cpName))
+	return tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
 }
 
 // waitGone waits until kubectl says NotFound.

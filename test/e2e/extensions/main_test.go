@@ -164,25 +164,17 @@ spec:
 
 // automaticExtensionYAML is the guide's extension my-konnect-config, named name.
 func automaticExtensionYAML(ns, name, controlPlane string) string {
-	return fmt.Sprintf(`kind: KonnectExtension
-apiVersion: konnect.konghq.com/v1alpha2
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  clientAuth:
-    certificateSecret:
-      provisioning: Automatic
-  konnect:
-    controlPlane:
-      ref:
-        type: konnectNamespacedRef
-        konnectNamespacedRef:
-          name: %s
-`, name, ns, controlPlane)
+	return extensionYAML(ns, name, controlPlane, "provisioning: Automatic")
 }
 
+// manualExtensionYAML is an extension whose certificate is the user's, in the Secret secret.
 func manualExtensionYAML(ns, name, controlPlane, secret string) string {
+	return extensionYAML(ns, name, controlPlane, "provisioning: Manual\n      secretRef:\n        name: "+secret)
+}
+
+// extensionYAML is an extension joining controlPlane, with certificateSecret (indented for
+// its place) as its spec.clientAuth.certificateSecret.
+func extensionYAML(ns, name, controlPlane, certificateSecret string) string {
 	return fmt.Sprintf(`kind: KonnectExtension
 apiVersion: konnect.konghq.com/v1alpha2
 metadata:
@@ -191,16 +183,14 @@ metadata:
 spec:
   clientAuth:
     certificateSecret:
-      provisioning: Manual
-      secretRef:
-        name: %s
+      %s
   konnect:
     controlPlane:
       ref:
         type: konnectNamespacedRef
         konnectNamespacedRef:
           name: %s
-`, name, ns, secret, controlPlane)
+`, name, ns, certificateSecret, controlPlane)
 }
 
 // connected applies the guide's auth configuration (konnect-api-auth, a fresh token) and control

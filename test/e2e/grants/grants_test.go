@@ -21,11 +21,7 @@ import (
 // the token never reaches Konnect and the Secret has no finalizer; a grant turns it Valid with
 // ResolvedRefs True and the Secret in use; revoking the grant undoes both within seconds.
 func TestGrantLifecycle(t *testing.T) {
-	apps := controlplane.NewNamespace(t, cp)
-	vault := controlplane.NewNamespace(t, cp)
-	token := env.NewToken(t)
-	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", token))
-	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
+	apps, vault, token := crossNamespace(t)
 
 	conds := waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 	t.Logf("not permitted:\n%s", conditionsYAML(t, apps, "cross"))
@@ -90,11 +86,7 @@ func TestGrantLifecycle(t *testing.T) {
 // token never reaches Konnect. The last step, the right grant, is the control that shows the
 // controller does act on grants.
 func TestNonMatchingGrants(t *testing.T) {
-	apps := controlplane.NewNamespace(t, cp)
-	vault := controlplane.NewNamespace(t, cp)
-	token := env.NewToken(t)
-	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", token))
-	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
+	apps, vault, token := crossNamespace(t)
 	waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 
 	for _, tc := range []struct {
@@ -314,4 +306,16 @@ func TestCrossNamespaceExample(t *testing.T) {
 		t.Errorf("ResolvedRefs = %s", framework.JSON(c))
 	}
 	framework.WaitForFinalizers(t, cp, "konnect-credentials", "konnect-api-auth-secret", inUse)
+}
+
+// crossNamespace makes two namespaces, apps and vault, and in them the configuration
+// apps/cross naming the labelled Secret vault/konnect-token, which holds a fresh token.
+func crossNamespace(t *testing.T) (apps, vault, token string) {
+	t.Helper()
+	apps = controlplane.NewNamespace(t, cp)
+	vault = controlplane.NewNamespace(t, cp)
+	token = env.NewToken(t)
+	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", token))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
+	return apps, vault, token
 }
