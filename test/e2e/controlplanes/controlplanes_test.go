@@ -1,6 +1,7 @@
 package controlplanes_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -472,12 +473,14 @@ func TestKonnectDown(t *testing.T) {
 func TestNoTokenAtV5(t *testing.T) {
 	tn := newTenant(t)
 	tn.programmedOrigin()
-	log := ctrl.Log()
-	if !strings.Contains(log, "Started syncing") {
-		t.Fatalf("the controller's log has no V(4) line: is it at -v=5?")
+	// The log trails the status the controller wrote: wait for it.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := ctrl.WaitForLog(ctx, "Started syncing"); err != nil {
+		t.Fatalf("the controller's log has no V(4) line: is it at -v=5? (%v)", err)
 	}
-	if !strings.Contains(log, tn.ns) {
-		t.Fatalf("the controller's log never names this test's namespace %s", tn.ns)
+	if err := ctrl.WaitForLog(ctx, tn.ns); err != nil {
+		t.Fatalf("the controller's log never names this test's namespace %s (%v)", tn.ns, err)
 	}
 	tn.assertTokenNotExposed()
 }

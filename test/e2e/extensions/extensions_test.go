@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -538,12 +539,15 @@ func TestDeleteExtension(t *testing.T) {
 // the cluster hold none of the tokens the tests used. The log is checked to really be at -v=5
 // and to have seen the extensions, so that an empty log cannot pass.
 func TestZNoTokenInLog(t *testing.T) {
-	log := ctrl.Log()
-	for _, want := range []string{"Started syncing", "Registered the data-plane certificate", "konnectExtension"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("the controller's log lacks %q: is it at -v=5?", want)
+	framework.Eventually(t, timeout, func() (problems []string) {
+		for _, want := range []string{"Started syncing", "Registered the data-plane certificate", "konnectExtension"} {
+			if !strings.Contains(ctrl.Log(), want) {
+				problems = append(problems, fmt.Sprintf("the controller's log lacks %q: is it at -v=5?", want))
+			}
 		}
-	}
+		return problems
+	})
+	log := ctrl.Log()
 	if found := framework.ContainsAny([]byte(log), env.IssuedTokens()...); len(found) > 0 {
 		t.Errorf("the controller's log contains tokens: %v", found)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,6 +49,29 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 		msg += "\ncontroller log tail:\n" + Tail(log(), 30)
 	}
 	t.Fatal(msg)
+}
+
+// Eventually calls check every 100ms until it reports no problem ("" is none) or timeout
+// passes, then fails the test (without stopping it) with each problem of the last call. It is
+// for assertions on state the controller computes (its metrics, its log, its cache-derived
+// values): that state may trail what the apiserver already shows, so it is waited for, not
+// read once.
+func Eventually(t testing.TB, timeout time.Duration, check func() []string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		problems := slices.DeleteFunc(check(), func(p string) bool { return p == "" })
+		if len(problems) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, p := range problems {
+				t.Errorf("%s (still after %v)", p, timeout)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // JSON formats v as JSON for a message.

@@ -478,11 +478,14 @@ func connectFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc, ns strin
 	defer cancel()
 
 	// Every reconciler started and synced its informers (/readyz waits for all of them).
-	for _, msg := range []string{`"Starting controller"`, `"Starting control-plane reconciler"`, `"Starting reconciler"`} {
-		if !strings.Contains(p.Log(), msg) {
-			t.Errorf("the controller did not log %s: is a reconciler missing?\n%s", msg, framework.Tail(p.Log(), 40))
+	framework.Eventually(t, 30*time.Second, func() (problems []string) {
+		for _, msg := range []string{`"Starting controller"`, `"Starting control-plane reconciler"`, `"Starting reconciler"`} {
+			if !strings.Contains(p.Log(), msg) {
+				problems = append(problems, fmt.Sprintf("the controller did not log %s: is a reconciler missing?\n%s", msg, framework.Tail(p.Log(), 40)))
+			}
 		}
-	}
+		return problems
+	})
 	framework.WaitFor(t, 30*time.Second, "/readyz 200: every informer synced", func() (bool, string) {
 		code, body, err := p.get("/readyz")
 		return err == nil && code == 200, fmt.Sprint(code, body, err)
