@@ -120,13 +120,7 @@ func decodeObject(t *testing.T, body []byte) map[string]any {
 
 func checkProblem(t *testing.T, resp *http.Response, body []byte, wantStatus int) map[string]any {
 	t.Helper()
-	if resp.StatusCode != wantStatus {
-		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, wantStatus, body)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Errorf("Content-Type = %q, want application/problem+json", ct)
-	}
-	p := decodeObject(t, body)
+	p := checkAnswer(t, resp, body, wantStatus, "application/problem+json")
 	if p["status"] != float64(wantStatus) || p["title"] != http.StatusText(wantStatus) ||
 		p["type"] != fmt.Sprintf("https://httpstatuses.com/%d", wantStatus) {
 		t.Errorf("problem = %v", p)
