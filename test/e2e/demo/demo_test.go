@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -106,12 +105,10 @@ func runDemo(t *testing.T, env ...string) result {
 	// On timeout, ask it to clean up as Ctrl-C would, then kill it.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = time.Minute
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 
 	start := time.Now()
-	err := cmd.Run()
-	r := result{output: out.String(), duration: time.Since(start)}
+	out, err := cmd.CombinedOutput()
+	r := result{output: string(out), duration: time.Since(start)}
 	if m := regexp.MustCompile(`Work folder: (\S+)`).FindStringSubmatch(r.output); m != nil {
 		r.workDir = m[1]
 	}
@@ -404,22 +401,4 @@ func startProxiedKonnect(t *testing.T) *fakekonnect.Server {
 	}
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-// syncBuffer is a bytes.Buffer that the demo's output can be written to concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
