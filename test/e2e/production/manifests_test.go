@@ -204,32 +204,14 @@ func checkControllerRBAC(t *testing.T, r rendered, v variant) {
 		t.Errorf("controller binding: roleRef %+v subjects %+v, want konnect-auth-controller and %+v", roleRef, subjects, wantSubject)
 	}
 
-	var leaseRole rbacv1.Role
-	var leaseBinding rbacv1.RoleBinding
-	r.Get(t, "Role", saNamespace, "konnect-auth-controller-leader-election", &leaseRole)
-	r.Get(t, "RoleBinding", saNamespace, "konnect-auth-controller-leader-election", &leaseBinding)
-	if got := framework.Permissions(leaseRole.Rules); !slices.Equal(got, leasePermissions) {
-		t.Errorf("leader-election permissions:\n  got  %v\n  want %v", got, leasePermissions)
-	}
-	if leaseBinding.RoleRef.Kind != "Role" || leaseBinding.RoleRef.Name != leaseRole.Name || !slices.Equal(leaseBinding.Subjects, wantSubject) {
-		t.Errorf("leader-election RoleBinding: %+v %+v", leaseBinding.RoleRef, leaseBinding.Subjects)
-	}
+	checkRole(t, r, "konnect-auth-controller-leader-election", "leader-election", leasePermissions, wantSubject)
 	var sa corev1.ServiceAccount
 	r.Get(t, "ServiceAccount", saNamespace, saName, &sa)
 
 	if v.watched != "" {
 		// The CA Secret's Role, in the controller's namespace, for the flag's default name (the
 		// Deployment does not set --cluster-ca-secret or --cluster-ca-secret-namespace).
-		var caRole rbacv1.Role
-		var caBinding rbacv1.RoleBinding
-		r.Get(t, "Role", saNamespace, "konnect-auth-controller-ca", &caRole)
-		r.Get(t, "RoleBinding", saNamespace, "konnect-auth-controller-ca", &caBinding)
-		if got := framework.Permissions(caRole.Rules); !slices.Equal(got, caPermissions) {
-			t.Errorf("CA Secret permissions:\n  got  %v\n  want %v", got, caPermissions)
-		}
-		if caBinding.RoleRef.Kind != "Role" || caBinding.RoleRef.Name != caRole.Name || !slices.Equal(caBinding.Subjects, wantSubject) {
-			t.Errorf("CA Secret RoleBinding: %+v %+v", caBinding.RoleRef, caBinding.Subjects)
-		}
+		checkRole(t, r, "konnect-auth-controller-ca", "CA Secret", caPermissions, wantSubject)
 		var d appsv1.Deployment
 		r.Get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
 		for _, a := range d.Spec.Template.Spec.Containers[0].Args {
@@ -237,6 +219,22 @@ func checkControllerRBAC(t *testing.T, r rendered, v variant) {
 				t.Errorf("the Deployment sets %s: the CA Role names the default Secret in %s", a, saNamespace)
 			}
 		}
+	}
+}
+
+// checkRole checks the Role name in the controller's namespace and the RoleBinding of the same
+// name: the Role grants exactly perms, the binding refers to it and binds exactly subjects.
+func checkRole(t *testing.T, r rendered, name, what string, perms []string, subjects []rbacv1.Subject) {
+	t.Helper()
+	var role rbacv1.Role
+	var binding rbacv1.RoleBinding
+	r.Get(t, "Role", saNamespace, name, &role)
+	r.Get(t, "RoleBinding", saNamespace, name, &binding)
+	if got := framework.Permissions(role.Rules); !slices.Equal(got, perms) {
+		t.Errorf("%s permissions:\n  got  %v\n  want %v", what, got, perms)
+	}
+	if binding.RoleRef.Kind != "Role" || binding.RoleRef.Name != role.Name || !slices.Equal(binding.Subjects, subjects) {
+		t.Errorf("%s RoleBinding: %+v %+v", what, binding.RoleRef, binding.Subjects)
 	}
 }
 
