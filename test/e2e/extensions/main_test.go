@@ -153,18 +153,12 @@ func waitForGarbageCollector(t *testing.T) {
 // The guide's YAML (CONTROLPLANES.md, "What the user does"), in namespace ns.
 
 func controlPlaneYAML(ns, name, authRef string) string {
-	return fmt.Sprintf(`kind: KonnectGatewayControlPlane
-apiVersion: konnect.konghq.com/v1alpha2
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  createControlPlaneRequest:
+	return framework.ObjectYAML("konnect.konghq.com/v1alpha2", "KonnectGatewayControlPlane", ns, name, fmt.Sprintf(`  createControlPlaneRequest:
     name: %s
   konnect:
     authRef:
       name: %s
-`, name, ns, name, authRef)
+`, name, authRef))
 }
 
 // automaticExtensionYAML is the guide's extension my-konnect-config, named name.
@@ -180,13 +174,7 @@ func manualExtensionYAML(ns, name, controlPlane, secret string) string {
 // extensionYAML is an extension joining controlPlane, with certificateSecret (indented for
 // its place) as its spec.clientAuth.certificateSecret.
 func extensionYAML(ns, name, controlPlane, certificateSecret string) string {
-	return fmt.Sprintf(`kind: KonnectExtension
-apiVersion: konnect.konghq.com/v1alpha2
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  clientAuth:
+	return framework.ObjectYAML("konnect.konghq.com/v1alpha2", "KonnectExtension", ns, name, fmt.Sprintf(`  clientAuth:
     certificateSecret:
       %s
   konnect:
@@ -195,7 +183,7 @@ spec:
         type: konnectNamespacedRef
         konnectNamespacedRef:
           name: %s
-`, name, ns, certificateSecret, controlPlane)
+`, certificateSecret, controlPlane))
 }
 
 // connected applies the guide's auth configuration (konnect-api-auth, a fresh token) and control

@@ -30,15 +30,14 @@ func SecretRefConfigYAML(ns, name, secretName, secretNamespace, serverURL string
 // configYAML is a KonnectAPIAuthConfiguration ns/name whose spec is auth (the type and its
 // fields, indented for spec) and serverURL.
 func configYAML(ns, name, auth, serverURL string) string {
-	return fmt.Sprintf(`apiVersion: konnect.konghq.com/v1alpha1
-kind: KonnectAPIAuthConfiguration
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  %s
-  serverURL: %s
-`, name, ns, auth, serverURL)
+	return ObjectYAML("konnect.konghq.com/v1alpha1", "KonnectAPIAuthConfiguration", ns, name,
+		"  "+auth+"\n  serverURL: "+serverURL+"\n")
+}
+
+// ObjectYAML is a manifest of the object kind ns/name whose spec is the lines of spec, each
+// indented by two spaces and ending in a newline.
+func ObjectYAML(apiVersion, kind, ns, name, spec string) string {
+	return fmt.Sprintf("apiVersion: %s\nkind: %s\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n%s", apiVersion, kind, name, ns, spec)
 }
 
 // SecretYAML is a Secret ns/name with labels (none when nil) holding value under key (no
@@ -77,18 +76,12 @@ func GrantYAML(ns, name string, g Grant) string {
 	if g.ToName != "" {
 		nameLine = "\n      name: " + g.ToName
 	}
-	return fmt.Sprintf(`apiVersion: configuration.konghq.com/v1alpha1
-kind: KongReferenceGrant
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  from:
+	return ObjectYAML("configuration.konghq.com/v1alpha1", "KongReferenceGrant", ns, name, fmt.Sprintf(`  from:
     - group: %s
       kind: %s
       namespace: %s
   to:
     - group: %s
       kind: %s%s
-`, name, ns, g.FromGroup, g.FromKind, g.FromNamespace, g.ToGroup, g.ToKind, nameLine)
+`, g.FromGroup, g.FromKind, g.FromNamespace, g.ToGroup, g.ToKind, nameLine))
 }
