@@ -121,16 +121,7 @@ func TestCommand(t *testing.T) {
 		t.Errorf("Retry-After = %q, want 3", resp.Header.Get("Retry-After"))
 	}
 
-	ar, err = http.Get(info.AdminURL + "/calls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var report CallsReport
-	err = json.NewDecoder(ar.Body).Decode(&report)
-	ar.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	report := getCallsReport(t, http.DefaultClient, info.AdminURL)
 	if report.Total != 4 || report.PerToken[TokenHash(tokenA)] != 2 || report.PerToken[TokenHash(tokenB)] != 1 ||
 		report.PerToken[TokenHash("kpat_unknown")] != 1 {
 		t.Errorf("calls report = %+v", report)
