@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -20,9 +19,7 @@ import (
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
 // connectNamespace holds the connect phase's objects.
@@ -64,36 +61,17 @@ func (r connectResult) benchLine() string {
 // runConnect measures the connect phase on a control plane of its own.
 func runConnect(ctx context.Context, cfg config, lim limits, n, tokenCount int) (res connectResult, err error) {
 	res = connectResult{n: n, tokens: tokenCount, idle: cfg.idle}
-	work, err := os.MkdirTemp("", "konnect-bench-connect-")
-	if err != nil {
-		return res, err
-	}
-	defer func() {
-		if cfg.keep {
-			fmt.Printf("work folder kept: %s\n", work)
-			return
-		}
-		_ = os.RemoveAll(work)
-	}()
 	step := stepper()
-	cp, err := controlplane.StartWithCRDs(ctx, controlplane.Options{})
-	if err != nil {
-		return res, err
-	}
+	b, err := newBed(ctx, "konnect-bench-connect-", tokenCount, 10)
 	defer func() {
-		if stopErr := cp.Stop(); stopErr != nil && err == nil {
-			err = stopErr
+		if closeErr := b.close(cfg.keep); closeErr != nil && err == nil {
+			err = closeErr
 		}
 	}()
-	tokens := makeTokens(tokenCount)
-	fake, err := fakekonnect.Start(fakekonnect.Options{Dir: work})
 	if err != nil {
 		return res, err
 	}
-	defer fake.Close()
-	for i, t := range tokens {
-		fake.AddToken(t, orgFor(i*10))
-	}
+	work, cp, fake, tokens := b.work, b.cp, b.fake, b.tokens
 	restConfig := cp.RESTConfig()
 	restConfig.QPS = -1
 	client, err := clientset.NewForConfig(restConfig)

@@ -114,40 +114,19 @@ func (r result) benchLine() string {
 func runOne(ctx context.Context, cfg config, lim limits, n int) (res result, err error) {
 	res = result{n: n, tokens: cfg.tokens, idle: cfg.idle, loadBefore: loadAverage()}
 
-	work, err := os.MkdirTemp("", "konnect-bench-")
-	if err != nil {
-		return res, err
-	}
-	defer func() {
-		if cfg.keep {
-			fmt.Printf("work folder kept: %s\n", work)
-			return
-		}
-		_ = os.RemoveAll(work)
-	}()
-
 	step := stepper()
-	cp, err := controlplane.StartWithCRDs(ctx, controlplane.Options{})
+	b, err := newBed(ctx, "konnect-bench-", cfg.tokens, 1)
+	defer func() {
+		if closeErr := b.close(cfg.keep); closeErr != nil && err == nil {
+			err = closeErr
+		}
+	}()
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if stopErr := cp.Stop(); stopErr != nil && err == nil {
-			err = stopErr
-		}
-	}()
+	work, cp, fake, tokens := b.work, b.cp, b.fake, b.tokens
 	apiserverPid, etcdPid := controlPlanePids(cp.Dir())
 	step(fmt.Sprintf("control plane up in %s (kube-apiserver pid %d, etcd pid %d)", cp.Dir(), apiserverPid, etcdPid))
-
-	tokens := makeTokens(cfg.tokens)
-	fake, err := fakekonnect.Start(fakekonnect.Options{Dir: work})
-	if err != nil {
-		return res, err
-	}
-	defer fake.Close()
-	for i, t := range tokens {
-		fake.AddToken(t, orgFor(i))
-	}
 
 	// Unthrottled clients: the setup and the ceiling writer must not be held back here.
 	restConfig := cp.RESTConfig()
@@ -405,6 +384,57 @@ func hasFlag(args []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// bed is what one measurement runs on, made afresh for it: a work folder, a control plane of
+// its own with the CRDs, and a fake Konnect (its files in the work folder) that accepts tokens,
+// the i-th for the organization orgFor(i*orgStride).
+type bed struct {
+	work   string
+	cp     *controlplane.ControlPlane
+	fake   *fakekonnect.Server
+	tokens []string
+}
+
+// newBed makes a bed with tokenCount tokens. Its close undoes whatever it made, also when it
+// returns an error.
+func newBed(ctx context.Context, prefix string, tokenCount, orgStride int) (*bed, error) {
+	b := &bed{}
+	var err error
+	if b.work, err = os.MkdirTemp("", prefix); err != nil {
+		return b, err
+	}
+	if b.cp, err = controlplane.StartWithCRDs(ctx, controlplane.Options{}); err != nil {
+		return b, err
+	}
+	if b.fake, err = fakekonnect.Start(fakekonnect.Options{Dir: b.work}); err != nil {
+		return b, err
+	}
+	b.tokens = makeTokens(tokenCount)
+	for i, t := range b.tokens {
+		b.fake.AddToken(t, orgFor(i*orgStride))
+	}
+	return b, nil
+}
+
+// close stops the fake Konnect and the control plane and removes the work folder, unless keep
+// (then it says where it is).
+func (b *bed) close(keep bool) error {
+	var err error
+	if b.fake != nil {
+		b.fake.Close()
+	}
+	if b.cp != nil {
+		err = b.cp.Stop()
+	}
+	switch {
+	case b.work == "":
+	case keep:
+		fmt.Printf("work folder kept: %s\n", b.work)
+	default:
+		_ = os.RemoveAll(b.work)
+	}
+	return err
 }
 
 // stepper returns a function that prints a progress line with the time since the last one.
