@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
@@ -62,26 +61,12 @@ func (r connectResult) benchLine() string {
 func runConnect(ctx context.Context, cfg config, lim limits, n, tokenCount int) (res connectResult, err error) {
 	res = connectResult{n: n, tokens: tokenCount, idle: cfg.idle}
 	step := stepper()
-	b, err := newBed(ctx, "konnect-bench-connect-", tokenCount, 10)
-	defer func() {
-		if closeErr := b.close(cfg.keep); closeErr != nil && err == nil {
-			err = closeErr
-		}
-	}()
+	b, err := newBed(ctx, "konnect-bench-connect-", tokenCount, 10, cfg.keep)
 	if err != nil {
 		return res, err
 	}
-	work, cp, fake, tokens := b.work, b.cp, b.fake, b.tokens
-	restConfig := cp.RESTConfig()
-	restConfig.QPS = -1
-	client, err := clientset.NewForConfig(restConfig)
-	if err != nil {
-		return res, err
-	}
-	kube, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return res, err
-	}
+	defer b.close(&err)
+	work, cp, fake, tokens, kube, client := b.work, b.cp, b.fake, b.tokens, b.kube, b.client
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: connectNamespace}}, metav1.CreateOptions{}); err != nil {
 		return res, err
 	}
