@@ -132,14 +132,7 @@ func TestInstallAndUpgrade(t *testing.T) {
 	// The user guide's manifests, as shipped in manifests/examples/, with a token the fake knows.
 	token := env.NewToken(t)
 	for _, f := range []string{"01-token.yaml", "02-secret-ref.yaml"} {
-		b, err := os.ReadFile(filepath.Join(repoRoot, "manifests", "examples", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(b), "kpat_REPLACE_WITH_YOUR_TOKEN") {
-			t.Fatalf("manifests/examples/%s has no token placeholder", f)
-		}
-		framework.MustKubectl(t, c, strings.ReplaceAll(string(b), "kpat_REPLACE_WITH_YOUR_TOKEN", token), "apply", "-f", "-")
+		framework.MustKubectl(t, c, framework.Example(t, f, "", token), "apply", "-f", "-")
 	}
 	for name, message := range map[string]string{
 		"konnect-api-auth":            "Token is valid",
@@ -213,8 +206,7 @@ func TestInstallAndUpgrade(t *testing.T) {
 	// The controller in namespaced mode, with only the Role, still validates in kong.
 	framework.MustKubectl(t, c, "", "delete", "konnectapiauthconfiguration", "--all", "-n", "kong")
 	p = runDeployment(t, c, kube, d, "namespaced")
-	b, _ := os.ReadFile(filepath.Join(repoRoot, "manifests", "examples", "01-token.yaml"))
-	framework.MustKubectl(t, c, strings.ReplaceAll(string(b), "kpat_REPLACE_WITH_YOUR_TOKEN", token), "apply", "-f", "-")
+	framework.MustKubectl(t, c, framework.Example(t, "01-token.yaml", "", token), "apply", "-f", "-")
 	waitForValid(t, client, "kong", "konnect-api-auth")
 	// With the Role in kong and the CA Secret's Role in the release namespace.
 	framework.MustKubectl(t, c, "", "delete", "secret", "konnect-auth-controller-ca", "-n", releaseNS)

@@ -29,7 +29,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,30 +105,13 @@ func newTenant(t *testing.T) *tenant {
 // example reads a file of manifests/examples and puts it in the tenant's namespace.
 func (tn *tenant) example(path string) string {
 	tn.t.Helper()
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(root, "manifests", "examples", filepath.FromSlash(path)))
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	s := string(raw)
-	if !strings.Contains(s, "namespace: kong\n") {
-		tn.t.Fatalf("%s no longer says namespace: kong", path)
-	}
-	return strings.ReplaceAll(s, "namespace: kong\n", "namespace: "+tn.ns+"\n")
+	return framework.Example(tn.t, path, tn.ns, "")
 }
 
 // authYAML is the guide's 01-token.yaml with the tenant's token in place of the placeholder.
 func (tn *tenant) authYAML() string {
 	tn.t.Helper()
-	s := tn.example("01-token.yaml")
-	const placeholder = "kpat_REPLACE_WITH_YOUR_TOKEN"
-	if !strings.Contains(s, placeholder) {
-		tn.t.Fatalf("01-token.yaml no longer holds %s", placeholder)
-	}
-	return strings.ReplaceAll(s, placeholder, tn.token)
+	return framework.Example(tn.t, "01-token.yaml", tn.ns, tn.token)
 }
 
 // originYAML is the guide's connect/01-control-plane.yaml asking Konnect for konnectName.

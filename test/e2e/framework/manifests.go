@@ -3,8 +3,13 @@ package framework
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"testing"
+
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 )
 
 // CredentialLabels are the labels the user guide puts on a Secret that holds a token: the
@@ -84,4 +89,37 @@ func GrantYAML(ns, name string, g Grant) string {
     - group: %s
       kind: %s%s
 `, g.FromGroup, g.FromKind, g.FromNamespace, g.ToGroup, g.ToKind, nameLine))
+}
+
+// exampleToken is the placeholder the user guide's examples hold where the user's token goes.
+const exampleToken = "kpat_REPLACE_WITH_YOUR_TOKEN"
+
+// Example returns the user guide's manifests/examples/<path> as a user would apply it: with
+// token in place of the placeholder kpat_REPLACE_WITH_YOUR_TOKEN (unless token is ""), and
+// in namespace ns instead of kong (unless ns is ""). It fails the test if the file is missing
+// or no longer holds what is to be replaced.
+func Example(t testing.TB, path, ns, token string) string {
+	t.Helper()
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "manifests", "examples", filepath.FromSlash(path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	if token != "" {
+		if !strings.Contains(s, exampleToken) {
+			t.Fatalf("manifests/examples/%s no longer holds %s", path, exampleToken)
+		}
+		s = strings.ReplaceAll(s, exampleToken, token)
+	}
+	if ns != "" {
+		if !strings.Contains(s, "namespace: kong\n") {
+			t.Fatalf("manifests/examples/%s no longer says namespace: kong", path)
+		}
+		s = strings.ReplaceAll(s, "namespace: kong\n", "namespace: "+ns+"\n")
+	}
+	return s
 }

@@ -14,7 +14,6 @@ package grants_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -386,17 +385,9 @@ func TestFinalizerLeftWhileControllerDown(t *testing.T) {
 // TestCrossNamespaceExample: manifests/examples/cross-namespace/, applied as its README says
 // (token placeholder replaced, server-side), is Valid with ResolvedRefs True.
 func TestCrossNamespaceExample(t *testing.T) {
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(root, "manifests", "examples", "cross-namespace", "cross-namespace.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	manifest := framework.Example(t, "cross-namespace/cross-namespace.yaml", "", env.NewToken(t))
 	framework.KubectlOutput(t, cp, "create", "namespace", "kong")
 	defer framework.KubectlOutput(t, cp, "delete", "namespace", "kong", "konnect-credentials", "--wait=false")
-	manifest := strings.ReplaceAll(string(raw), "kpat_REPLACE_WITH_YOUR_TOKEN", env.NewToken(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if out, stderr, err := cp.KubectlInput(ctx, strings.NewReader(manifest), "apply", "--server-side", "-f", "-"); err != nil {

@@ -495,11 +495,7 @@ func connectFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc, ns strin
 	framework.MustKubectl(t, c, framework.TokenConfigYAML(ns, "konnect-api-auth", token, "us.api.konghq.com"), "apply", "-f", "-")
 	framework.WaitForCondition(t, client, ns, "konnect-api-auth", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	for _, f := range []string{"01-control-plane.yaml", "02-extension.yaml"} {
-		b, err := os.ReadFile(filepath.Join(repoRoot, "manifests", "examples", "connect", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		framework.MustKubectl(t, c, strings.ReplaceAll(string(b), "namespace: kong", "namespace: "+ns), "apply", "-f", "-")
+		framework.MustKubectl(t, c, framework.Example(t, "connect/"+f, ns, ""), "apply", "-f", "-")
 	}
 	framework.WaitFor(t, 60*time.Second, "control plane "+ns+"/gateway-control-plane Programmed", func() (bool, string) {
 		cp, err := client.KonnectV1alpha2().KonnectGatewayControlPlanes(ns).Get(ctx, "gateway-control-plane", metav1.GetOptions{})
