@@ -145,7 +145,7 @@ func TestInstallAndUpgrade(t *testing.T) {
 	}
 	table, _ := framework.MustKubectl(t, c, "", "get", "konnectapiauthconfiguration", "-n", "kong")
 	t.Logf("$ kubectl get konnectapiauthconfiguration -n kong\n%s", table)
-	if n := strings.Count(table, orgID); n != 2 {
+	if n := strings.Count(table, env.OrgID); n != 2 {
 		t.Errorf("kubectl get shows the organization %d times, want 2:\n%s", n, table)
 	}
 	if env.Konnect.CallsFor(token) == 0 {

@@ -53,10 +53,9 @@ var (
 const (
 	release   = "konnect-auth-controller"
 	releaseNS = "konnect-system"
-	orgID     = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 )
 
-var suite = &framework.Suite{Name: "chart", OrgID: orgID, CP: &cp, Env: &env, Setup: setup}
+var suite = &framework.Suite{Name: "chart", CP: &cp, Env: &env, Setup: setup}
 
 func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
 

@@ -35,15 +35,11 @@ var (
 	client clientset.Interface
 )
 
-const (
-	orgID = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
-	// revalidateInterval is short so that re-validation is observable within a test.
-	revalidateInterval = 3 * time.Second
-)
+// revalidateInterval is short so that re-validation is observable within a test.
+const revalidateInterval = 3 * time.Second
 
 var suite = &framework.Suite{
-	Name: "controller", OrgID: orgID,
-	CP: &cp, Env: &env, Kube: &kube, Client: &client, Controller: &ctrl,
+	Name: "controller", CP: &cp, Env: &env, Kube: &kube, Client: &client, Controller: &ctrl,
 	// -v=10: the log is searched for tokens at the end of the run.
 	ControllerArgs: []string{"-v=10", "--revalidate-interval=" + revalidateInterval.String(), "--konnect-timeout=2s"},
 }
@@ -109,8 +105,8 @@ func TestUserGuide(t *testing.T) {
 			if strings.Join(header, " ") != "NAME VALID ORGID SERVERURL AGE" {
 				t.Errorf("columns = %v, want NAME VALID ORGID SERVERURL AGE", header)
 			}
-			if len(row) != 5 || row[0] != "konnect-api-auth" || row[1] != "True" || row[2] != orgID || row[3] != "https://us.api.konghq.com" {
-				t.Errorf("row = %v, want konnect-api-auth True %s https://us.api.konghq.com <age>", row, orgID)
+			if len(row) != 5 || row[0] != "konnect-api-auth" || row[1] != "True" || row[2] != env.OrgID || row[3] != "https://us.api.konghq.com" {
+				t.Errorf("row = %v, want konnect-api-auth True %s https://us.api.konghq.com <age>", row, env.OrgID)
 			}
 
 			out := framework.KubectlOutput(t, cp, "get", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "-o",
@@ -157,8 +153,8 @@ func TestSecretRotation(t *testing.T) {
 
 	framework.Apply(t, cp, framework.SecretYAML(ns, "creds", framework.CredentialLabels, "token", good))
 	cfg = waitForCondition(t, ns, "rotating", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
-	if cfg.Status.OrganizationID != orgID {
-		t.Errorf("organizationID = %q after rotating back, want %s", cfg.Status.OrganizationID, orgID)
+	if cfg.Status.OrganizationID != env.OrgID {
+		t.Errorf("organizationID = %q after rotating back, want %s", cfg.Status.OrganizationID, env.OrgID)
 	}
 }
 
@@ -276,7 +272,7 @@ func TestOutageKeepsTrue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := framework.APIAuthValid(cfg); c.Status != metav1.ConditionTrue || cfg.Status.OrganizationID != orgID {
+		if c := framework.APIAuthValid(cfg); c.Status != metav1.ConditionTrue || cfg.Status.OrganizationID != env.OrgID {
 			t.Fatalf("the outage changed a True verdict: %+v", cfg.Status)
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -28,8 +28,6 @@ import (
 )
 
 const (
-	// guideOrgID is the organization the demo's fake Konnect reports (the user guide's).
-	guideOrgID = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 	// runTimeout bounds one run of the demo; it normally takes well under a minute.
 	runTimeout = 4 * time.Minute
 )
@@ -151,8 +149,8 @@ func TestDemoWithFakeKonnect(t *testing.T) {
 	if !strings.Contains(r.output, "LOCAL FAKE Konnect") || !strings.Contains(r.output, "a local fake Konnect") {
 		t.Errorf("the output does not say that it used a local fake Konnect")
 	}
-	assertTable(t, r.output, guideOrgID, "https://us.api.konghq.com")
-	assertConnected(t, r.output, guideOrgID)
+	assertTable(t, r.output, framework.UserGuideOrgID, "https://us.api.konghq.com")
+	assertConnected(t, r.output, framework.UserGuideOrgID)
 	assertUsage(t, r)
 	assertNothingLeft(t, r)
 }

@@ -45,7 +45,6 @@ import (
 )
 
 const (
-	orgID = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 	// syncPeriod is the controller's --konnect-sync-period.
 	syncPeriod = 2 * time.Second
 	// timeout bounds how long a verdict may take to show.
@@ -70,7 +69,7 @@ var (
 )
 
 var suite = &framework.Suite{
-	Name: "extensions", OrgID: orgID, ControlPlane: controlplane.Options{ControllerManager: true},
+	Name: "extensions", ControlPlane: controlplane.Options{ControllerManager: true},
 	CP: &cp, Env: &env, Kube: &kube, Client: &client, Controller: &ctrl,
 	Setup:         setup,
 	ControllerEnv: []string{"POD_NAMESPACE=" + controllerNamespace},

@@ -31,7 +31,7 @@ const controllerStopGrace = 30 * time.Second
 type Suite struct {
 	// Name names the work folder (e2e-<Name>-…).
 	Name string
-	// OrgID is the organization Env.NewToken registers tokens for.
+	// OrgID is the organization Env.NewToken registers tokens for ("": UserGuideOrgID).
 	OrgID string
 	// ControlPlane says how to start the shared control plane (ControllerManager for namespace
 	// deletion and garbage collection).
@@ -75,8 +75,12 @@ func (s *Suite) setup() error {
 	if s.CP != nil {
 		*s.CP = s.cp
 	}
+	orgID := s.OrgID
+	if orgID == "" {
+		orgID = UserGuideOrgID
+	}
 	var err error
-	s.env, err = newEnv("e2e-"+s.Name+"-", s.OrgID)
+	s.env, err = newEnv("e2e-"+s.Name+"-", orgID)
 	if s.Env != nil {
 		*s.Env = s.env
 	}

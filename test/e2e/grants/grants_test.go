@@ -35,7 +35,6 @@ var (
 )
 
 const (
-	orgID = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 	// timeout bounds how long a verdict or a finalizer change may take to show ("within seconds").
 	timeout = 30 * time.Second
 	// settle is how long a test gives the controller to (wrongly) act on something that must
@@ -47,7 +46,7 @@ const (
 )
 
 var suite = &framework.Suite{
-	Name: "grants", OrgID: orgID, ControlPlane: controlplane.Options{ControllerManager: true},
+	Name: "grants", ControlPlane: controlplane.Options{ControllerManager: true},
 	CP: &cp, Env: &env, Client: &client, Controller: &ctrl,
 	// -v=10 (capped at 5): the log is searched for tokens at the end.
 	ControllerArgs: []string{"-v=10", "--konnect-timeout=2s"},

@@ -51,7 +51,6 @@ var (
 )
 
 const (
-	orgID = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 	// verdictTimeout bounds how long a verdict may take to show.
 	verdictTimeout = 30 * time.Second
 	// saNamespace and saName are the controller's ServiceAccount in the manifests.
@@ -62,7 +61,7 @@ const (
 )
 
 var suite = &framework.Suite{
-	Name: "production", OrgID: orgID, CP: &cp, Env: &env,
+	Name: "production", CP: &cp, Env: &env,
 	Setup: func() (err error) { repoRoot, err = controlplane.RepoRoot(); return err },
 }
 

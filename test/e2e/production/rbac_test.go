@@ -274,7 +274,7 @@ func userGuideFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc) {
 		}
 		table, _ := framework.MustKubectl(t, c, "", "get", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong")
 		t.Logf("$ kubectl get konnectapiauthconfiguration konnect-api-auth -n kong\n%s", table)
-		if !strings.Contains(table, "True") || !strings.Contains(table, orgID) {
+		if !strings.Contains(table, "True") || !strings.Contains(table, env.OrgID) {
 			t.Errorf("kubectl get does not show VALID True and the organization:\n%s", table)
 		}
 		if guide.script == "userguide-secret.sh" {
