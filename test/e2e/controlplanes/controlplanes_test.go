@@ -474,7 +474,7 @@ func TestNoTokenAtV5(t *testing.T) {
 	tn := newTenant(t)
 	tn.programmedOrigin()
 	// The log trails the status the controller wrote: wait for it.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), framework.VerdictTimeout)
 	defer cancel()
 	if err := ctrl.WaitForLog(ctx, "Started syncing"); err != nil {
 		t.Fatalf("the controller's log has no V(4) line: is it at -v=5? (%v)", err)

@@ -50,8 +50,6 @@ var (
 const (
 	// syncPeriod is the controller's --konnect-sync-period.
 	syncPeriod = 2 * time.Second
-	// timeout bounds how long a verdict may take to show.
-	timeout = 30 * time.Second
 	// region is the region of the guide's serverURL, us.api.konghq.com.
 	region = "us"
 	// serverURL is what status.serverURL says for it.
@@ -165,10 +163,10 @@ func (tn *tenant) applyAuthIn(ns string) {
 	})
 }
 
-// waitFor polls cond every 100ms up to timeout.
+// waitFor polls cond every 100ms up to framework.VerdictTimeout.
 func (tn *tenant) waitFor(what string, cond func() (bool, string)) {
 	tn.t.Helper()
-	ctrl.WaitFor(tn.t, timeout, what, cond)
+	ctrl.WaitFor(tn.t, framework.VerdictTimeout, what, cond)
 }
 
 // object reads the control plane as `kubectl get -o json` prints it; nil when NotFound.

@@ -539,7 +539,7 @@ func TestDeleteExtension(t *testing.T) {
 // the cluster hold none of the tokens the tests used. The log is checked to really be at -v=5
 // and to have seen the extensions, so that an empty log cannot pass.
 func TestZNoTokenInLog(t *testing.T) {
-	framework.Eventually(t, timeout, func() (problems []string) {
+	framework.Eventually(t, framework.VerdictTimeout, func() (problems []string) {
 		for _, want := range []string{"Started syncing", "Registered the data-plane certificate", "konnectExtension"} {
 			if !strings.Contains(ctrl.Log(), want) {
 				problems = append(problems, fmt.Sprintf("the controller's log lacks %q: is it at -v=5?", want))

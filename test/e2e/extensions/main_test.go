@@ -47,8 +47,6 @@ import (
 const (
 	// syncPeriod is the controller's --konnect-sync-period.
 	syncPeriod = 2 * time.Second
-	// timeout bounds how long a verdict may take to show.
-	timeout = 30 * time.Second
 	// controllerNamespace is the controller's own namespace, where the cluster CA is kept.
 	controllerNamespace = "konnect-system"
 	// caSecretName is --cluster-ca-secret (not the default, to prove the flag is honoured).
@@ -249,10 +247,11 @@ func waitReady(t testing.TB, ns, name string) *konnectv1alpha2.KonnectExtension 
 	return waitCondition(t, ns, name, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady)
 }
 
-// waitFor polls cond until it holds, failing after timeout with what it last said.
+// waitFor polls cond until it holds, failing after framework.VerdictTimeout with what it last
+// said.
 func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	ctrl.WaitFor(t, timeout, what, cond)
+	ctrl.WaitFor(t, framework.VerdictTimeout, what, cond)
 }
 
 // certPath is the fake's path of a control plane's certificates.

@@ -35,8 +35,6 @@ var (
 )
 
 const (
-	// timeout bounds how long a verdict or a finalizer change may take to show ("within seconds").
-	timeout = 30 * time.Second
 	// settle is how long a test gives the controller to (wrongly) act on something that must
 	// change nothing; each such wait is followed by a positive control that does change
 	// something, so that a controller which never acts cannot pass.
@@ -73,10 +71,11 @@ func byType(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) map[string]metav1.
 	return out
 }
 
-// waitFor polls cond until it holds, failing after timeout with what it last said.
+// waitFor polls cond until it holds, failing after framework.VerdictTimeout with what it last
+// said.
 func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	ctrl.WaitFor(t, timeout, what, cond)
+	ctrl.WaitFor(t, framework.VerdictTimeout, what, cond)
 }
 
 // waitForVerdict waits until APIAuthValid has status and reason, and returns the conditions.
