@@ -197,13 +197,6 @@ func TestServiceMonitorScrapesTheMetricsService(t *testing.T) {
 	}
 }
 
-// kustomizeRender runs `kubectl kustomize DIR` (kubectl's built-in kustomize).
-func kustomizeRender(t testing.TB, dir string) framework.Objects {
-	t.Helper()
-	out, _ := framework.MustKubectl(t, cp, "", "kustomize", filepath.Join(repoRoot, dir))
-	return framework.DecodeObjects(t, "kubectl kustomize "+dir, out)
-}
-
 // TestSameInstallAsKustomize: for the README's release name, the chart renders what kustomize
 // renders, cluster-wide (manifests/) and namespaced (manifests/overlays/namespaced with
 // watchNamespace=kong): the same objects but for the Namespace (Helm's, with
@@ -220,7 +213,7 @@ func TestSameInstallAsKustomize(t *testing.T) {
 	}{{defaults, "manifests"}, {namespaced, "manifests/overlays/namespaced"}} {
 		t.Run(c.m.name, func(t *testing.T) {
 			chart := template(t, c.m)
-			kust := kustomizeRender(t, c.dir)
+			_, kust := framework.Kustomize(t, cp, c.dir)
 
 			var wantKeys []string
 			for _, k := range kust.Keys() {

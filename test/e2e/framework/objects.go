@@ -3,6 +3,7 @@ package framework
 import (
 	"errors"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 )
 
 // Objects are the objects of a multi-document YAML stream (what `kubectl kustomize` or
@@ -37,6 +40,19 @@ func DecodeObjects(t testing.TB, what, text string) Objects {
 		objs = append(objs, &unstructured.Unstructured{Object: obj})
 	}
 	return objs
+}
+
+// Kustomize runs `kubectl kustomize` (kubectl's built-in kustomize, as `kubectl apply -k` uses
+// it) with c's kubectl on the repository's folder dir, and returns what it printed and the
+// objects.
+func Kustomize(t testing.TB, c *controlplane.ControlPlane, dir string) (string, Objects) {
+	t.Helper()
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := MustKubectl(t, c, "", "kustomize", filepath.Join(root, filepath.FromSlash(dir)))
+	return out, DecodeObjects(t, "kubectl kustomize "+dir, out)
 }
 
 // Key names an object in assertions: Kind/namespace/name.

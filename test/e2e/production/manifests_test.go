@@ -47,8 +47,8 @@ type rendered struct {
 // uses it) and decodes every document.
 func render(t testing.TB, v variant) rendered {
 	t.Helper()
-	out, _ := framework.MustKubectl(t, cp, "", "kustomize", v.path())
-	return rendered{yaml: out, Objects: framework.DecodeObjects(t, "kubectl kustomize "+v.dir, out)}
+	out, objs := framework.Kustomize(t, cp, v.dir)
+	return rendered{yaml: out, Objects: objs}
 }
 
 // controllerPermissions is exactly what the controller uses where it watches: configurations
