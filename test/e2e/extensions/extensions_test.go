@@ -170,7 +170,7 @@ func TestAutomatic(t *testing.T) {
 	if after := getExtension(t, ns, extName); condition(after, konnectv1alpha2.ConditionReady).Status != metav1.ConditionTrue {
 		t.Errorf("Ready after re-syncs: %s", conditionSummary(after))
 	}
-	checkNoTokenInNamespace(t, ns)
+	framework.CheckNoTokenInNamespace(t, cp, ns, "konnectextensions,konnectgatewaycontrolplanes", env.IssuedTokens())
 }
 
 // tokenOf is the inline token of the auth configuration konnect-api-auth in ns.
@@ -311,7 +311,7 @@ func TestManual(t *testing.T) {
 	if posts != 2 || deletes != 2 {
 		t.Errorf("two changes made %d POSTs and %d DELETEs, want two of each", posts, deletes)
 	}
-	checkNoTokenInNamespace(t, ns)
+	framework.CheckNoTokenInNamespace(t, cp, ns, "konnectextensions,konnectgatewaycontrolplanes", env.IssuedTokens())
 }
 
 func writeFile(t *testing.T, name, content string) string {
@@ -410,7 +410,7 @@ func TestKonnectDown(t *testing.T) {
 	if ext = getExtension(t, ns, extName); condition(ext, konnectv1alpha2.ConditionReady).Status != metav1.ConditionTrue {
 		t.Errorf("not Ready after the outage: %s", conditionSummary(ext))
 	}
-	checkNoTokenInNamespace(t, ns)
+	framework.CheckNoTokenInNamespace(t, cp, ns, "konnectextensions,konnectgatewaycontrolplanes", env.IssuedTokens())
 }
 
 // TestControlPlaneNotProgrammed: an extension naming a missing control plane is
@@ -475,7 +475,7 @@ func TestControlPlaneNotProgrammed(t *testing.T) {
 	if n := len(env.Konnect.Certificates(ctlPlane.Status.ID)); n != 1 {
 		t.Errorf("the fake holds %d certificates, want 1", n)
 	}
-	checkNoTokenInNamespace(t, ns)
+	framework.CheckNoTokenInNamespace(t, cp, ns, "konnectextensions,konnectgatewaycontrolplanes", env.IssuedTokens())
 }
 
 // TestDeleteExtension: deleting a Ready extension removes its certificate from Konnect (one

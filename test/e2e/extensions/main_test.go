@@ -308,20 +308,6 @@ func conditionSummary(ext *konnectv1alpha2.KonnectExtension) string {
 	return strings.Join(parts, " ")
 }
 
-// checkNoTokenInNamespace fails the test if any token appears in the extensions' status or the
-// Events of ns.
-func checkNoTokenInNamespace(t *testing.T, ns string) {
-	t.Helper()
-	exts := framework.KubectlOutput(t, cp, "get", "konnectextensions,konnectgatewaycontrolplanes", "-n", ns, "-o", "jsonpath={.items[*].status}")
-	events := framework.KubectlOutput(t, cp, "get", "events", "-n", ns, "-o", "yaml")
-	if found := framework.ContainsAny([]byte(exts), env.IssuedTokens()...); len(found) > 0 {
-		t.Errorf("statuses in %s contain tokens %v", ns, found)
-	}
-	if found := framework.ContainsAny([]byte(events), env.IssuedTokens()...); len(found) > 0 {
-		t.Errorf("events in %s contain tokens %v", ns, found)
-	}
-}
-
 // selfSigned generates a self-signed client certificate for cn, as a user would with openssl,
 // writes tls.crt and tls.key into a fresh folder, and returns their paths and the DER.
 func selfSigned(t *testing.T, cn string) (certFile, keyFile string, der []byte) {
