@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
@@ -138,7 +139,7 @@ func TestInstallAndUpgrade(t *testing.T) {
 		"konnect-api-auth":            "Token is valid",
 		"konnect-api-auth-secret-ref": "Token from Secret kong/konnect-api-auth-secret is valid",
 	} {
-		cond := waitForValid(t, client, "kong", name)
+		cond := framework.APIAuthValid(waitForValid(t, client, name))
 		if cond.Message != message {
 			t.Errorf("%s: message %q, want %q", name, cond.Message, message)
 		}
@@ -207,7 +208,7 @@ func TestInstallAndUpgrade(t *testing.T) {
 	framework.MustKubectl(t, c, "", "delete", "konnectapiauthconfiguration", "--all", "-n", "kong")
 	p = runDeployment(t, c, kube, d, "namespaced")
 	framework.MustKubectl(t, c, framework.Example(t, "01-token.yaml", "", token), "apply", "-f", "-")
-	waitForValid(t, client, "kong", "konnect-api-auth")
+	waitForValid(t, client, "konnect-api-auth")
 	// With the Role in kong and the CA Secret's Role in the release namespace.
 	framework.MustKubectl(t, c, "", "delete", "secret", "konnect-auth-controller-ca", "-n", releaseNS)
 	connectExamples(t, c, kube, client)
@@ -217,6 +218,13 @@ func TestInstallAndUpgrade(t *testing.T) {
 		}
 	}
 	stopController(t, p, token)
+}
+
+// waitForValid waits until kong/name's APIAuthValid condition is True/Valid, allowing the
+// controller, run as the chart's Deployment, a minute.
+func waitForValid(t testing.TB, client clientset.Interface, name string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
+	t.Helper()
+	return framework.WaitForConditionWithin(t, time.Minute, client, "kong", name, metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 }
 
 // connectExamples applies manifests/examples/connect/ in kong (a control plane naming

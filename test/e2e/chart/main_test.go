@@ -32,10 +32,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
-	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
@@ -121,19 +117,4 @@ func mustHelm(t testing.TB, c *controlplane.ControlPlane, args ...string) string
 		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 	}
 	return out
-}
-
-// waitForValid waits until ns/name's APIAuthValid condition is True/Valid and returns it.
-func waitForValid(t testing.TB, client clientset.Interface, ns, name string) *metav1.Condition {
-	t.Helper()
-	var cond *metav1.Condition
-	framework.WaitFor(t, 60*time.Second, ns+"/"+name+" APIAuthValid True", func() (bool, string) {
-		cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		cond = framework.APIAuthValid(cfg)
-		return cond != nil && cond.Status == metav1.ConditionTrue && cond.Reason == konnectv1alpha1.ReasonValid, fmt.Sprintf("%+v", cfg.Status)
-	})
-	return cond
 }

@@ -99,9 +99,15 @@ func APIAuthValid(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) *metav1.Cond
 // last 30 lines.
 func WaitForCondition(t testing.TB, client clientset.Interface, ns, name string, status metav1.ConditionStatus, reason string, logs ...func() string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
 	t.Helper()
+	return WaitForConditionWithin(t, VerdictTimeout, client, ns, name, status, reason, logs...)
+}
+
+// WaitForConditionWithin is WaitForCondition waiting up to timeout.
+func WaitForConditionWithin(t testing.TB, timeout time.Duration, client clientset.Interface, ns, name string, status metav1.ConditionStatus, reason string, logs ...func() string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
+	t.Helper()
 	var last *konnectv1alpha1.KonnectAPIAuthConfiguration
 	var lastErr error
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, VerdictTimeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			lastErr = err
@@ -114,7 +120,7 @@ func WaitForCondition(t testing.TB, client clientset.Interface, ns, name string,
 	if err == nil {
 		return last
 	}
-	msg := fmt.Sprintf("%s/%s: APIAuthValid never became %s/%s within %v; last status: %+v", ns, name, status, reason, VerdictTimeout, statusOf(last))
+	msg := fmt.Sprintf("%s/%s: APIAuthValid never became %s/%s within %v; last status: %+v", ns, name, status, reason, timeout, statusOf(last))
 	if lastErr != nil {
 		msg += fmt.Sprintf(" (last read: %v)", lastErr)
 	}
