@@ -286,22 +286,8 @@ func runDeployment(t *testing.T, c *controlplane.ControlPlane, kube kubernetes.I
 	}
 	addrs := framework.FreeAddrs(t, 2)
 	args := append(run.Args, "--health-probe-bind-address="+addrs[0], "--metrics-bind-address="+addrs[1])
-	p, err := framework.StartController(framework.ControllerOptions{
-		Kubeconfig: sa,
-		Env:        run.Env,
-		Args:       args,
-		LogPath:    filepath.Join(dir, name+".log"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("started the controller as %s's container: %s (env: %s)", d.Name, strings.Join(args, " "), envNames(run.Env))
-	t.Cleanup(func() {
-		_ = p.Stop(30 * time.Second)
-		if t.Failed() {
-			t.Logf("controller %s log (tail):\n%s", name, framework.Tail(p.Log(), 60))
-		}
-	})
+	p := env.StartControllerForTest(t, name, framework.ControllerOptions{Kubeconfig: sa, Env: run.Env, Args: args})
+	t.Logf("started the controller as %s's container (env: %s)", d.Name, envNames(run.Env))
 	if err := p.WaitForLog(ctx, "Started leading"); err != nil {
 		t.Fatalf("%v\n%s", err, framework.Tail(p.Log(), 40))
 	}

@@ -2,6 +2,8 @@ package framework
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -93,6 +95,33 @@ func (e *Env) IssuedTokens() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]string(nil), e.issued...)
+}
+
+// StartControllerForTest starts a controller with opts for the test t and stops it when t
+// ends (SIGTERM, then SIGKILL after 30s). Its log must then hold none of the tokens e issued,
+// and if t failed its last lines are shown. With opts.LogPath "" the log goes to t's temporary
+// folder, named after name.
+func (e *Env) StartControllerForTest(t testing.TB, name string, opts ControllerOptions) *Controller {
+	t.Helper()
+	if opts.LogPath == "" {
+		opts.LogPath = filepath.Join(t.TempDir(), name+".log")
+	}
+	c, err := StartController(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("started controller %s (pid %d): %s", name, c.Pid(), strings.Join(opts.Args, " "))
+	t.Cleanup(func() {
+		_ = c.Stop(controllerStopGrace)
+		log := c.Log()
+		if found := ContainsAny([]byte(log), e.IssuedTokens()...); len(found) > 0 {
+			t.Errorf("controller %s's log contains tokens: %v", name, found)
+		}
+		if t.Failed() {
+			t.Logf("controller %s log (%s), last lines:\n%s", name, opts.LogPath, Tail(log, 60))
+		}
+	})
+	return c
 }
 
 // Clients returns a Kubernetes client and a client for KonnectAPIAuthConfigurations, both made
