@@ -30,7 +30,7 @@ import (
 // True on both of the user guide's manifests in manifests/examples/. A last upgrade to
 // namespaced mode replaces the controller's ClusterRole with a Role in kong.
 func TestInstallAndUpgrade(t *testing.T) {
-	c := framework.StartEmptyControlPlane(t, controlplane.Options{})
+	c := controlplane.StartEmptyForTest(t, controlplane.Options{})
 	kube, err := kubernetes.NewForConfig(c.RESTConfig())
 	if err != nil {
 		t.Fatal(err)

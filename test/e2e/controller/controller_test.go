@@ -315,7 +315,7 @@ func TestCreatedWhileControllerDown(t *testing.T) {
 
 // TestMissingCRD: without the CRD the controller exits non-zero and says what to install.
 func TestMissingCRD(t *testing.T) {
-	bare := framework.StartEmptyControlPlane(t, controlplane.Options{})
+	bare := controlplane.StartEmptyForTest(t, controlplane.Options{})
 	c, err := framework.StartController(framework.ControllerOptions{
 		Kubeconfig: bare.KubeconfigPath(), Env: env.Konnect.Env(), LogPath: filepath.Join(t.TempDir(), "log"),
 	})

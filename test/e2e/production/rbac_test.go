@@ -452,13 +452,13 @@ func mapKeys(m map[string]bool) []string {
 	return ks
 }
 
-// startEnforcingControlPlane is framework.StartEmptyControlPlane with the
+// startEnforcingControlPlane is controlplane.StartEmptyForTest with the
 // OwnerReferencesPermissionEnforcement admission plugin on, as many production clusters have
 // it: creating the generated certificate Secret, whose owner reference to its extension sets
 // blockOwnerDeletion, then needs update on konnectextensions/finalizers.
 func startEnforcingControlPlane(t *testing.T) *controlplane.ControlPlane {
 	t.Helper()
-	return framework.StartEmptyControlPlane(t, controlplane.Options{
+	return controlplane.StartEmptyForTest(t, controlplane.Options{
 		ExtraAPIServerFlags: []string{"--enable-admission-plugins=OwnerReferencesPermissionEnforcement"},
 	})
 }
