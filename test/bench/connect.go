@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,14 +14,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
 // connectNamespace holds the connect phase's objects.
@@ -64,46 +60,13 @@ func (r connectResult) benchLine() string {
 // runConnect measures the connect phase on a control plane of its own.
 func runConnect(ctx context.Context, cfg config, lim limits, n, tokenCount int) (res connectResult, err error) {
 	res = connectResult{n: n, tokens: tokenCount, idle: cfg.idle}
-	work, err := os.MkdirTemp("", "konnect-bench-connect-")
-	if err != nil {
-		return res, err
-	}
-	defer func() {
-		if cfg.keep {
-			fmt.Printf("work folder kept: %s\n", work)
-			return
-		}
-		_ = os.RemoveAll(work)
-	}()
 	step := stepper()
-	cp, err := controlplane.StartWithCRDs(ctx, controlplane.Options{})
+	b, err := newBed(ctx, "konnect-bench-connect-", tokenCount, 10, cfg.keep)
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if stopErr := cp.Stop(); stopErr != nil && err == nil {
-			err = stopErr
-		}
-	}()
-	tokens := makeTokens(tokenCount)
-	fake, err := fakekonnect.Start(fakekonnect.Options{Dir: work})
-	if err != nil {
-		return res, err
-	}
-	defer fake.Close()
-	for i, t := range tokens {
-		fake.AddToken(t, orgFor(i*10))
-	}
-	restConfig := cp.RESTConfig()
-	restConfig.QPS = -1
-	client, err := clientset.NewForConfig(restConfig)
-	if err != nil {
-		return res, err
-	}
-	kube, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return res, err
-	}
+	defer b.close(&err)
+	work, cp, fake, tokens, kube, client := b.work, b.cp, b.fake, b.tokens, b.kube, b.client
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: connectNamespace}}, metav1.CreateOptions{}); err != nil {
 		return res, err
 	}

@@ -114,55 +114,16 @@ func (r result) benchLine() string {
 func runOne(ctx context.Context, cfg config, lim limits, n int) (res result, err error) {
 	res = result{n: n, tokens: cfg.tokens, idle: cfg.idle, loadBefore: loadAverage()}
 
-	work, err := os.MkdirTemp("", "konnect-bench-")
-	if err != nil {
-		return res, err
-	}
-	defer func() {
-		if cfg.keep {
-			fmt.Printf("work folder kept: %s\n", work)
-			return
-		}
-		_ = os.RemoveAll(work)
-	}()
-
 	step := stepper()
-	cp, err := controlplane.StartWithCRDs(ctx, controlplane.Options{})
+	b, err := newBed(ctx, "konnect-bench-", cfg.tokens, 1, cfg.keep)
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if stopErr := cp.Stop(); stopErr != nil && err == nil {
-			err = stopErr
-		}
-	}()
+	defer b.close(&err)
+	work, cp, fake, tokens, kube, client := b.work, b.cp, b.fake, b.tokens, b.kube, b.client
 	apiserverPid, etcdPid := controlPlanePids(cp.Dir())
 	step(fmt.Sprintf("control plane up in %s (kube-apiserver pid %d, etcd pid %d)", cp.Dir(), apiserverPid, etcdPid))
 
-	tokens := makeTokens(cfg.tokens)
-	fake, err := fakekonnect.Start(fakekonnect.Options{Dir: work})
-	if err != nil {
-		return res, err
-	}
-	defer fake.Close()
-	for i, t := range tokens {
-		fake.AddToken(t, orgFor(i))
-	}
-
-	// Unthrottled clients: the setup and the ceiling writer must not be held back here.
-	restConfig := cp.RESTConfig()
-	restConfig.QPS = -1
-	restConfig.UserAgent = "konnect-bench"
-	kubeConfig := rest.CopyConfig(restConfig)
-	kubeConfig.ContentType = "application/vnd.kubernetes.protobuf"
-	kube, err := kubernetes.NewForConfig(kubeConfig)
-	if err != nil {
-		return res, err
-	}
-	client, err := clientset.NewForConfig(restConfig)
-	if err != nil {
-		return res, err
-	}
 	for _, ns := range []string{benchNamespace, ceilingNamespace} {
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			return res, fmt.Errorf("creating namespace %s: %w", ns, err)
@@ -405,6 +366,77 @@ func hasFlag(args []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// bed is what one measurement runs on, made afresh for it: a work folder, a control plane of
+// its own with the CRDs and clients of it, and a fake Konnect (its files in the work folder)
+// that accepts tokens, the i-th for the organization orgFor(i*orgStride).
+type bed struct {
+	work   string
+	cp     *controlplane.ControlPlane
+	kube   kubernetes.Interface
+	client clientset.Interface
+	fake   *fakekonnect.Server
+	tokens []string
+	keep   bool
+}
+
+// newBed makes a bed with tokenCount tokens; if it fails, it leaves nothing behind (but the
+// work folder, with keep).
+func newBed(ctx context.Context, prefix string, tokenCount, orgStride int, keep bool) (_ *bed, err error) {
+	b := &bed{keep: keep}
+	defer func() {
+		if err != nil {
+			b.close(&err)
+		}
+	}()
+	if b.work, err = os.MkdirTemp("", prefix); err != nil {
+		return nil, err
+	}
+	if b.cp, err = controlplane.StartWithCRDs(ctx, controlplane.Options{}); err != nil {
+		return nil, err
+	}
+	// Unthrottled clients: the setup and the ceiling writer must not be held back here.
+	restConfig := b.cp.RESTConfig()
+	restConfig.QPS = -1
+	restConfig.UserAgent = "konnect-bench"
+	kubeConfig := rest.CopyConfig(restConfig)
+	kubeConfig.ContentType = "application/vnd.kubernetes.protobuf"
+	if b.kube, err = kubernetes.NewForConfig(kubeConfig); err != nil {
+		return nil, err
+	}
+	if b.client, err = clientset.NewForConfig(restConfig); err != nil {
+		return nil, err
+	}
+	if b.fake, err = fakekonnect.Start(fakekonnect.Options{Dir: b.work}); err != nil {
+		return nil, err
+	}
+	b.tokens = makeTokens(tokenCount)
+	for i, t := range b.tokens {
+		b.fake.AddToken(t, orgFor(i*orgStride))
+	}
+	return b, nil
+}
+
+// close stops the fake Konnect and the control plane and removes the work folder, unless keep
+// (then it says where it is). An error stopping the control plane goes to *err, unless that
+// already holds one.
+func (b *bed) close(err *error) {
+	if b.fake != nil {
+		b.fake.Close()
+	}
+	if b.cp != nil {
+		if stopErr := b.cp.Stop(); stopErr != nil && *err == nil {
+			*err = stopErr
+		}
+	}
+	switch {
+	case b.work == "":
+	case b.keep:
+		fmt.Printf("work folder kept: %s\n", b.work)
+	default:
+		_ = os.RemoveAll(b.work)
+	}
 }
 
 // stepper returns a function that prints a progress line with the time since the last one.

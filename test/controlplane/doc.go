@@ -22,7 +22,8 @@
 //		...
 //	}
 //
-// A single test that wants its own control plane calls StartForTest instead.
+// A single test that wants its own control plane calls StartForTest instead (StartEmptyForTest
+// for one without the CRDs, as a fresh cluster is).
 //
 // # What runs
 //

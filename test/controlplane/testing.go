@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// startWithCRDsTimeout bounds StartWithCRDs, StartForTest and RunTestMain.
+// startWithCRDsTimeout bounds StartWithCRDs, StartForTest, StartEmptyForTest and RunTestMain.
 const startWithCRDsTimeout = 3 * time.Minute
 
 // StartWithCRDs starts a control plane with opts and installs the repository's CRDs
@@ -44,9 +44,21 @@ func StartWithCRDs(ctx context.Context, opts Options) (*ControlPlane, error) {
 // control plane through RunTestMain.
 func StartForTest(t testing.TB) *ControlPlane {
 	t.Helper()
+	return startForTest(t, func(ctx context.Context) (*ControlPlane, error) { return StartWithCRDs(ctx, Options{}) })
+}
+
+// StartEmptyForTest is StartForTest with opts and without the CRDs, as a fresh cluster is
+// before anything is installed.
+func StartEmptyForTest(t testing.TB, opts Options) *ControlPlane {
+	t.Helper()
+	return startForTest(t, func(ctx context.Context) (*ControlPlane, error) { return Start(ctx, opts) })
+}
+
+func startForTest(t testing.TB, start func(context.Context) (*ControlPlane, error)) *ControlPlane {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startWithCRDsTimeout)
 	defer cancel()
-	cp, err := StartWithCRDs(ctx, Options{})
+	cp, err := start(ctx)
 	if err != nil {
 		t.Fatalf("starting the control plane: %v", err)
 	}

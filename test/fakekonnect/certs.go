@@ -81,6 +81,35 @@ func newCertificates(now time.Time) (*certificates, error) {
 	}, nil
 }
 
+// ClientCertificate makes a self-signed client certificate for cn, as a data plane's is made
+// (with openssl, or by Kong's operator): what the dp-client-certificates API takes, for tests
+// that register one. It returns the certificate and its key in PEM, and the certificate's DER.
+func ClientCertificate(cn string) (certPEM, keyPEM, der []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("generating client key: %w", err)
+	}
+	now := time.Now()
+	template := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"Kong, Inc."}},
+		DNSNames:     []string{cn},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if der, err = x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key); err != nil {
+		return nil, nil, nil, fmt.Errorf("creating client certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("encoding client key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), der, nil
+}
+
 // randomSerial returns a random positive 128-bit serial number, as RFC 5280 recommends.
 func randomSerial() *big.Int {
 	// rand.Int never fails with crypto/rand.Reader since Go 1.24: the reader cannot fail.

@@ -2,7 +2,6 @@ package fakekonnect
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,24 +17,6 @@ import (
 
 // commandPackage is the command that runs the fake as a process.
 const commandPackage = "github.com/konnect-auth-controller/konnect-auth-controller/test/cmd/fakekonnect"
-
-// syncBuffer is a bytes.Buffer safe to write from a process pipe while a test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestCommand(t *testing.T) {
 	if testing.Short() {
@@ -54,8 +34,18 @@ func TestCommand(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "--dir", dir, "--tokens", tokenB+"="+orgB, "-v")
 	cmd.Env = append(os.Environ(), "FAKE_KONNECT_TOKENS="+tokenA+"="+orgA)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
+	// Its log goes to a file, which the test may read while the command writes to it.
+	stderrPath := filepath.Join(t.TempDir(), "stderr")
+	stderrFile, err := os.Create(stderrPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderrFile.Close()
+	cmd.Stderr = stderrFile
+	stderr := func() string {
+		b, _ := os.ReadFile(stderrPath)
+		return string(b)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +81,7 @@ func TestCommand(t *testing.T) {
 	select {
 	case line = <-lines:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("no ready line within 30s; stderr:\n%s", stderr.String())
+		t.Fatalf("no ready line within 30s; stderr:\n%s", stderr())
 	}
 
 	var info struct {
@@ -131,16 +121,7 @@ func TestCommand(t *testing.T) {
 		t.Errorf("Retry-After = %q, want 3", resp.Header.Get("Retry-After"))
 	}
 
-	ar, err = http.Get(info.AdminURL + "/calls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var report CallsReport
-	err = json.NewDecoder(ar.Body).Decode(&report)
-	ar.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	report := getCallsReport(t, http.DefaultClient, info.AdminURL)
 	if report.Total != 4 || report.PerToken[TokenHash(tokenA)] != 2 || report.PerToken[TokenHash(tokenB)] != 1 ||
 		report.PerToken[TokenHash("kpat_unknown")] != 1 {
 		t.Errorf("calls report = %+v", report)
@@ -181,15 +162,15 @@ func TestCommand(t *testing.T) {
 	case err := <-exited:
 		exited <- err   // for the cleanup
 		if err != nil { // an *exec.ExitError for any non-zero status
-			t.Fatalf("exit: %v, want status 0; stderr:\n%s", err, stderr.String())
+			t.Fatalf("exit: %v, want status 0; stderr:\n%s", err, stderr())
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatalf("still running 15s after SIGTERM; stderr:\n%s", stderr.String())
+		t.Fatalf("still running 15s after SIGTERM; stderr:\n%s", stderr())
 	}
 	if _, err := os.Stat(info.CAFile); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ca.pem after exit: %v, want it removed", err)
 	}
-	logs := stderr.String()
+	logs := stderr()
 	if strings.Contains(logs, tokenA) || strings.Contains(logs, tokenB) || strings.Contains(line, tokenA) {
 		t.Errorf("a token was printed:\n%s", logs)
 	}

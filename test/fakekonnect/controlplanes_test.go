@@ -96,11 +96,17 @@ func (a *api) create(base string, body map[string]any) map[string]any {
 // checkJSON checks an application/json answer and decodes its object.
 func checkJSON(t *testing.T, resp *http.Response, body []byte, wantStatus int) map[string]any {
 	t.Helper()
+	return checkAnswer(t, resp, body, wantStatus, "application/json")
+}
+
+// checkAnswer checks an answer's status and Content-Type and decodes its object.
+func checkAnswer(t *testing.T, resp *http.Response, body []byte, wantStatus int, contentType string) map[string]any {
+	t.Helper()
 	if resp.StatusCode != wantStatus {
 		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, wantStatus, body)
 	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type = %q, want application/json", ct)
+	if ct := resp.Header.Get("Content-Type"); ct != contentType {
+		t.Errorf("Content-Type = %q, want %s", ct, contentType)
 	}
 	return decodeObject(t, body)
 }

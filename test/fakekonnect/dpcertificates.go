@@ -186,21 +186,13 @@ func (s *Server) findCertificateLocked(controlPlaneID, certID string) int {
 // getCertificate answers GET /v2/control-planes/{id}/dp-client-certificates/{certId}.
 func (s *Server) getCertificate(w http.ResponseWriter, _ *http.Request, in where, ids []string) {
 	s.mu.Lock()
-	ok := s.certificateControlPlaneLocked(in, ids[0])
-	i := -1
+	ok, i := s.lookupCertificateLocked(in, ids)
 	var c DataPlaneCertificate
-	if ok {
-		if i = s.findCertificateLocked(ids[0], ids[1]); i >= 0 {
-			c = s.certificates[ids[0]][i].cert
-		}
+	if i >= 0 {
+		c = s.certificates[ids[0]][i].cert
 	}
 	s.mu.Unlock()
-	switch {
-	case !ok:
-		writeCertControlPlaneNotFound(w, ids[0])
-	case i < 0:
-		writeMessage(w, http.StatusNotFound, fmt.Sprintf("dp-client-certificate %s not found", ids[1]))
-	default:
+	if !writeCertificateNotFound(w, ok, i, ids) {
 		writeJSON(w, http.StatusOK, certificateItem{Item: c})
 	}
 }
@@ -208,20 +200,35 @@ func (s *Server) getCertificate(w http.ResponseWriter, _ *http.Request, in where
 // deleteCertificate answers DELETE /v2/control-planes/{id}/dp-client-certificates/{certId}.
 func (s *Server) deleteCertificate(w http.ResponseWriter, _ *http.Request, in where, ids []string) {
 	s.mu.Lock()
-	ok := s.certificateControlPlaneLocked(in, ids[0])
-	i := -1
-	if ok {
-		if i = s.findCertificateLocked(ids[0], ids[1]); i >= 0 {
-			s.certificates[ids[0]] = slices.Delete(s.certificates[ids[0]], i, i+1)
-		}
+	ok, i := s.lookupCertificateLocked(in, ids)
+	if i >= 0 {
+		s.certificates[ids[0]] = slices.Delete(s.certificates[ids[0]], i, i+1)
 	}
 	s.mu.Unlock()
+	if !writeCertificateNotFound(w, ok, i, ids) {
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// lookupCertificateLocked finds certificate ids[1] of control plane ids[0] as seen from in: ok
+// is false when that control plane is not there, i is -1 when the certificate is not.
+func (s *Server) lookupCertificateLocked(in where, ids []string) (ok bool, i int) {
+	if !s.certificateControlPlaneLocked(in, ids[0]) {
+		return false, -1
+	}
+	return true, s.findCertificateLocked(ids[0], ids[1])
+}
+
+// writeCertificateNotFound answers 404 when a lookup found neither the control plane nor
+// (ok) the certificate, and reports whether it answered.
+func writeCertificateNotFound(w http.ResponseWriter, ok bool, i int, ids []string) bool {
 	switch {
 	case !ok:
 		writeCertControlPlaneNotFound(w, ids[0])
 	case i < 0:
 		writeMessage(w, http.StatusNotFound, fmt.Sprintf("dp-client-certificate %s not found", ids[1]))
 	default:
-		w.WriteHeader(http.StatusNoContent)
+		return false
 	}
+	return true
 }

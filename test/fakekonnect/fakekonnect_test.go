@@ -81,6 +81,21 @@ func clientFor(t *testing.T, srv *Server) *http.Client {
 	return newClient(t, srv.ProxyURL(), srv.CAFile(), 10*time.Second)
 }
 
+// getCallsReport asks the admin API at adminURL for GET /calls and decodes the answer.
+func getCallsReport(t *testing.T, c *http.Client, adminURL string) CallsReport {
+	t.Helper()
+	resp, err := c.Get(adminURL + "/calls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var report CallsReport
+	if err := json.NewDecoder(resp.Body).Decode(&report); err != nil {
+		t.Fatal(err)
+	}
+	return report
+}
+
 // getMe sends the SDK's token check and returns the answer with its body read.
 func getMe(t *testing.T, c *http.Client, rawURL, token string) (*http.Response, []byte) {
 	t.Helper()
@@ -120,13 +135,7 @@ func decodeObject(t *testing.T, body []byte) map[string]any {
 
 func checkProblem(t *testing.T, resp *http.Response, body []byte, wantStatus int) map[string]any {
 	t.Helper()
-	if resp.StatusCode != wantStatus {
-		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, wantStatus, body)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Errorf("Content-Type = %q, want application/problem+json", ct)
-	}
-	p := decodeObject(t, body)
+	p := checkAnswer(t, resp, body, wantStatus, "application/problem+json")
 	if p["status"] != float64(wantStatus) || p["title"] != http.StatusText(wantStatus) ||
 		p["type"] != fmt.Sprintf("https://httpstatuses.com/%d", wantStatus) {
 		t.Errorf("problem = %v", p)
@@ -811,16 +820,7 @@ func TestAdminHandler(t *testing.T) {
 	resp, body = getMe(t, c, meURL, tokenA)
 	checkProblem(t, resp, body, http.StatusUnauthorized)
 
-	hr, err := admin.Client().Get(admin.URL + "/calls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var report CallsReport
-	err = json.NewDecoder(hr.Body).Decode(&report)
-	hr.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	report := getCallsReport(t, admin.Client(), admin.URL)
 	if report.Total != 5 || report.PerToken[TokenHash(tokenA)] != 5 || report.LastHost != "global.api.konghq.com" || report.LastUserAgent != testAgent {
 		t.Errorf("calls report = %+v", report)
 	}

@@ -91,26 +91,12 @@ func (d *demo) run(ctx context.Context) (err error) {
 			err = errors.Join(err, cerr)
 		}
 	}()
-	if err := d.prepare(ctx); err != nil {
-		return d.interrupted(ctx, err)
-	}
-	if err := d.start(ctx); err != nil {
-		return d.interrupted(ctx, err)
-	}
-	if err := d.waitValid(ctx); err != nil {
-		return d.interrupted(ctx, err)
-	}
-	if err := d.printValid(ctx); err != nil {
-		return d.interrupted(ctx, err)
-	}
-	if err := d.connectDataPlane(ctx); err != nil {
-		return d.interrupted(ctx, err)
-	}
-	if err := d.printConnected(ctx); err != nil {
-		return d.interrupted(ctx, err)
-	}
-	if err := d.printReady(); err != nil {
-		return d.interrupted(ctx, err)
+	for _, step := range []func(context.Context) error{
+		d.prepare, d.start, d.waitValid, d.printValid, d.connectDataPlane, d.printConnected, d.printReady,
+	} {
+		if err := step(ctx); err != nil {
+			return d.interrupted(ctx, err)
+		}
 	}
 	if d.opts.exitAfterReady {
 		d.say("%s is set: stopping now", envExitAfterReady)
@@ -486,7 +472,7 @@ func (d *demo) printValid(ctx context.Context) error {
 }
 
 // printReady prints how to use the running demo.
-func (d *demo) printReady() error {
+func (d *demo) printReady(context.Context) error {
 	konnect := "the real Konnect"
 	if d.konnect != nil {
 		konnect = "a local fake Konnect"

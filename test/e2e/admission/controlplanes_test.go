@@ -9,27 +9,6 @@ import (
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
-// TestControlPlaneAccept applies every testdata/controlplanes/accept/*.yaml (the user guide's
-// Origin and Mirror, every field of Konnect's create request, groups) and checks each is stored.
-func TestControlPlaneAccept(t *testing.T) { testAccept(t, controlPlanes) }
-
-// TestControlPlaneReject: every schema and CEL rule of KonnectGatewayControlPlane refuses its
-// fixture with its message.
-func TestControlPlaneReject(t *testing.T) { testReject(t, controlPlanes) }
-
-// TestControlPlaneUpdate: source and cluster_type are immutable; names, labels and (before it
-// is Programmed) authRef may change.
-func TestControlPlaneUpdate(t *testing.T) { testUpdate(t, controlPlanes) }
-
-// TestExtensionAccept applies every testdata/extensions/accept/*.yaml.
-func TestExtensionAccept(t *testing.T) { testAccept(t, extensions) }
-
-// TestExtensionReject: every schema and CEL rule of KonnectExtension refuses its fixture.
-func TestExtensionReject(t *testing.T) { testReject(t, extensions) }
-
-// TestExtensionUpdate: the control-plane reference is immutable; provisioning may change.
-func TestExtensionUpdate(t *testing.T) { testUpdate(t, extensions) }
-
 // TestV1alpha2Defaults: what the schema fills in, as Kong's does: source Origin, the reference
 // type konnectNamespacedRef, provisioning Automatic, and a Pending condition before the
 // controller has acted (so `kubectl get` shows Unknown rather than nothing).

@@ -7,15 +7,6 @@ import (
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
-// TestGrantAccept applies every testdata/grants/accept/*.yaml (among them Kong's documented
-// examples and every kind Kong's CEL rules allow) and checks that each is created and stored
-// as written.
-func TestGrantAccept(t *testing.T) { testAccept(t, grants) }
-
-// TestGrantReject applies every testdata/grants/reject/*.yaml and checks that the apiserver
-// refuses it with the message in its "# expect:" lines and stores nothing.
-func TestGrantReject(t *testing.T) { testReject(t, grants) }
-
 // TestGrantResource: the resource is Kong's, named as Kong names it: namespaced, in the
 // category kong (so `kubectl get kong` lists grants), with no status subresource.
 func TestGrantResource(t *testing.T) {

@@ -16,17 +16,34 @@ import (
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
-// TestReject applies every testdata/reject/*.yaml and checks that the apiserver refuses it with
-// the message in its "# expect:" lines, and that nothing was stored. Every message is logged,
-// so the apiserver's exact words can be quoted.
-func TestReject(t *testing.T) { testReject(t, authConfigs) }
+// TestReject applies every reject fixture of each kind (testdata/reject/*.yaml for
+// KonnectAPIAuthConfiguration, testdata/<kind>/reject/*.yaml for the others: every schema and
+// CEL rule has one) and checks that the apiserver refuses it with the message in its
+// "# expect:" lines, and that nothing was stored. Every message is logged, so the apiserver's
+// exact words can be quoted.
+func TestReject(t *testing.T) {
+	forKinds(t, testReject, authConfigs, grants, controlPlanes, extensions)
+}
 
-// TestAccept applies every testdata/accept/*.yaml and checks that it is created and stored as
-// written.
-func TestAccept(t *testing.T) { testAccept(t, authConfigs) }
+// TestAccept applies every accept fixture of each kind (the user guide's manifests, Kong's
+// documented grants, every field of Konnect's create request, …) and checks that it is created
+// and stored as written.
+func TestAccept(t *testing.T) {
+	forKinds(t, testAccept, authConfigs, grants, controlPlanes, extensions)
+}
 
-// TestUpdate runs every testdata/update/<case>/ (testdata/README.md).
-func TestUpdate(t *testing.T) { testUpdate(t, authConfigs) }
+// TestUpdate runs every update/<case>/ of each kind that has them (testdata/README.md): a
+// KonnectGatewayControlPlane's source and cluster_type are immutable, while names, labels and
+// (before it is Programmed) authRef may change; a KonnectExtension's control-plane reference
+// is immutable, while provisioning may change.
+func TestUpdate(t *testing.T) { forKinds(t, testUpdate, authConfigs, controlPlanes, extensions) }
+
+// forKinds runs test for each kind, as a subtest named after the resource.
+func forKinds(t *testing.T, test func(*testing.T, kind), kinds ...kind) {
+	for _, k := range kinds {
+		t.Run(k.resource, func(t *testing.T) { test(t, k) })
+	}
+}
 
 // testReject applies every reject fixture of k and checks that each is refused with its
 // "# expect:" message and that nothing was stored.

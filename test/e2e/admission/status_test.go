@@ -20,7 +20,6 @@ func TestStatusColumns(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
 	const (
 		name   = "konnect-api-auth"
-		orgID  = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 		server = "https://us.api.konghq.com"
 	)
 	framework.KubectlOutput(t, cp, "apply", "-n", ns, "-f", "testdata/status/konnect-api-auth.yaml")
@@ -35,7 +34,7 @@ func TestStatusColumns(t *testing.T) {
 		"observedGeneration": json.Number(generation),
 	}
 	patch, _ := json.Marshal(map[string]any{"status": map[string]any{
-		"organizationID": orgID,
+		"organizationID": framework.UserGuideOrgID,
 		"serverURL":      server,
 		"conditions":     []any{condition},
 	}})
@@ -58,8 +57,8 @@ func TestStatusColumns(t *testing.T) {
 			t.Errorf("header = %q, want exactly NAME VALID ORGID SERVERURL AGE", lines[0])
 		}
 		row := strings.Fields(lines[1])
-		if len(row) != 5 || !strings.HasSuffix(row[0], nameSuffix) || row[1] != "True" || row[2] != orgID || row[3] != server || !ageRE.MatchString(row[4]) {
-			t.Errorf("row = %q, want %s True %s %s <age>", lines[1], nameSuffix, orgID, server)
+		if len(row) != 5 || !strings.HasSuffix(row[0], nameSuffix) || row[1] != "True" || row[2] != framework.UserGuideOrgID || row[3] != server || !ageRE.MatchString(row[4]) {
+			t.Errorf("row = %q, want %s True %s %s <age>", lines[1], nameSuffix, framework.UserGuideOrgID, server)
 		}
 		// Each value starts under its header.
 		for _, h := range []string{"VALID", "ORGID", "SERVERURL", "AGE"} {
@@ -101,8 +100,8 @@ func TestStatusColumns(t *testing.T) {
 	})
 	t.Run("status-is-a-subresource", func(t *testing.T) {
 		framework.KubectlOutput(t, cp, "patch", authConfigs.resource, name, "-n", ns, "--type=merge", "-p", `{"status":{"organizationID":"not-through-the-main-authConfigs.resource"}}`)
-		if got := framework.KubectlOutput(t, cp, "get", authConfigs.resource, name, "-n", ns, "-o", "jsonpath={.status.organizationID}"); got != orgID {
-			t.Errorf("status.organizationID = %q after a patch of the main authConfigs.resource, want it unchanged (%s)", got, orgID)
+		if got := framework.KubectlOutput(t, cp, "get", authConfigs.resource, name, "-n", ns, "-o", "jsonpath={.status.organizationID}"); got != framework.UserGuideOrgID {
+			t.Errorf("status.organizationID = %q after a patch of the main authConfigs.resource, want it unchanged (%s)", got, framework.UserGuideOrgID)
 		}
 	})
 }

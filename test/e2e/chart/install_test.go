@@ -2,11 +2,9 @@ package chart_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
@@ -31,7 +30,7 @@ import (
 // True on both of the user guide's manifests in manifests/examples/. A last upgrade to
 // namespaced mode replaces the controller's ClusterRole with a Role in kong.
 func TestInstallAndUpgrade(t *testing.T) {
-	c := framework.StartEmptyControlPlane(t)
+	c := controlplane.StartEmptyForTest(t, controlplane.Options{})
 	kube, err := kubernetes.NewForConfig(c.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -40,8 +39,8 @@ func TestInstallAndUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubectl(t, c, "", "create", "namespace", "kong")
-	kubectl(t, c, "", "create", "namespace", "team-b")
+	framework.MustKubectl(t, c, "", "create", "namespace", "kong")
+	framework.MustKubectl(t, c, "", "create", "namespace", "team-b")
 
 	// 1. The README's command.
 	out := mustHelm(t, c, "install", release, chartDir, "-n", releaseNS, "--create-namespace")
@@ -52,9 +51,9 @@ func TestInstallAndUpgrade(t *testing.T) {
 		}
 	}
 	manifest := mustHelm(t, c, "get", "manifest", release, "-n", releaseNS)
-	objs := decode(t, "helm get manifest", manifest)
+	objs := framework.DecodeObjects(t, "helm get manifest", manifest)
 	if len(objs) < 10 {
-		t.Fatalf("the release holds only %v", keys(objs))
+		t.Fatalf("the release holds only %v", objs.Keys())
 	}
 	for _, u := range objs {
 		resource := strings.ToLower(u.GetKind())
@@ -65,12 +64,12 @@ func TestInstallAndUpgrade(t *testing.T) {
 		if u.GetNamespace() != "" {
 			args = append(args, "-n", u.GetNamespace())
 		}
-		if got, _ := kubectl(t, c, "", args...); got != "Helm" {
-			t.Errorf("%s is in the cluster with managed-by %q, want Helm", key(u), got)
+		if got, _ := framework.MustKubectl(t, c, "", args...); got != "Helm" {
+			t.Errorf("%s is in the cluster with managed-by %q, want Helm", framework.Key(u), got)
 		}
 	}
 	// The CRD came from the chart's crds/ (the cluster was empty), and is served.
-	kubectl(t, c, "", "wait", "--for=condition=Established", "crd/konnectapiauthconfigurations.konnect.konghq.com", "--timeout=60s")
+	framework.MustKubectl(t, c, "", "wait", "--for=condition=Established", "crd/konnectapiauthconfigurations.konnect.konghq.com", "--timeout=60s")
 
 	// 2. The packaged chart, as `make chart` makes it, for the upgrade.
 	pkgDir := t.TempDir()
@@ -92,13 +91,13 @@ func TestInstallAndUpgrade(t *testing.T) {
 	}
 
 	// The corporate proxy set-up: the fake Konnect's CA in a ConfigMap, its proxy in extraEnv.
-	kubectl(t, c, "", "create", "configmap", "konnect-ca", "-n", releaseNS, "--from-file=ca.crt="+konnect.CAFile())
+	framework.MustKubectl(t, c, "", "create", "configmap", "konnect-ca", "-n", releaseNS, "--from-file=ca.crt="+env.Konnect.CAFile())
 	values := map[string]any{
 		"controller": map[string]any{"logLevel": 5, "workers": 4},
 		// Short timings keep the test quick (the ratios are client-go's defaults').
 		"leaderElection": map[string]any{"leaseDuration": "6s", "renewDeadline": "4s", "retryPeriod": "1s"},
 		"extraEnv": []map[string]any{
-			{"name": "HTTPS_PROXY", "value": konnect.ProxyURL()},
+			{"name": "HTTPS_PROXY", "value": env.Konnect.ProxyURL()},
 			{"name": "NO_PROXY", "value": "127.0.0.1,localhost"},
 		},
 		"caBundle": map[string]any{"configMapName": "konnect-ca"},
@@ -132,33 +131,25 @@ func TestInstallAndUpgrade(t *testing.T) {
 	p := runDeployment(t, c, kube, d, "as-serviceaccount")
 
 	// The user guide's manifests, as shipped in manifests/examples/, with a token the fake knows.
-	token := framework.RandomToken()
-	konnect.AddToken(token, orgID)
+	token := env.NewToken(t)
 	for _, f := range []string{"01-token.yaml", "02-secret-ref.yaml"} {
-		b, err := os.ReadFile(filepath.Join(repoRoot, "manifests", "examples", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(b), "kpat_REPLACE_WITH_YOUR_TOKEN") {
-			t.Fatalf("manifests/examples/%s has no token placeholder", f)
-		}
-		kubectl(t, c, strings.ReplaceAll(string(b), "kpat_REPLACE_WITH_YOUR_TOKEN", token), "apply", "-f", "-")
+		framework.MustKubectl(t, c, framework.Example(t, f, "", token), "apply", "-f", "-")
 	}
 	for name, message := range map[string]string{
 		"konnect-api-auth":            "Token is valid",
 		"konnect-api-auth-secret-ref": "Token from Secret kong/konnect-api-auth-secret is valid",
 	} {
-		cond := waitForValid(t, client, "kong", name)
+		cond := framework.APIAuthValid(waitForValid(t, client, name))
 		if cond.Message != message {
 			t.Errorf("%s: message %q, want %q", name, cond.Message, message)
 		}
 	}
-	table, _ := kubectl(t, c, "", "get", "konnectapiauthconfiguration", "-n", "kong")
+	table, _ := framework.MustKubectl(t, c, "", "get", "konnectapiauthconfiguration", "-n", "kong")
 	t.Logf("$ kubectl get konnectapiauthconfiguration -n kong\n%s", table)
-	if n := strings.Count(table, orgID); n != 2 {
+	if n := strings.Count(table, env.OrgID); n != 2 {
 		t.Errorf("kubectl get shows the organization %d times, want 2:\n%s", n, table)
 	}
-	if konnect.CallsFor(token) == 0 {
+	if env.Konnect.CallsFor(token) == 0 {
 		t.Errorf("the fake Konnect was never called: the verdict did not come through the chart's proxy and CA settings")
 	}
 	// The Lease the chart's Role allows is the one the controller holds.
@@ -184,7 +175,7 @@ func TestInstallAndUpgrade(t *testing.T) {
 	if _, stderr, err := c.Kubectl(ctx, "get", "clusterrole", release); err == nil || !strings.Contains(stderr, "NotFound") {
 		t.Errorf("the controller's ClusterRole is still there after the upgrade to namespaced mode: %v %s", err, stderr)
 	}
-	kubectl(t, c, "", "get", "role", release, "-n", "kong")
+	framework.MustKubectl(t, c, "", "get", "role", release, "-n", "kong")
 	sa, err := framework.ServiceAccountTokenKubeconfig(ctx, c, releaseNS, release, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -207,20 +198,19 @@ func TestInstallAndUpgrade(t *testing.T) {
 		hasNS = hasNS || a == "--namespace=kong"
 	}
 	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-		keptProxy = keptProxy || (e.Name == "HTTPS_PROXY" && e.Value == konnect.ProxyURL())
+		keptProxy = keptProxy || (e.Name == "HTTPS_PROXY" && e.Value == env.Konnect.ProxyURL())
 	}
 	if !hasNS || !keptProxy {
 		t.Errorf("after the namespaced upgrade: --namespace=kong %v, extraEnv kept %v", hasNS, keptProxy)
 	}
 
 	// The controller in namespaced mode, with only the Role, still validates in kong.
-	kubectl(t, c, "", "delete", "konnectapiauthconfiguration", "--all", "-n", "kong")
+	framework.MustKubectl(t, c, "", "delete", "konnectapiauthconfiguration", "--all", "-n", "kong")
 	p = runDeployment(t, c, kube, d, "namespaced")
-	b, _ := os.ReadFile(filepath.Join(repoRoot, "manifests", "examples", "01-token.yaml"))
-	kubectl(t, c, strings.ReplaceAll(string(b), "kpat_REPLACE_WITH_YOUR_TOKEN", token), "apply", "-f", "-")
-	waitForValid(t, client, "kong", "konnect-api-auth")
+	framework.MustKubectl(t, c, framework.Example(t, "01-token.yaml", "", token), "apply", "-f", "-")
+	waitForValid(t, client, "konnect-api-auth")
 	// With the Role in kong and the CA Secret's Role in the release namespace.
-	kubectl(t, c, "", "delete", "secret", "konnect-auth-controller-ca", "-n", releaseNS)
+	framework.MustKubectl(t, c, "", "delete", "secret", "konnect-auth-controller-ca", "-n", releaseNS)
 	connectExamples(t, c, kube, client)
 	for _, line := range strings.Split(p.Log(), "\n") {
 		if strings.Contains(strings.ToLower(line), "forbidden") {
@@ -228,6 +218,13 @@ func TestInstallAndUpgrade(t *testing.T) {
 		}
 	}
 	stopController(t, p, token)
+}
+
+// waitForValid waits until kong/name's APIAuthValid condition is True/Valid, allowing the
+// controller, run as the chart's Deployment, a minute.
+func waitForValid(t testing.TB, client clientset.Interface, name string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
+	t.Helper()
+	return framework.WaitForConditionWithin(t, time.Minute, client, "kong", name, metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 }
 
 // connectExamples applies manifests/examples/connect/ in kong (a control plane naming
@@ -239,9 +236,9 @@ func connectExamples(t *testing.T, c *controlplane.ControlPlane, kube kubernetes
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	kubectl(t, c, "", "apply", "-f", filepath.Join(repoRoot, "manifests", "examples", "connect"))
-	kubectl(t, c, "", "wait", "--for=condition=Programmed", "konnectgatewaycontrolplane/gateway-control-plane", "-n", "kong", "--timeout=60s")
-	kubectl(t, c, "", "wait", "--for=condition=Ready", "konnectextension/my-konnect-config", "-n", "kong", "--timeout=60s")
+	framework.MustKubectl(t, c, "", "apply", "-f", filepath.Join(repoRoot, "manifests", "examples", "connect"))
+	framework.MustKubectl(t, c, "", "wait", "--for=condition=Programmed", "konnectgatewaycontrolplane/gateway-control-plane", "-n", "kong", "--timeout=60s")
+	framework.MustKubectl(t, c, "", "wait", "--for=condition=Ready", "konnectextension/my-konnect-config", "-n", "kong", "--timeout=60s")
 	if _, err := kube.CoreV1().Secrets(releaseNS).Get(ctx, "konnect-auth-controller-ca", metav1.GetOptions{}); err != nil {
 		t.Errorf("the cluster CA Secret: %v", err)
 	}
@@ -253,10 +250,10 @@ func connectExamples(t *testing.T, c *controlplane.ControlPlane, kube kubernetes
 	if err != nil || len(s.OwnerReferences) != 1 || s.OwnerReferences[0].UID != ext.UID {
 		t.Errorf("the extension's generated Secret: %v %+v", err, s)
 	}
-	kubectl(t, c, "", "delete", "konnectextension", "my-konnect-config", "-n", "kong", "--wait=true", "--timeout=60s")
-	kubectl(t, c, "", "delete", "konnectgatewaycontrolplane", "gateway-control-plane", "-n", "kong", "--wait=true", "--timeout=60s")
+	framework.MustKubectl(t, c, "", "delete", "konnectextension", "my-konnect-config", "-n", "kong", "--wait=true", "--timeout=60s")
+	framework.MustKubectl(t, c, "", "delete", "konnectgatewaycontrolplane", "gateway-control-plane", "-n", "kong", "--wait=true", "--timeout=60s")
 	// What the garbage collector would do (no kube-controller-manager runs here).
-	kubectl(t, c, "", "delete", "secret", "my-konnect-config-client-tls", "-n", "kong", "--ignore-not-found")
+	framework.MustKubectl(t, c, "", "delete", "secret", "my-konnect-config-client-tls", "-n", "kong", "--ignore-not-found")
 }
 
 // runDeployment starts the controller binary the way the kubelet would start d's controller
@@ -282,28 +279,15 @@ func runDeployment(t *testing.T, c *controlplane.ControlPlane, kube kubernetes.I
 	for _, e := range run.Env {
 		if strings.HasPrefix(e, "SSL_CERT_FILE=") {
 			pem, err := os.ReadFile(strings.TrimPrefix(e, "SSL_CERT_FILE="))
-			if err != nil || string(pem) != string(konnect.CAPEM()) {
+			if err != nil || string(pem) != string(env.Konnect.CAPEM()) {
 				t.Fatalf("SSL_CERT_FILE does not name the ConfigMap's bundle: %v", err)
 			}
 		}
 	}
-	args := append(run.Args, "--health-probe-bind-address="+freeAddr(t), "--metrics-bind-address="+freeAddr(t))
-	p, err := framework.StartController(framework.ControllerOptions{
-		Kubeconfig: sa,
-		Env:        run.Env,
-		Args:       args,
-		LogPath:    filepath.Join(dir, name+".log"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("started the controller as %s's container: %s (env: %s)", d.Name, strings.Join(args, " "), envNames(run.Env))
-	t.Cleanup(func() {
-		_ = p.Stop(30 * time.Second)
-		if t.Failed() {
-			t.Logf("controller %s log (tail):\n%s", name, framework.Tail(p.Log(), 60))
-		}
-	})
+	addrs := framework.FreeAddrs(t, 2)
+	args := append(run.Args, "--health-probe-bind-address="+addrs[0], "--metrics-bind-address="+addrs[1])
+	p := env.StartControllerForTest(t, name, framework.ControllerOptions{Kubeconfig: sa, Env: run.Env, Args: args})
+	t.Logf("started the controller as %s's container (env: %s)", d.Name, envNames(run.Env))
 	if err := p.WaitForLog(ctx, "Started leading"); err != nil {
 		t.Fatalf("%v\n%s", err, framework.Tail(p.Log(), 40))
 	}
@@ -328,16 +312,6 @@ func envNames(env []string) string {
 		names = append(names, n)
 	}
 	return strings.Join(names, ",")
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 }
 
 // groupOf returns the group of an apiVersion ("" for the core group).

@@ -1,9 +1,31 @@
+// Package chart_test proves the Helm chart in charts/konnect-auth-controller against real parts:
+// bin/helm (built from the version pinned in hack/tools/helm), a real etcd and kube-apiserver
+// (test/controlplane), the built controller binary (test/e2e/framework) and the fake Konnect
+// (test/fakekonnect).
+//
+//   - render_test.go: `helm lint`; `helm template` with the defaults and with each mode
+//     (cluster-wide, namespaced, metrics with a ServiceMonitor, every option at once) is
+//     accepted by the apiserver in a server-side dry run, without warnings (the Pod template
+//     meets the "restricted" Pod Security Standard); the rendered RBAC and Deployment equal
+//     what `kubectl kustomize manifests/` renders; wrong values are refused with their message.
+//   - install_test.go: `helm install` (the README's command) and `helm upgrade` (from the
+//     packaged chart, `make chart`) into an empty cluster create the objects; the controller
+//     run as the chart's Deployment says, with the chart's ServiceAccount's token, its proxy
+//     settings and its CA bundle ConfigMap, reaches VALID True on manifests/examples/; an
+//     upgrade to namespaced mode swaps the ClusterRole for a Role.
+//
+// The ServiceMonitor CRD of prometheus-operator is not in the test cluster: testdata holds a
+// minimal one (its group, kind and the schema of the fields the chart sets) so that the dry
+// run checks the chart's ServiceMonitor against a schema.
+//
+// It needs bin/etcd, bin/kube-apiserver, bin/kubectl (KUBE_BIN_DIR) and bin/helm (HELM, else
+// <repo>/bin/helm): `make tools`.
 package chart_test
 
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,8 +45,92 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
+
+var (
+	// cp is shared by the tests that only render and dry-run; the install test starts an
+	// empty one of its own, as a fresh cluster is before `helm install`.
+	cp       *controlplane.ControlPlane
+	env      *framework.Env
+	repoRoot string
+	helmBin  string
+	chartDir string
+)
+
+const (
+	release   = "konnect-auth-controller"
+	releaseNS = "konnect-system"
+)
+
+var suite = &framework.Suite{Name: "chart", CP: &cp, Env: &env, Setup: setup}
+
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
+
+func setup() error {
+	var err error
+	if repoRoot, err = controlplane.RepoRoot(); err != nil {
+		return err
+	}
+	chartDir = filepath.Join(repoRoot, "charts", "konnect-auth-controller")
+	helmBin = os.Getenv("HELM")
+	if helmBin == "" {
+		helmBin = filepath.Join(repoRoot, "bin", "helm")
+	}
+	if _, err := os.Stat(helmBin); err != nil {
+		return fmt.Errorf("helm is not built (%v): run `make tools` (or `make helm`), or set HELM", err)
+	}
+	// The namespaces the dry runs need: the release's, enforcing "restricted" Pod Security as
+	// manifests/base/namespace.yaml does (so a Pod template that violates it warns), and the
+	// one namespaced mode watches. And the ServiceMonitor CRD stand-in.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, args := range [][]string{
+		{"create", "namespace", releaseNS},
+		{"label", "namespace", releaseNS, "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/warn=restricted"},
+		{"create", "namespace", "kong"},
+		{"apply", "-f", filepath.Join(repoRoot, "test", "e2e", "chart", "testdata", "servicemonitor-crd.yaml")},
+		{"wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s"},
+	} {
+		if out, stderr, err := cp.Kubectl(ctx, args...); err != nil {
+			return fmt.Errorf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+		}
+	}
+	return nil
+}
+
+// helm runs bin/helm against c's apiserver (nil: no cluster), with its cache, config and data
+// folders in the work folder, and returns what it printed. It does not fail the test: refusals
+// are what some callers look for.
+func helm(c *controlplane.ControlPlane, args ...string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, helmBin, args...)
+	home := filepath.Join(env.WorkDir, "helm-home")
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"),
+		"KUBECONFIG=/dev/null")
+	if c != nil {
+		cmd.Env = append(cmd.Env, "KUBECONFIG="+c.KubeconfigPath())
+	}
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// mustHelm is helm that fails the test when helm fails.
+func mustHelm(t testing.TB, c *controlplane.ControlPlane, args ...string) string {
+	t.Helper()
+	out, stderr, err := helm(c, args...)
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return out
+}
 
 // mode is one way of installing the chart, as --set flags.
 type mode struct {
@@ -77,11 +183,11 @@ func (m mode) args() []string {
 }
 
 // template runs `helm template` for the README's release in konnect-system.
-func template(t testing.TB, m mode, extra ...string) []*unstructured.Unstructured {
+func template(t testing.TB, m mode, extra ...string) framework.Objects {
 	t.Helper()
 	args := append([]string{"template", release, chartDir, "-n", releaseNS}, m.args()...)
 	out := mustHelm(t, nil, append(args, extra...)...)
-	return decode(t, "helm template ("+m.name+")", out)
+	return framework.DecodeObjects(t, "helm template ("+m.name+")", out)
 }
 
 // TestLint: `helm lint --strict` passes with the defaults and each mode, and fails, naming the
@@ -111,8 +217,8 @@ func TestTemplateAcceptedByAPIServer(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			args := append([]string{"template", release, chartDir, "-n", releaseNS, "--include-crds"}, m.args()...)
 			rendered := mustHelm(t, nil, args...)
-			objs := decode(t, m.name, rendered)
-			out, stderr := kubectl(t, cp, rendered, "apply", "--dry-run=server", "--validate=strict", "-f", "-")
+			objs := framework.DecodeObjects(t, m.name, rendered)
+			out, stderr := framework.MustKubectl(t, cp, rendered, "apply", "--dry-run=server", "--validate=strict", "-f", "-")
 			t.Logf("$ helm template ... %s | kubectl apply --dry-run=server -f -\n%s%s", strings.Join(m.args(), " "), out, stderr)
 			// The one warning allowed is about the test's set-up, not the chart: the shared
 			// control plane got the CRDs from controlplane.InstallCRDs, not from kubectl apply.
@@ -121,21 +227,21 @@ func TestTemplateAcceptedByAPIServer(t *testing.T) {
 				t.Errorf("the apiserver warned:\n%s", rest)
 			}
 			if n := strings.Count(out, "(server dry run)"); n != len(objs) {
-				t.Errorf("the dry run accepted %d objects, the chart renders %d: %v", n, len(objs), keys(objs))
+				t.Errorf("the dry run accepted %d objects, the chart renders %d: %v", n, len(objs), objs.Keys())
 			}
-			has := func(k string) bool { return slices.Contains(keys(objs), k) }
+			has := func(k string) bool { return slices.Contains(objs.Keys(), k) }
 			switch m.name {
 			case "namespaced", "everything":
 				if has("ClusterRole//"+release) || !has("Role/kong/"+release) || !has("RoleBinding/kong/"+release) {
-					t.Errorf("namespaced mode renders %v: want a Role and RoleBinding in kong and no ClusterRole for the controller", keys(objs))
+					t.Errorf("namespaced mode renders %v: want a Role and RoleBinding in kong and no ClusterRole for the controller", objs.Keys())
 				}
 				// The cluster CA Secret stays in the release namespace, with its own Role.
 				if !has("Role/"+releaseNS+"/"+release+"-ca") || !has("RoleBinding/"+releaseNS+"/"+release+"-ca") {
-					t.Errorf("namespaced mode renders %v: want the CA Secret's Role and RoleBinding in %s", keys(objs), releaseNS)
+					t.Errorf("namespaced mode renders %v: want the CA Secret's Role and RoleBinding in %s", objs.Keys(), releaseNS)
 				}
 			default:
 				if !has("ClusterRole//"+release) || !has("ClusterRoleBinding//"+release) || has("Role/kong/"+release) || has("Role/"+releaseNS+"/"+release+"-ca") {
-					t.Errorf("cluster-wide mode renders %v", keys(objs))
+					t.Errorf("cluster-wide mode renders %v", objs.Keys())
 				}
 			}
 			if wantSM := m.name == "metrics-servicemonitor" || m.name == "everything"; has("ServiceMonitor/"+releaseNS+"/"+release) != wantSM {
@@ -146,7 +252,7 @@ func TestTemplateAcceptedByAPIServer(t *testing.T) {
 
 	t.Run("privilege-escalation-warns", func(t *testing.T) {
 		rendered := mustHelm(t, nil, "template", release, chartDir, "-n", releaseNS, "--set", "containerSecurityContext.allowPrivilegeEscalation=true")
-		_, stderr := kubectl(t, cp, rendered, "apply", "--dry-run=server", "-f", "-")
+		_, stderr := framework.MustKubectl(t, cp, rendered, "apply", "--dry-run=server", "-f", "-")
 		if !strings.Contains(stderr, "would violate PodSecurity") {
 			t.Errorf("a Deployment allowing privilege escalation got no Pod Security warning in %s: %q", releaseNS, stderr)
 		}
@@ -160,8 +266,8 @@ func TestServiceMonitorScrapesTheMetricsService(t *testing.T) {
 	objs := template(t, monitoring)
 	var svc corev1.Service
 	var d appsv1.Deployment
-	get(t, objs, "Service", releaseNS, release+"-metrics", &svc)
-	get(t, objs, "Deployment", releaseNS, release, &d)
+	objs.Get(t, "Service", releaseNS, release+"-metrics", &svc)
+	objs.Get(t, "Deployment", releaseNS, release, &d)
 	var sm *unstructured.Unstructured
 	for _, u := range objs {
 		if u.GetKind() == "ServiceMonitor" {
@@ -169,7 +275,7 @@ func TestServiceMonitorScrapesTheMetricsService(t *testing.T) {
 		}
 	}
 	if sm == nil {
-		t.Fatalf("no ServiceMonitor: %v", keys(objs))
+		t.Fatalf("no ServiceMonitor: %v", objs.Keys())
 	}
 	if sm.GetLabels()["release"] != "prometheus" {
 		t.Errorf("ServiceMonitor labels %v lack metrics.serviceMonitor.labels", sm.GetLabels())
@@ -199,13 +305,6 @@ func TestServiceMonitorScrapesTheMetricsService(t *testing.T) {
 	}
 }
 
-// kustomizeRender runs `kubectl kustomize DIR` (kubectl's built-in kustomize).
-func kustomizeRender(t testing.TB, dir string) []*unstructured.Unstructured {
-	t.Helper()
-	out, _ := kubectl(t, cp, "", "kustomize", filepath.Join(repoRoot, dir))
-	return decode(t, "kubectl kustomize "+dir, out)
-}
-
 // TestSameInstallAsKustomize: for the README's release name, the chart renders what kustomize
 // renders, cluster-wide (manifests/) and namespaced (manifests/overlays/namespaced with
 // watchNamespace=kong): the same objects but for the Namespace (Helm's, with
@@ -215,24 +314,24 @@ func kustomizeRender(t testing.TB, dir string) []*unstructured.Unstructured {
 // resources, probes, ports, scheduling, every kustomize arg and env variable; the same
 // PodDisruptionBudget. Every arg is a flag the binary has.
 func TestSameInstallAsKustomize(t *testing.T) {
-	help := binaryHelp(t)
+	help := framework.ControllerHelp(t)
 	for _, c := range []struct {
 		m   mode
 		dir string
 	}{{defaults, "manifests"}, {namespaced, "manifests/overlays/namespaced"}} {
 		t.Run(c.m.name, func(t *testing.T) {
 			chart := template(t, c.m)
-			kust := kustomizeRender(t, c.dir)
+			_, kust := framework.Kustomize(t, cp, c.dir)
 
 			var wantKeys []string
-			for _, k := range keys(kust) {
+			for _, k := range kust.Keys() {
 				if !strings.HasPrefix(k, "Namespace/") && !strings.HasPrefix(k, "CustomResourceDefinition/") {
 					wantKeys = append(wantKeys, k)
 				}
 			}
 			wantKeys = append(wantKeys, "Service/"+releaseNS+"/"+release+"-metrics")
 			sort.Strings(wantKeys)
-			if got := keys(chart); !slices.Equal(got, wantKeys) {
+			if got := chart.Keys(); !slices.Equal(got, wantKeys) {
 				t.Errorf("objects:\n  chart     %v\n  kustomize %v (without Namespace and CRD, with the metrics Service)", got, wantKeys)
 			}
 
@@ -240,40 +339,40 @@ func TestSameInstallAsKustomize(t *testing.T) {
 				switch u.GetKind() {
 				case "ClusterRole":
 					var want, got rbacv1.ClusterRole
-					get(t, kust, "ClusterRole", "", u.GetName(), &want)
-					get(t, chart, "ClusterRole", "", u.GetName(), &got)
-					compareRules(t, key(u), got.Rules, want.Rules)
+					kust.Get(t, "ClusterRole", "", u.GetName(), &want)
+					chart.Get(t, "ClusterRole", "", u.GetName(), &got)
+					compareRules(t, framework.Key(u), got.Rules, want.Rules)
 					for k, v := range want.Labels {
 						if strings.HasPrefix(k, "rbac.authorization.k8s.io/") && got.Labels[k] != v {
-							t.Errorf("%s: label %s=%q, kustomize has %q", key(u), k, got.Labels[k], v)
+							t.Errorf("%s: label %s=%q, kustomize has %q", framework.Key(u), k, got.Labels[k], v)
 						}
 					}
 					for k := range got.Labels {
 						if strings.HasPrefix(k, "rbac.authorization.k8s.io/") && want.Labels[k] == "" {
-							t.Errorf("%s: the chart adds aggregation label %s", key(u), k)
+							t.Errorf("%s: the chart adds aggregation label %s", framework.Key(u), k)
 						}
 					}
 				case "Role":
 					var want, got rbacv1.Role
-					get(t, kust, "Role", u.GetNamespace(), u.GetName(), &want)
-					get(t, chart, "Role", u.GetNamespace(), u.GetName(), &got)
-					compareRules(t, key(u), got.Rules, want.Rules)
+					kust.Get(t, "Role", u.GetNamespace(), u.GetName(), &want)
+					chart.Get(t, "Role", u.GetNamespace(), u.GetName(), &got)
+					compareRules(t, framework.Key(u), got.Rules, want.Rules)
 				case "ClusterRoleBinding":
 					var want, got rbacv1.ClusterRoleBinding
-					get(t, kust, u.GetKind(), "", u.GetName(), &want)
-					get(t, chart, u.GetKind(), "", u.GetName(), &got)
-					compareBinding(t, key(u), got.RoleRef, want.RoleRef, got.Subjects, want.Subjects)
+					kust.Get(t, u.GetKind(), "", u.GetName(), &want)
+					chart.Get(t, u.GetKind(), "", u.GetName(), &got)
+					compareBinding(t, framework.Key(u), got.RoleRef, want.RoleRef, got.Subjects, want.Subjects)
 				case "RoleBinding":
 					var want, got rbacv1.RoleBinding
-					get(t, kust, u.GetKind(), u.GetNamespace(), u.GetName(), &want)
-					get(t, chart, u.GetKind(), u.GetNamespace(), u.GetName(), &got)
-					compareBinding(t, key(u), got.RoleRef, want.RoleRef, got.Subjects, want.Subjects)
+					kust.Get(t, u.GetKind(), u.GetNamespace(), u.GetName(), &want)
+					chart.Get(t, u.GetKind(), u.GetNamespace(), u.GetName(), &got)
+					compareBinding(t, framework.Key(u), got.RoleRef, want.RoleRef, got.Subjects, want.Subjects)
 				case "PodDisruptionBudget":
 					var want, got policyv1.PodDisruptionBudget
-					get(t, kust, u.GetKind(), u.GetNamespace(), u.GetName(), &want)
-					get(t, chart, u.GetKind(), u.GetNamespace(), u.GetName(), &got)
+					kust.Get(t, u.GetKind(), u.GetNamespace(), u.GetName(), &want)
+					chart.Get(t, u.GetKind(), u.GetNamespace(), u.GetName(), &got)
 					var d appsv1.Deployment
-					get(t, chart, "Deployment", releaseNS, release, &d)
+					chart.Get(t, "Deployment", releaseNS, release, &d)
 					if !equality.Semantic.DeepEqual(got.Spec.MinAvailable, want.Spec.MinAvailable) ||
 						!equality.Semantic.DeepEqual(got.Spec.UnhealthyPodEvictionPolicy, want.Spec.UnhealthyPodEvictionPolicy) {
 						t.Errorf("PodDisruptionBudget spec = %+v, kustomize %+v", got.Spec, want.Spec)
@@ -318,11 +417,11 @@ func compareBinding(t *testing.T, what string, gotRef, wantRef rbacv1.RoleRef, g
 	}
 }
 
-func compareDeployments(t *testing.T, chart, kust []*unstructured.Unstructured, help string) {
+func compareDeployments(t *testing.T, chart, kust framework.Objects, help string) {
 	t.Helper()
 	var got, want appsv1.Deployment
-	get(t, chart, "Deployment", releaseNS, release, &got)
-	get(t, kust, "Deployment", releaseNS, release, &want)
+	chart.Get(t, "Deployment", releaseNS, release, &got)
+	kust.Get(t, "Deployment", releaseNS, release, &want)
 	eq := func(what string, g, w any) {
 		t.Helper()
 		if !equality.Semantic.DeepEqual(g, w) {
@@ -389,28 +488,13 @@ func compareDeployments(t *testing.T, chart, kust []*unstructured.Unstructured, 
 	}
 }
 
-// binaryHelp returns what the built controller prints for --help.
-func binaryHelp(t testing.TB) string {
-	t.Helper()
-	bin, err := framework.ControllerBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "--help").CombinedOutput()
-	var exit *exec.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 2) {
-		t.Fatalf("%s --help: %v\n%s", bin, err, out)
-	}
-	return string(out)
-}
-
 // TestEveryValueReachesTheDeployment: the options of the "everything" mode show up where they
 // belong in the rendered objects (each --set is checked, so that a value the templates ignore
 // fails here).
 func TestEveryValueReachesTheDeployment(t *testing.T) {
 	objs := template(t, everything)
 	var d appsv1.Deployment
-	get(t, objs, "Deployment", releaseNS, release, &d)
+	objs.Get(t, "Deployment", releaseNS, release, &d)
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]
 	for _, want := range []string{
@@ -449,25 +533,25 @@ func TestEveryValueReachesTheDeployment(t *testing.T) {
 		t.Errorf("SSL_CERT_FILE = %q, want the mounted key %s", env["SSL_CERT_FILE"], want)
 	}
 	var pdb policyv1.PodDisruptionBudget
-	get(t, objs, "PodDisruptionBudget", releaseNS, release, &pdb)
+	objs.Get(t, "PodDisruptionBudget", releaseNS, release, &pdb)
 	if pdb.Spec.MinAvailable.IntValue() != 2 {
 		t.Errorf("minAvailable = %v", pdb.Spec.MinAvailable)
 	}
 	var sa corev1.ServiceAccount
-	get(t, objs, "ServiceAccount", releaseNS, release, &sa)
+	objs.Get(t, "ServiceAccount", releaseNS, release, &sa)
 	if sa.Annotations["example.com/role"] != "konnect" {
 		t.Errorf("ServiceAccount annotations = %v", sa.Annotations)
 	}
 
 	// Switches that remove objects.
 	off := template(t, mode{name: "off", set: []string{"userClusterRoles.enabled=false", "replicaCount=1", "metrics.enabled=false"}})
-	for _, k := range keys(off) {
+	for _, k := range off.Keys() {
 		if strings.HasSuffix(k, "-admin") || strings.HasSuffix(k, "-edit") || strings.HasSuffix(k, "-viewer") ||
 			strings.HasPrefix(k, "PodDisruptionBudget/") || strings.HasPrefix(k, "Service/") {
 			t.Errorf("rendered %s although it is switched off (a PodDisruptionBudget with one replica would block drains)", k)
 		}
 	}
-	get(t, off, "Deployment", releaseNS, release, &d)
+	off.Get(t, "Deployment", releaseNS, release, &d)
 	if !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--metrics-bind-address=0") {
 		t.Errorf("metrics.enabled=false: args %v lack --metrics-bind-address=0", d.Spec.Template.Spec.Containers[0].Args)
 	}
@@ -520,7 +604,7 @@ func TestBadValuesRefused(t *testing.T) {
 func TestCASecretRole(t *testing.T) {
 	objs := template(t, namespaced)
 	var role rbacv1.Role
-	get(t, objs, "Role", releaseNS, release+"-ca", &role)
+	objs.Get(t, "Role", releaseNS, release+"-ca", &role)
 	want := []string{
 		"/secrets/konnect-auth-controller-ca:get",
 		"/secrets/konnect-auth-controller-ca:list",
@@ -531,16 +615,16 @@ func TestCASecretRole(t *testing.T) {
 		t.Errorf("the CA Secret's Role:\n  got  %v\n  want %v", got, want)
 	}
 	var binding rbacv1.RoleBinding
-	get(t, objs, "RoleBinding", releaseNS, release+"-ca", &binding)
+	objs.Get(t, "RoleBinding", releaseNS, release+"-ca", &binding)
 	if binding.RoleRef.Name != role.Name || len(binding.Subjects) != 1 || binding.Subjects[0].Name != release || binding.Subjects[0].Namespace != releaseNS {
 		t.Errorf("the CA Secret's RoleBinding: %+v %+v", binding.RoleRef, binding.Subjects)
 	}
 
 	same := template(t, mode{name: "namespaced-in-release-namespace", set: []string{"watchNamespace=" + releaseNS}})
-	if slices.Contains(keys(same), "Role/"+releaseNS+"/"+release+"-ca") {
-		t.Errorf("watchNamespace=%s renders a CA Role beside the controller's Role there: %v", releaseNS, keys(same))
+	if slices.Contains(same.Keys(), "Role/"+releaseNS+"/"+release+"-ca") {
+		t.Errorf("watchNamespace=%s renders a CA Role beside the controller's Role there: %v", releaseNS, same.Keys())
 	}
-	get(t, same, "Role", releaseNS, release, &role)
+	same.Get(t, "Role", releaseNS, release, &role)
 	perms := framework.Permissions(role.Rules)
 	for _, p := range []string{"/secrets:get", "/secrets:list", "/secrets:watch", "/secrets:create"} {
 		if !slices.Contains(perms, p) {

@@ -1,3 +1,8 @@
+// Package controller_test proves the controller's user-visible behaviour end to end: the built
+// binary runs as a process against a real kube-apiserver and etcd, reaches a fake Konnect only
+// through HTTPS_PROXY and SSL_CERT_FILE, and is driven with kubectl as a user would type it.
+//
+// It needs bin/etcd, bin/kube-apiserver and bin/kubectl (`make tools`).
 package controller_test
 
 import (
@@ -9,13 +14,64 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
+
+// Shared by every test of the package; each test works in its own namespace (the user guide's
+// test uses "kong", as the guide does).
+var (
+	cp     *controlplane.ControlPlane
+	env    *framework.Env
+	ctrl   *framework.Controller
+	kube   kubernetes.Interface
+	client clientset.Interface
+)
+
+// revalidateInterval is short so that re-validation is observable within a test.
+const revalidateInterval = 3 * time.Second
+
+var suite = &framework.Suite{
+	Name: "controller", CP: &cp, Env: &env, Kube: &kube, Client: &client, Controller: &ctrl,
+	// -v=10: the log is searched for tokens at the end of the run.
+	ControllerArgs: []string{"-v=10", "--revalidate-interval=" + revalidateInterval.String(), "--konnect-timeout=2s"},
+}
+
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
+
+// waitForCondition waits until the configuration's APIAuthValid condition has status and
+// reason, and returns the configuration; a timeout shows the controller's last log lines.
+func waitForCondition(t testing.TB, ns, name string, status metav1.ConditionStatus, reason string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
+	t.Helper()
+	return framework.WaitForCondition(t, client, ns, name, status, reason, func() string { return ctrl.Log() })
+}
+
+// createNamespace creates ns if it does not exist.
+func createNamespace(t testing.TB, ns string) {
+	t.Helper()
+	_, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+}
+
+// getTable runs kubectl get for one configuration and returns the header and row fields.
+func getTable(t testing.TB, ns, name string) (header, row []string, raw string) {
+	t.Helper()
+	raw = framework.KubectlOutput(t, cp, "get", "konnectapiauthconfiguration", name, "-n", ns)
+	lines := strings.Split(strings.TrimSpace(raw), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("kubectl get printed %d lines, want a header and one row:\n%s", len(lines), raw)
+	}
+	return strings.Fields(lines[0]), strings.Fields(lines[1]), raw
+}
 
 // TestUserGuide follows the user guide: each of its two manifests, pasted into a shell with
 // KONNECT_TOKEN set, reaches VALID True with the organization and the normalised server URL,
@@ -49,8 +105,8 @@ func TestUserGuide(t *testing.T) {
 			if strings.Join(header, " ") != "NAME VALID ORGID SERVERURL AGE" {
 				t.Errorf("columns = %v, want NAME VALID ORGID SERVERURL AGE", header)
 			}
-			if len(row) != 5 || row[0] != "konnect-api-auth" || row[1] != "True" || row[2] != orgID || row[3] != "https://us.api.konghq.com" {
-				t.Errorf("row = %v, want konnect-api-auth True %s https://us.api.konghq.com <age>", row, orgID)
+			if len(row) != 5 || row[0] != "konnect-api-auth" || row[1] != "True" || row[2] != env.OrgID || row[3] != "https://us.api.konghq.com" {
+				t.Errorf("row = %v, want konnect-api-auth True %s https://us.api.konghq.com <age>", row, env.OrgID)
 			}
 
 			out := framework.KubectlOutput(t, cp, "get", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong", "-o",
@@ -97,8 +153,8 @@ func TestSecretRotation(t *testing.T) {
 
 	framework.Apply(t, cp, framework.SecretYAML(ns, "creds", framework.CredentialLabels, "token", good))
 	cfg = waitForCondition(t, ns, "rotating", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
-	if cfg.Status.OrganizationID != orgID {
-		t.Errorf("organizationID = %q after rotating back, want %s", cfg.Status.OrganizationID, orgID)
+	if cfg.Status.OrganizationID != env.OrgID {
+		t.Errorf("organizationID = %q after rotating back, want %s", cfg.Status.OrganizationID, env.OrgID)
 	}
 }
 
@@ -216,7 +272,7 @@ func TestOutageKeepsTrue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := framework.APIAuthValid(cfg); c.Status != metav1.ConditionTrue || cfg.Status.OrganizationID != orgID {
+		if c := framework.APIAuthValid(cfg); c.Status != metav1.ConditionTrue || cfg.Status.OrganizationID != env.OrgID {
 			t.Fatalf("the outage changed a True verdict: %+v", cfg.Status)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -251,8 +307,7 @@ func TestCreatedWhileControllerDown(t *testing.T) {
 		t.Fatalf("status written with no controller running: %+v", cfg.Status)
 	}
 
-	ctrl, err = framework.StartController(controller)
-	if err != nil {
+	if err := suite.StartController(); err != nil {
 		t.Fatal(err)
 	}
 	waitForCondition(t, ns, "while-down", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
@@ -260,11 +315,7 @@ func TestCreatedWhileControllerDown(t *testing.T) {
 
 // TestMissingCRD: without the CRD the controller exits non-zero and says what to install.
 func TestMissingCRD(t *testing.T) {
-	bare, err := controlplane.Start(context.Background(), controlplane.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bare.Stop()
+	bare := controlplane.StartEmptyForTest(t, controlplane.Options{})
 	c, err := framework.StartController(framework.ControllerOptions{
 		Kubeconfig: bare.KubeconfigPath(), Env: env.Konnect.Env(), LogPath: filepath.Join(t.TempDir(), "log"),
 	})

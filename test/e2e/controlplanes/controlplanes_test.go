@@ -1,8 +1,8 @@
 package controlplanes_test
 
 import (
+	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -27,9 +27,7 @@ const (
 func TestOriginCreatedOnce(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	tn.applyAuth()
-	tn.apply(tn.originYAML(cpName))
-	obj := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+	obj := tn.programmedOrigin()
 
 	// The Programmed condition as the guide prints it.
 	raw := tn.kubectl("get", "konnectgatewaycontrolplane", cpName, "-o", `jsonpath={.status.conditions[?(@.type=="Programmed")]}`)
@@ -117,7 +115,7 @@ func TestAdoptionAfterLostResponse(t *testing.T) {
 			t.Parallel()
 			tn := newTenant(t)
 			tn.applyAuth()
-			konnect.SetTokenBehavior(tn.token, fakekonnect.Behavior{Mode: mode, Scope: fakekonnect.ScopeWrites, Path: "/v2/control-planes"})
+			env.Konnect.SetTokenBehavior(tn.token, fakekonnect.Behavior{Mode: mode, Scope: fakekonnect.ScopeWrites, Path: "/v2/control-planes"})
 			tn.apply(tn.originYAML(cpName))
 			tn.waitFor("the spoilt create to reach Konnect", func() (bool, string) {
 				return len(tn.inKonnect()) == 1, ""
@@ -147,7 +145,7 @@ func TestAdoptionAfterLostResponse(t *testing.T) {
 				t.Errorf("%d POSTs, want 2: the spoilt create and the retry answered 409", n)
 			}
 			adopted := false
-			for _, r := range konnect.RequestsMatching("GET", "/v2/control-planes") {
+			for _, r := range env.Konnect.RequestsMatching("GET", "/v2/control-planes") {
 				if r.TokenHash == fakekonnect.ShortTokenHash(tn.token) && r.Params().Get("labels") == "k8s-uid:"+string(obj.UID) {
 					adopted = true
 				}
@@ -168,7 +166,7 @@ func TestForeignDuplicateName(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
 	const name = "taken-by-someone-else"
-	foreign, err := konnect.AddControlPlane(tn.token, region, fakekonnect.ControlPlaneSpec{Name: name, Labels: map[string]string{"team": "other"}})
+	foreign, err := env.Konnect.AddControlPlane(tn.token, region, fakekonnect.ControlPlaneSpec{Name: name, Labels: map[string]string{"team": "other"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,9 +213,7 @@ func TestForeignDuplicateName(t *testing.T) {
 func TestSpecChangeOnePatch(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	tn.applyAuth()
-	tn.apply(tn.originYAML(cpName))
-	first := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+	first := tn.programmedOrigin()
 	tn.kubectl("patch", "konnectgatewaycontrolplane", cpName, "--type=merge",
 		"-p", `{"spec":{"createControlPlaneRequest":{"description":"payments gateway","labels":{"team":"payments"}}}}`)
 	tn.waitFor("the change in Konnect", func() (bool, string) {
@@ -251,9 +247,7 @@ func TestSpecChangeOnePatch(t *testing.T) {
 func TestDelete(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	tn.applyAuth()
-	tn.apply(tn.originYAML(cpName))
-	obj := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+	obj := tn.programmedOrigin()
 	inUse := func() string {
 		return tn.kubectl("get", "konnectapiauthconfiguration", authName, "-o", "jsonpath={.metadata.finalizers}")
 	}
@@ -283,14 +277,12 @@ func TestDelete(t *testing.T) {
 func TestDeletedInKonnectRecreated(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	tn.applyAuth()
-	tn.apply(tn.originYAML(cpName))
-	old := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed).Status.ID
-	if !konnect.DeleteControlPlaneDirect(old) {
+	old := tn.programmedOrigin().Status.ID
+	if !env.Konnect.DeleteControlPlaneDirect(old) {
 		t.Fatalf("no control plane %s in the fake", old)
 	}
 	var obj *konnectv1alpha2.KonnectGatewayControlPlane
-	tn.waitForWithin(3*syncPeriod+5*time.Second, "a new id in the status", func() (bool, string) {
+	ctrl.WaitFor(t, 3*syncPeriod+5*time.Second, "a new id in the status", func() (bool, string) {
 		obj = tn.object()
 		c := condition(obj, programmed)
 		return obj.Status.ID != "" && obj.Status.ID != old && c != nil && c.Status == condTrue, obj.Status.ID + " " + describeCond(c)
@@ -315,7 +307,7 @@ func TestMirror(t *testing.T) {
 	t.Run("existing", func(t *testing.T) {
 		t.Parallel()
 		tn := newTenant(t)
-		id, err := konnect.AddControlPlane(tn.token, region, fakekonnect.ControlPlaneSpec{Name: "made-in-konnect"})
+		id, err := env.Konnect.AddControlPlane(tn.token, region, fakekonnect.ControlPlaneSpec{Name: "made-in-konnect"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -417,9 +409,7 @@ func TestKonnectDown(t *testing.T) {
 	t.Run("delete", func(t *testing.T) {
 		t.Parallel()
 		tn := newTenant(t)
-		tn.applyAuth()
-		tn.apply(tn.originYAML(cpName))
-		id := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed).Status.ID
+		id := tn.programmedOrigin().Status.ID
 		tn.outage()
 		tn.kubectl("delete", "konnectgatewaycontrolplane", cpName, "--wait=false")
 		time.Sleep(2 * syncPeriod)
@@ -448,9 +438,7 @@ func TestKonnectDown(t *testing.T) {
 	t.Run("steady", func(t *testing.T) {
 		t.Parallel()
 		tn := newTenant(t)
-		tn.applyAuth()
-		tn.apply(tn.originYAML(cpName))
-		before := tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+		before := tn.programmedOrigin()
 		failedBefore := tn.count("GET", "/v2/control-planes/*", func(s int) bool { return s == 503 })
 		tn.outage()
 		deadline := time.Now().Add(4 * syncPeriod)
@@ -484,15 +472,15 @@ func TestKonnectDown(t *testing.T) {
 // TestMain's teardown checks the whole log once more.
 func TestNoTokenAtV5(t *testing.T) {
 	tn := newTenant(t)
-	tn.applyAuth()
-	tn.apply(tn.originYAML(cpName))
-	tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
-	log := ctrl.Log()
-	if !strings.Contains(log, "Started syncing") {
-		t.Fatalf("the controller's log has no V(4) line: is it at -v=5?")
+	tn.programmedOrigin()
+	// The log trails the status the controller wrote: wait for it.
+	ctx, cancel := context.WithTimeout(context.Background(), framework.VerdictTimeout)
+	defer cancel()
+	if err := ctrl.WaitForLog(ctx, "Started syncing"); err != nil {
+		t.Fatalf("the controller's log has no V(4) line: is it at -v=5? (%v)", err)
 	}
-	if !strings.Contains(log, tn.ns) {
-		t.Fatalf("the controller's log never names this test's namespace %s", tn.ns)
+	if err := ctrl.WaitForLog(ctx, tn.ns); err != nil {
+		t.Fatalf("the controller's log never names this test's namespace %s (%v)", tn.ns, err)
 	}
 	tn.assertTokenNotExposed()
 }
@@ -506,12 +494,7 @@ func TestCrossNamespaceAuthRef(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
 	credentials := controlplane.NewNamespace(t, cp)
-	framework.Apply(t, cp, strings.ReplaceAll(tn.authYAML(), "namespace: "+tn.ns+"\n", "namespace: "+credentials+"\n"))
-	tn.waitFor("auth configuration Valid in "+credentials, func() (bool, string) {
-		out, stderr, err := framework.Kubectl(cp, "", "get", "konnectapiauthconfiguration", authName, "-n", credentials,
-			"-o", `jsonpath={.status.conditions[?(@.type=="APIAuthValid")].reason}`)
-		return err == nil && out == "Valid", out + stderr
-	})
+	tn.applyAuthIn(credentials)
 	tn.apply(strings.Replace(tn.originYAML(cpName), "name: "+authName+"\n", "name: "+authName+"\n      namespace: "+credentials+"\n", 1))
 
 	obj := tn.waitProgrammed(condFalse, konnectv1alpha2.ReasonConditionWithStatusFalseExists)
@@ -525,13 +508,10 @@ func TestCrossNamespaceAuthRef(t *testing.T) {
 		t.Errorf("%d POSTs before the grant, want none", n)
 	}
 
-	framework.Apply(t, cp, fmt.Sprintf(`apiVersion: configuration.konghq.com/v1alpha1
-kind: KongReferenceGrant
-metadata: {name: allow-control-planes, namespace: %s}
-spec:
-  from: [{group: konnect.konghq.com, kind: KonnectGatewayControlPlane, namespace: %s}]
-  to: [{group: konnect.konghq.com, kind: KonnectAPIAuthConfiguration}]
-`, credentials, tn.ns))
+	framework.Apply(t, cp, framework.GrantYAML(credentials, "allow-control-planes", framework.Grant{
+		FromGroup: "konnect.konghq.com", FromKind: "KonnectGatewayControlPlane", FromNamespace: tn.ns,
+		ToGroup: "konnect.konghq.com", ToKind: "KonnectAPIAuthConfiguration",
+	}))
 	obj = tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
 	t.Logf("with the grant: APIAuthResolvedRef %s", describeCond(condition(obj, konnectv1alpha2.ConditionAPIAuthResolvedRef)))
 	if n := tn.count("POST", "/v2/control-planes", succeeded); n != 1 {

@@ -29,9 +29,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,20 +42,14 @@ import (
 )
 
 var (
-	cp      *controlplane.ControlPlane
-	env     *framework.Env
-	konnect *fakekonnect.Server
-	ctrl    *framework.Controller
-
-	issuedMu sync.Mutex
-	issued   []string // every token the tests made, to search the controller's log for
+	cp   *controlplane.ControlPlane
+	env  *framework.Env
+	ctrl *framework.Controller
 )
 
 const (
 	// syncPeriod is the controller's --konnect-sync-period.
 	syncPeriod = 2 * time.Second
-	// timeout bounds how long a verdict may take to show.
-	timeout = 30 * time.Second
 	// region is the region of the guide's serverURL, us.api.konghq.com.
 	region = "us"
 	// serverURL is what status.serverURL says for it.
@@ -68,51 +60,13 @@ const (
 	authName = "konnect-api-auth"
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMain(m, &cp, setup, teardown))
+var suite = &framework.Suite{
+	Name: "controlplanes", OrgID: newUUID(),
+	CP: &cp, Env: &env, Controller: &ctrl,
+	ControllerArgs: []string{"-v=5", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"},
 }
 
-func setup() error {
-	var err error
-	if env, err = framework.Setup("e2e-controlplanes-", newUUID()); err != nil {
-		return err
-	}
-	konnect = env.Konnect
-	ctrl, err = framework.StartController(framework.ControllerOptions{
-		Kubeconfig: cp.KubeconfigPath(),
-		Env:        konnect.Env(),
-		Args:       []string{"-v=5", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"},
-		LogPath:    filepath.Join(env.WorkDir, "controller.log"),
-	})
-	return err
-}
-
-func teardown() error {
-	var errs []string
-	keep := false
-	if ctrl != nil {
-		if err := ctrl.Stop(30 * time.Second); err != nil {
-			errs = append(errs, fmt.Sprintf("controller: %v", err))
-		}
-		issuedMu.Lock()
-		tokens := append([]string(nil), issued...)
-		issuedMu.Unlock()
-		if found := framework.ContainsAny([]byte(ctrl.Log()), tokens...); len(found) > 0 {
-			errs = append(errs, fmt.Sprintf("the controller's log contains tokens: %v", found))
-		}
-	}
-	if len(errs) > 0 {
-		keep = true
-		errs = append(errs, "log kept in "+env.WorkDir)
-	}
-	if err := env.Teardown(keep); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
-}
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
 
 func newUUID() string {
 	b := make([]byte, 16)
@@ -135,13 +89,10 @@ type tenant struct {
 // per token).
 func newTenant(t *testing.T) *tenant {
 	t.Helper()
-	tn := &tenant{t: t, ns: controlplane.NewNamespace(t, cp), token: framework.RandomToken(), org: newUUID()}
-	konnect.AddToken(tn.token, tn.org)
-	issuedMu.Lock()
-	issued = append(issued, tn.token)
-	issuedMu.Unlock()
+	tn := &tenant{t: t, ns: controlplane.NewNamespace(t, cp), org: newUUID()}
+	tn.token = env.NewTokenFor(t, tn.org)
 	t.Cleanup(func() {
-		konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal)
+		env.Konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal)
 		if !t.Failed() {
 			tn.assertTokenNotExposed()
 		}
@@ -152,30 +103,13 @@ func newTenant(t *testing.T) *tenant {
 // example reads a file of manifests/examples and puts it in the tenant's namespace.
 func (tn *tenant) example(path string) string {
 	tn.t.Helper()
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(root, "manifests", "examples", filepath.FromSlash(path)))
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	s := string(raw)
-	if !strings.Contains(s, "namespace: kong\n") {
-		tn.t.Fatalf("%s no longer says namespace: kong", path)
-	}
-	return strings.ReplaceAll(s, "namespace: kong\n", "namespace: "+tn.ns+"\n")
+	return framework.Example(tn.t, path, tn.ns, "")
 }
 
 // authYAML is the guide's 01-token.yaml with the tenant's token in place of the placeholder.
 func (tn *tenant) authYAML() string {
 	tn.t.Helper()
-	s := tn.example("01-token.yaml")
-	const placeholder = "kpat_REPLACE_WITH_YOUR_TOKEN"
-	if !strings.Contains(s, placeholder) {
-		tn.t.Fatalf("01-token.yaml no longer holds %s", placeholder)
-	}
-	return strings.ReplaceAll(s, placeholder, tn.token)
+	return framework.Example(tn.t, "01-token.yaml", tn.ns, tn.token)
 }
 
 // originYAML is the guide's connect/01-control-plane.yaml asking Konnect for konnectName.
@@ -215,34 +149,24 @@ func (tn *tenant) kubectl(args ...string) string {
 // (the control-plane reconciler needs that verdict).
 func (tn *tenant) applyAuth() {
 	tn.t.Helper()
-	tn.apply(tn.authYAML())
-	tn.waitFor("auth configuration Valid", func() (bool, string) {
-		out, stderr, err := framework.Kubectl(cp, "", "get", "konnectapiauthconfiguration", authName, "-n", tn.ns,
+	tn.applyAuthIn(tn.ns)
+}
+
+// applyAuthIn is applyAuth into namespace ns.
+func (tn *tenant) applyAuthIn(ns string) {
+	tn.t.Helper()
+	framework.Apply(tn.t, cp, strings.ReplaceAll(tn.authYAML(), "namespace: "+tn.ns+"\n", "namespace: "+ns+"\n"))
+	tn.waitFor("auth configuration Valid in "+ns, func() (bool, string) {
+		out, stderr, err := framework.Kubectl(cp, "", "get", "konnectapiauthconfiguration", authName, "-n", ns,
 			"-o", `jsonpath={.status.conditions[?(@.type=="APIAuthValid")].reason}`)
 		return err == nil && out == "Valid", out + stderr
 	})
 }
 
-// waitFor polls cond every 100ms up to timeout.
+// waitFor polls cond every 100ms up to framework.VerdictTimeout.
 func (tn *tenant) waitFor(what string, cond func() (bool, string)) {
 	tn.t.Helper()
-	tn.waitForWithin(timeout, what, cond)
-}
-
-func (tn *tenant) waitForWithin(d time.Duration, what string, cond func() (bool, string)) {
-	tn.t.Helper()
-	deadline := time.Now().Add(d)
-	var last string
-	for {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tn.t.Fatalf("timed out after %v waiting for %s; last: %s\ncontroller log tail:\n%s", d, what, last, framework.Tail(ctrl.Log(), 30))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	ctrl.WaitFor(tn.t, framework.VerdictTimeout, what, cond)
 }
 
 // object reads the control plane as `kubectl get -o json` prints it; nil when NotFound.
@@ -294,6 +218,15 @@ func (tn *tenant) waitProgrammed(status metav1.ConditionStatus, reason string) *
 	return obj
 }
 
+// programmedOrigin applies the guide's auth configuration and Origin control plane, and waits
+// until the control plane is Programmed True.
+func (tn *tenant) programmedOrigin() *konnectv1alpha2.KonnectGatewayControlPlane {
+	tn.t.Helper()
+	tn.applyAuth()
+	tn.apply(tn.originYAML(cpName))
+	return tn.waitProgrammed(condTrue, konnectv1alpha2.ReasonProgrammed)
+}
+
 // waitGone waits until kubectl says NotFound.
 func (tn *tenant) waitGone() {
 	tn.t.Helper()
@@ -311,7 +244,7 @@ func (tn *tenant) waitGone() {
 func (tn *tenant) count(method, pathPattern string, ok func(status int) bool) int {
 	hash := fakekonnect.ShortTokenHash(tn.token)
 	n := 0
-	for _, r := range konnect.RequestsMatching(method, pathPattern) {
+	for _, r := range env.Konnect.RequestsMatching(method, pathPattern) {
 		if r.TokenHash == hash && (ok == nil || ok(r.Status)) {
 			n++
 		}
@@ -335,7 +268,7 @@ func (tn *tenant) writes() map[string]int {
 
 // inKonnect is what the fake holds for the tenant in region us.
 func (tn *tenant) inKonnect() []fakekonnect.ControlPlane {
-	return konnect.ControlPlanes(tn.token, region)
+	return env.Konnect.ControlPlanes(tn.token, region)
 }
 
 // table logs `kubectl get konnectgatewaycontrolplane -n NS` and the Programmed condition.
@@ -348,26 +281,17 @@ func (tn *tenant) table() {
 
 // outage makes Konnect answer 503 to every request of the tenant's token.
 func (tn *tenant) outage() {
-	konnect.SetTokenBehavior(tn.token, fakekonnect.Behavior{Mode: fakekonnect.ModeServerError})
+	env.Konnect.SetTokenBehavior(tn.token, fakekonnect.Behavior{Mode: fakekonnect.ModeServerError})
 }
 
-func (tn *tenant) restore() { konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal) }
+func (tn *tenant) restore() { env.Konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal) }
 
-// assertTokenNotExposed fails if the token is in the controller's log, in a condition of the
+// assertTokenNotExposed fails if the token is in the controller's log, in the status of the
 // namespace's control planes or auth configurations, or in one of its Events.
 func (tn *tenant) assertTokenNotExposed() {
 	tn.t.Helper()
 	if strings.Contains(ctrl.Log(), tn.token) {
 		tn.t.Errorf("the controller's log contains the token")
 	}
-	for _, res := range []string{"konnectgatewaycontrolplanes", "konnectapiauthconfigurations"} {
-		out, _, err := framework.Kubectl(cp, "", "get", res, "-n", tn.ns, "-o", "jsonpath={.items[*].status.conditions}")
-		if err == nil && strings.Contains(out, tn.token) {
-			tn.t.Errorf("a condition of a %s contains the token", res)
-		}
-	}
-	out, _, err := framework.Kubectl(cp, "", "get", "events", "-n", tn.ns, "-o", "json")
-	if err == nil && strings.Contains(out, tn.token) {
-		tn.t.Errorf("an Event in %s contains the token", tn.ns)
-	}
+	framework.CheckNoTokenInNamespace(tn.t, cp, tn.ns, "konnectgatewaycontrolplanes,konnectapiauthconfigurations", []string{tn.token})
 }

@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,8 +28,6 @@ import (
 )
 
 const (
-	// guideOrgID is the organization the demo's fake Konnect reports (the user guide's).
-	guideOrgID = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 	// runTimeout bounds one run of the demo; it normally takes well under a minute.
 	runTimeout = 4 * time.Minute
 )
@@ -106,12 +103,10 @@ func runDemo(t *testing.T, env ...string) result {
 	// On timeout, ask it to clean up as Ctrl-C would, then kill it.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = time.Minute
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 
 	start := time.Now()
-	err := cmd.Run()
-	r := result{output: out.String(), duration: time.Since(start)}
+	out, err := cmd.CombinedOutput()
+	r := result{output: string(out), duration: time.Since(start)}
 	if m := regexp.MustCompile(`Work folder: (\S+)`).FindStringSubmatch(r.output); m != nil {
 		r.workDir = m[1]
 	}
@@ -154,8 +149,8 @@ func TestDemoWithFakeKonnect(t *testing.T) {
 	if !strings.Contains(r.output, "LOCAL FAKE Konnect") || !strings.Contains(r.output, "a local fake Konnect") {
 		t.Errorf("the output does not say that it used a local fake Konnect")
 	}
-	assertTable(t, r.output, guideOrgID, "https://us.api.konghq.com")
-	assertConnected(t, r.output, guideOrgID)
+	assertTable(t, r.output, framework.UserGuideOrgID, "https://us.api.konghq.com")
+	assertConnected(t, r.output, framework.UserGuideOrgID)
 	assertUsage(t, r)
 	assertNothingLeft(t, r)
 }
@@ -404,22 +399,4 @@ func startProxiedKonnect(t *testing.T) *fakekonnect.Server {
 	}
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-// syncBuffer is a bytes.Buffer that the demo's output can be written to concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

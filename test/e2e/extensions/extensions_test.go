@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -55,7 +56,7 @@ func TestAutomatic(t *testing.T) {
 	// Status.
 	st := ext.Status
 	if st.Konnect == nil {
-		t.Fatalf("status.konnect is empty: %s", mustJSON(st))
+		t.Fatalf("status.konnect is empty: %s", framework.JSON(st))
 	}
 	if st.Konnect.ControlPlaneID != cpID {
 		t.Errorf("status.konnect.controlPlaneID = %q, want the control plane's status.id %q", st.Konnect.ControlPlaneID, cpID)
@@ -64,7 +65,7 @@ func TestAutomatic(t *testing.T) {
 		t.Errorf("status.konnect.clusterType = %q, want ControlPlane", st.Konnect.ClusterType)
 	}
 	if st.Konnect.Endpoints != *ctlPlane.Status.Endpoints || st.Konnect.Endpoints.ControlPlaneEndpoint == "" || st.Konnect.Endpoints.TelemetryEndpoint == "" {
-		t.Errorf("status.konnect.endpoints = %s, want the control plane's konnectEndpoints %s", mustJSON(st.Konnect.Endpoints), mustJSON(ctlPlane.Status.Endpoints))
+		t.Errorf("status.konnect.endpoints = %s, want the control plane's konnectEndpoints %s", framework.JSON(st.Konnect.Endpoints), framework.JSON(ctlPlane.Status.Endpoints))
 	}
 	// The endpoints are Konnect's, not made up: the fake's control plane says the same.
 	var fakeCP *fakekonnect.ControlPlane
@@ -77,19 +78,19 @@ func TestAutomatic(t *testing.T) {
 		t.Fatalf("the fake has no control plane %s", cpID)
 	}
 	if st.Konnect.Endpoints.ControlPlaneEndpoint != fakeCP.Config.ControlPlaneEndpoint || st.Konnect.Endpoints.TelemetryEndpoint != fakeCP.Config.TelemetryEndpoint {
-		t.Errorf("endpoints %s differ from Konnect's %s / %s", mustJSON(st.Konnect.Endpoints), fakeCP.Config.ControlPlaneEndpoint, fakeCP.Config.TelemetryEndpoint)
+		t.Errorf("endpoints %s differ from Konnect's %s / %s", framework.JSON(st.Konnect.Endpoints), fakeCP.Config.ControlPlaneEndpoint, fakeCP.Config.TelemetryEndpoint)
 	}
 	if st.Konnect.AuthRef == nil || st.Konnect.AuthRef.Name != "konnect-api-auth" {
-		t.Errorf("status.konnect.authRef = %s, want konnect-api-auth", mustJSON(st.Konnect.AuthRef))
+		t.Errorf("status.konnect.authRef = %s, want konnect-api-auth", framework.JSON(st.Konnect.AuthRef))
 	}
 	secretName := extName + "-client-tls"
 	if st.DataPlaneClientAuth == nil || st.DataPlaneClientAuth.CertificateSecretRef == nil || st.DataPlaneClientAuth.CertificateSecretRef.Name != secretName {
-		t.Errorf("status.dataPlaneClientAuth = %s, want certificateSecretRef %s", mustJSON(st.DataPlaneClientAuth), secretName)
+		t.Errorf("status.dataPlaneClientAuth = %s, want certificateSecretRef %s", framework.JSON(st.DataPlaneClientAuth), secretName)
 	}
 	for _, typ := range []string{konnectv1alpha2.ConditionReady, konnectv1alpha2.ConditionControlPlaneRefValid, konnectv1alpha2.ConditionAPIAuthResolvedRef,
 		konnectv1alpha2.ConditionAPIAuthValid, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned} {
 		if c := condition(ext, typ); c.Status != metav1.ConditionTrue {
-			t.Errorf("condition %s = %s, want True", typ, mustJSON(c))
+			t.Errorf("condition %s = %s, want True", typ, framework.JSON(c))
 		}
 	}
 	if !slices.Contains(ext.Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
@@ -118,7 +119,7 @@ func TestAutomatic(t *testing.T) {
 	}
 	owner := metav1.GetControllerOf(secret)
 	if owner == nil || owner.Kind != "KonnectExtension" || owner.Name != extName || owner.UID != ext.UID || owner.APIVersion != "konnect.konghq.com/v1alpha2" {
-		t.Errorf("Secret's controller owner = %s, want the extension %s (uid %s)", mustJSON(owner), extName, ext.UID)
+		t.Errorf("Secret's controller owner = %s, want the extension %s (uid %s)", framework.JSON(owner), extName, ext.UID)
 	}
 	leaf := parsePEM(t, "tls.crt", secret.Data["tls.crt"])
 	caCert := parsePEM(t, "ca.crt", secret.Data["ca.crt"])
@@ -169,7 +170,7 @@ func TestAutomatic(t *testing.T) {
 	if after := getExtension(t, ns, extName); condition(after, konnectv1alpha2.ConditionReady).Status != metav1.ConditionTrue {
 		t.Errorf("Ready after re-syncs: %s", conditionSummary(after))
 	}
-	checkNoTokenInNamespace(t, ns)
+	framework.CheckNoTokenInNamespace(t, cp, ns, "konnectextensions,konnectgatewaycontrolplanes", env.IssuedTokens())
 }
 
 // tokenOf is the inline token of the auth configuration konnect-api-auth in ns.
@@ -198,7 +199,7 @@ func TestManual(t *testing.T) {
 	ext := waitReady(t, ns, extName)
 	kubectlTable(t, ns)
 	if ref := ext.Status.DataPlaneClientAuth; ref == nil || ref.CertificateSecretRef == nil || ref.CertificateSecretRef.Name != manualName {
-		t.Errorf("status.dataPlaneClientAuth = %s, want %s", mustJSON(ref), manualName)
+		t.Errorf("status.dataPlaneClientAuth = %s, want %s", framework.JSON(ref), manualName)
 	}
 	if !holdsExactly(t, cpID, der) {
 		t.Fatalf("the fake holds %v, want exactly the Manual certificate", certIDs(cpID))
@@ -232,7 +233,7 @@ func TestManual(t *testing.T) {
 			t.Errorf("%s: message %q does not name the Secret and say %q", bad.ext, c.Message, bad.says)
 		}
 		if r := condition(e, konnectv1alpha2.ConditionReady); r.Status != metav1.ConditionFalse {
-			t.Errorf("%s: Ready = %s, want False", bad.ext, mustJSON(r))
+			t.Errorf("%s: Ready = %s, want False", bad.ext, framework.JSON(r))
 		}
 	}
 	kubectlTable(t, ns)
@@ -293,7 +294,7 @@ func TestManual(t *testing.T) {
 	t.Logf("changed while Konnect is down (%d calls refused): %s; DataPlaneCertificateProvisioned: %s", count("", certPath(cpID), 503, 503)-refusedBefore,
 		conditionSummary(ext), condition(ext, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned).Message)
 	if r := condition(ext, konnectv1alpha2.ConditionReady); r.Status == metav1.ConditionTrue {
-		t.Errorf("Ready True with a certificate Konnect does not hold: %s", mustJSON(r))
+		t.Errorf("Ready True with a certificate Konnect does not hold: %s", framework.JSON(r))
 	}
 	kubectlTable(t, ns)
 	env.Konnect.SetTokenBehavior(token, fakekonnect.BehaviorNormal)
@@ -310,7 +311,7 @@ func TestManual(t *testing.T) {
 	if posts != 2 || deletes != 2 {
 		t.Errorf("two changes made %d POSTs and %d DELETEs, want two of each", posts, deletes)
 	}
-	checkNoTokenInNamespace(t, ns)
+	framework.CheckNoTokenInNamespace(t, cp, ns, "konnectextensions,konnectgatewaycontrolplanes", env.IssuedTokens())
 }
 
 func writeFile(t *testing.T, name, content string) string {
@@ -352,10 +353,10 @@ func TestKonnectDown(t *testing.T) {
 	for time.Now().Before(deadline) {
 		ext = getExtension(t, ns, extName)
 		if c := condition(ext, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned); c.Status == metav1.ConditionFalse && c.Reason != konnectv1alpha2.ReasonProvisioning {
-			t.Fatalf("during the outage DataPlaneCertificateProvisioned = %s", mustJSON(c))
+			t.Fatalf("during the outage DataPlaneCertificateProvisioned = %s", framework.JSON(c))
 		}
 		if c := condition(ext, konnectv1alpha2.ConditionReady); c.Status == metav1.ConditionTrue {
-			t.Fatalf("Ready True while Konnect refused every certificate call: %s", mustJSON(ext.Status))
+			t.Fatalf("Ready True while Konnect refused every certificate call: %s", framework.JSON(ext.Status))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -409,7 +410,7 @@ func TestKonnectDown(t *testing.T) {
 	if ext = getExtension(t, ns, extName); condition(ext, konnectv1alpha2.ConditionReady).Status != metav1.ConditionTrue {
 		t.Errorf("not Ready after the outage: %s", conditionSummary(ext))
 	}
-	checkNoTokenInNamespace(t, ns)
+	framework.CheckNoTokenInNamespace(t, cp, ns, "konnectextensions,konnectgatewaycontrolplanes", env.IssuedTokens())
 }
 
 // TestControlPlaneNotProgrammed: an extension naming a missing control plane is
@@ -426,14 +427,14 @@ func TestControlPlaneNotProgrammed(t *testing.T) {
 		t.Errorf("message %q does not name the control plane", c.Message)
 	}
 	if r := condition(ext, konnectv1alpha2.ConditionReady); r.Status != metav1.ConditionFalse {
-		t.Errorf("Ready = %s, want False", mustJSON(r))
+		t.Errorf("Ready = %s, want False", framework.JSON(r))
 	}
 	if ext.Status.Konnect != nil {
-		t.Errorf("status.konnect = %s without a control plane", mustJSON(ext.Status.Konnect))
+		t.Errorf("status.konnect = %s without a control plane", framework.JSON(ext.Status.Konnect))
 	}
 	kubectlTable(t, ns)
 
-	bad := unregisteredToken()
+	bad := env.UnregisteredToken()
 	framework.Apply(t, cp, framework.TokenConfigYAML(ns, "konnect-api-auth", bad, "us.api.konghq.com"))
 	framework.Apply(t, cp, controlPlaneYAML(ns, cpName, "konnect-api-auth"))
 	// The control plane's own verdict first (its token is refused), then the extension's.
@@ -446,19 +447,19 @@ func TestControlPlaneNotProgrammed(t *testing.T) {
 		if p := meta.FindStatusCondition(c.Status.Conditions, konnectv1alpha2.ConditionProgrammed); p != nil {
 			programmed = *p
 		}
-		return programmed.Status == metav1.ConditionFalse && programmed.Reason == konnectv1alpha2.ReasonConditionWithStatusFalseExists, mustJSON(c.Status)
+		return programmed.Status == metav1.ConditionFalse && programmed.Reason == konnectv1alpha2.ReasonConditionWithStatusFalseExists, framework.JSON(c.Status)
 	})
 	waitFor(t, "ControlPlaneRefValid False/NotProgrammed with the control plane's reason", func() (bool, string) {
 		ext = getExtension(t, ns, extName)
 		c = condition(ext, konnectv1alpha2.ConditionControlPlaneRefValid)
-		return c.Status == metav1.ConditionFalse && c.Reason == konnectv1alpha2.ReasonNotProgrammed && strings.Contains(c.Message, programmed.Message), mustJSON(c)
+		return c.Status == metav1.ConditionFalse && c.Reason == konnectv1alpha2.ReasonNotProgrammed && strings.Contains(c.Message, programmed.Message), framework.JSON(c)
 	})
 	t.Logf("control plane not Programmed: %s; ControlPlaneRefValid: %s", conditionSummary(ext), c.Message)
 	t.Logf("$ kubectl get konnectgatewaycontrolplane -n %s\n%s", ns, framework.KubectlOutput(t, cp, "get", "konnectgatewaycontrolplane", "-n", ns))
 	if r := condition(ext, konnectv1alpha2.ConditionReady); r.Status != metav1.ConditionFalse {
-		t.Errorf("Ready = %s, want False", mustJSON(r))
+		t.Errorf("Ready = %s, want False", framework.JSON(r))
 	}
-	if strings.Contains(mustJSON(ext.Status), bad) {
+	if strings.Contains(framework.JSON(ext.Status), bad) {
 		t.Errorf("the status holds the token")
 	}
 	kubectlTable(t, ns)
@@ -469,12 +470,12 @@ func TestControlPlaneNotProgrammed(t *testing.T) {
 	ext = waitReady(t, ns, extName)
 	kubectlTable(t, ns)
 	if ext.Status.Konnect == nil || ext.Status.Konnect.ControlPlaneID != ctlPlane.Status.ID {
-		t.Errorf("status.konnect = %s, want control plane %s", mustJSON(ext.Status.Konnect), ctlPlane.Status.ID)
+		t.Errorf("status.konnect = %s, want control plane %s", framework.JSON(ext.Status.Konnect), ctlPlane.Status.ID)
 	}
 	if n := len(env.Konnect.Certificates(ctlPlane.Status.ID)); n != 1 {
 		t.Errorf("the fake holds %d certificates, want 1", n)
 	}
-	checkNoTokenInNamespace(t, ns)
+	framework.CheckNoTokenInNamespace(t, cp, ns, "konnectextensions,konnectgatewaycontrolplanes", env.IssuedTokens())
 }
 
 // TestDeleteExtension: deleting a Ready extension removes its certificate from Konnect (one
@@ -538,22 +539,25 @@ func TestDeleteExtension(t *testing.T) {
 // the cluster hold none of the tokens the tests used. The log is checked to really be at -v=5
 // and to have seen the extensions, so that an empty log cannot pass.
 func TestZNoTokenInLog(t *testing.T) {
-	log := ctrl.Log()
-	for _, want := range []string{"Started syncing", "Registered the data-plane certificate", "konnectExtension"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("the controller's log lacks %q: is it at -v=5?", want)
+	framework.Eventually(t, framework.VerdictTimeout, func() (problems []string) {
+		for _, want := range []string{"Started syncing", "Registered the data-plane certificate", "konnectExtension"} {
+			if !strings.Contains(ctrl.Log(), want) {
+				problems = append(problems, fmt.Sprintf("the controller's log lacks %q: is it at -v=5?", want))
+			}
 		}
-	}
-	if found := framework.ContainsAny([]byte(log), allTokens()...); len(found) > 0 {
+		return problems
+	})
+	log := ctrl.Log()
+	if found := framework.ContainsAny([]byte(log), env.IssuedTokens()...); len(found) > 0 {
 		t.Errorf("the controller's log contains tokens: %v", found)
 	}
 	events := framework.KubectlOutput(t, cp, "get", "events", "-A", "-o", "yaml")
 	statuses := framework.KubectlOutput(t, cp, "get", "konnectextensions,konnectgatewaycontrolplanes,konnectapiauthconfigurations", "-A", "-o", "jsonpath={.items[*].status}")
-	if found := framework.ContainsAny([]byte(events+statuses), allTokens()...); len(found) > 0 {
+	if found := framework.ContainsAny([]byte(events+statuses), env.IssuedTokens()...); len(found) > 0 {
 		t.Errorf("Events or statuses contain tokens: %v", found)
 	}
 	n := strings.Count(events, "involvedObject:")
-	t.Logf("checked %d tokens against %d log lines, %d Events and every status", len(allTokens()), strings.Count(log, "\n"), n)
+	t.Logf("checked %d tokens against %d log lines, %d Events and every status", len(env.IssuedTokens()), strings.Count(log, "\n"), n)
 	if !strings.Contains(events, "CertificateRegistered") {
 		t.Errorf("no CertificateRegistered Event: the Events checked are not the extensions'")
 	}

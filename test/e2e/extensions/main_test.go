@@ -21,13 +21,14 @@
 package extensions_test
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,14 +41,12 @@ import (
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
 const (
-	orgID = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 	// syncPeriod is the controller's --konnect-sync-period.
 	syncPeriod = 2 * time.Second
-	// timeout bounds how long a verdict may take to show.
-	timeout = 30 * time.Second
 	// controllerNamespace is the controller's own namespace, where the cluster CA is kept.
 	controllerNamespace = "konnect-system"
 	// caSecretName is --cluster-ca-secret (not the default, to prove the flag is honoured).
@@ -63,61 +62,30 @@ var (
 	client clientset.Interface
 	kube   kubernetes.Interface
 
-	// unregistered are tokens the tests used that the fake does not accept; they must not
-	// leak either.
-	unregisteredMu sync.Mutex
-	unregistered   []string
-
 	// gcReady receives the outcome of probeGarbageCollector once.
 	gcReady = make(chan error, 1)
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMainWithOptions(m, &cp, controlplane.Options{ControllerManager: true}, setup, teardown))
+var suite = &framework.Suite{
+	Name: "extensions", ControlPlane: controlplane.Options{ControllerManager: true},
+	CP: &cp, Env: &env, Kube: &kube, Client: &client, Controller: &ctrl,
+	Setup:         setup,
+	ControllerEnv: []string{"POD_NAMESPACE=" + controllerNamespace},
+	ControllerArgs: []string{"-v=5", "--konnect-timeout=2s", "--konnect-sync-period=" + syncPeriod.String(),
+		"--cluster-ca-secret=" + caSecretName, "--cluster-ca-secret-namespace=" + controllerNamespace},
 }
 
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
+
+// setup makes the controller's namespace and starts probing the garbage collector.
 func setup() error {
-	var err error
-	if env, err = framework.Setup("e2e-extensions-", orgID); err != nil {
-		return err
-	}
-	if kube, client, err = framework.Clients(cp.RESTConfig()); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
 	go func() { gcReady <- probeGarbageCollector() }()
-	ctrl, err = framework.StartController(framework.ControllerOptions{
-		Kubeconfig: cp.KubeconfigPath(),
-		Env:        append(env.Konnect.Env(), "POD_NAMESPACE="+controllerNamespace),
-		Args: []string{"-v=5", "--konnect-timeout=2s", "--konnect-sync-period=" + syncPeriod.String(),
-			"--cluster-ca-secret=" + caSecretName, "--cluster-ca-secret-namespace=" + controllerNamespace},
-		LogPath: filepath.Join(env.WorkDir, "controller.log"),
-	})
-	return err
-}
-
-func teardown() error {
-	var errs []string
-	if ctrl != nil {
-		if err := ctrl.Stop(30 * time.Second); err != nil {
-			errs = append(errs, fmt.Sprintf("controller: %v", err))
-		}
-		if found := framework.ContainsAny([]byte(ctrl.Log()), allTokens()...); len(found) > 0 {
-			errs = append(errs, fmt.Sprintf("the controller's log contains tokens: %v", found))
-		}
-	}
-	keep := len(errs) > 0
-	if err := env.Teardown(keep); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s (log kept in %s)", strings.Join(errs, "; "), env.WorkDir)
+	return nil
 }
 
 // probeGarbageCollector waits until kube-controller-manager's garbage collector collects the
@@ -179,78 +147,40 @@ func waitForGarbageCollector(t *testing.T) {
 	}
 }
 
-// allTokens is every token the tests used, accepted by the fake or not.
-func allTokens() []string {
-	unregisteredMu.Lock()
-	defer unregisteredMu.Unlock()
-	return append(env.IssuedTokens(), unregistered...)
-}
-
-// unregisteredToken is a well-formed token the fake Konnect refuses (401).
-func unregisteredToken() string {
-	token := framework.RandomToken()
-	unregisteredMu.Lock()
-	unregistered = append(unregistered, token)
-	unregisteredMu.Unlock()
-	return token
-}
-
 // The guide's YAML (CONTROLPLANES.md, "What the user does"), in namespace ns.
 
 func controlPlaneYAML(ns, name, authRef string) string {
-	return fmt.Sprintf(`kind: KonnectGatewayControlPlane
-apiVersion: konnect.konghq.com/v1alpha2
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  createControlPlaneRequest:
+	return framework.ObjectYAML("konnect.konghq.com/v1alpha2", "KonnectGatewayControlPlane", ns, name, fmt.Sprintf(`  createControlPlaneRequest:
     name: %s
   konnect:
     authRef:
       name: %s
-`, name, ns, name, authRef)
+`, name, authRef))
 }
 
 // automaticExtensionYAML is the guide's extension my-konnect-config, named name.
 func automaticExtensionYAML(ns, name, controlPlane string) string {
-	return fmt.Sprintf(`kind: KonnectExtension
-apiVersion: konnect.konghq.com/v1alpha2
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  clientAuth:
-    certificateSecret:
-      provisioning: Automatic
-  konnect:
-    controlPlane:
-      ref:
-        type: konnectNamespacedRef
-        konnectNamespacedRef:
-          name: %s
-`, name, ns, controlPlane)
+	return extensionYAML(ns, name, controlPlane, "provisioning: Automatic")
 }
 
+// manualExtensionYAML is an extension whose certificate is the user's, in the Secret secret.
 func manualExtensionYAML(ns, name, controlPlane, secret string) string {
-	return fmt.Sprintf(`kind: KonnectExtension
-apiVersion: konnect.konghq.com/v1alpha2
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  clientAuth:
+	return extensionYAML(ns, name, controlPlane, "provisioning: Manual\n      secretRef:\n        name: "+secret)
+}
+
+// extensionYAML is an extension joining controlPlane, with certificateSecret (indented for
+// its place) as its spec.clientAuth.certificateSecret.
+func extensionYAML(ns, name, controlPlane, certificateSecret string) string {
+	return framework.ObjectYAML("konnect.konghq.com/v1alpha2", "KonnectExtension", ns, name, fmt.Sprintf(`  clientAuth:
     certificateSecret:
-      provisioning: Manual
-      secretRef:
-        name: %s
+      %s
   konnect:
     controlPlane:
       ref:
         type: konnectNamespacedRef
         konnectNamespacedRef:
           name: %s
-`, name, ns, secret, controlPlane)
+`, certificateSecret, controlPlane))
 }
 
 // connected applies the guide's auth configuration (konnect-api-auth, a fresh token) and control
@@ -274,7 +204,7 @@ func waitProgrammed(t *testing.T, ns, name string) *konnectv1alpha2.KonnectGatew
 		}
 		got = c
 		p := meta.FindStatusCondition(c.Status.Conditions, konnectv1alpha2.ConditionProgrammed)
-		return p != nil && p.Status == metav1.ConditionTrue && c.Status.ID != "" && c.Status.Endpoints != nil, mustJSON(c.Status)
+		return p != nil && p.Status == metav1.ConditionTrue && c.Status.ID != "" && c.Status.Endpoints != nil, framework.JSON(c.Status)
 	})
 	return got
 }
@@ -307,7 +237,7 @@ func waitCondition(t testing.TB, ns, name, typ string, status metav1.ConditionSt
 		}
 		ext = e
 		c := condition(e, typ)
-		return c.Status == status && (reason == "" || c.Reason == reason) && c.ObservedGeneration == e.Generation, mustJSON(e.Status)
+		return c.Status == status && (reason == "" || c.Reason == reason) && c.ObservedGeneration == e.Generation, framework.JSON(e.Status)
 	})
 	return ext
 }
@@ -317,21 +247,11 @@ func waitReady(t testing.TB, ns, name string) *konnectv1alpha2.KonnectExtension 
 	return waitCondition(t, ns, name, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady)
 }
 
-// waitFor polls cond until it holds, failing after timeout with what it last said.
+// waitFor polls cond until it holds, failing after framework.VerdictTimeout with what it last
+// said.
 func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last: %s\ncontroller log tail:\n%s", timeout, what, last, framework.Tail(ctrl.Log(), 30))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	ctrl.WaitFor(t, framework.VerdictTimeout, what, cond)
 }
 
 // certPath is the fake's path of a control plane's certificates.
@@ -379,11 +299,6 @@ func readyColumn(table, name string) string {
 	return ""
 }
 
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
 // conditionSummary is "Type=Status/Reason" for each condition, for logs.
 func conditionSummary(ext *konnectv1alpha2.KonnectExtension) string {
 	var parts []string
@@ -393,16 +308,68 @@ func conditionSummary(ext *konnectv1alpha2.KonnectExtension) string {
 	return strings.Join(parts, " ")
 }
 
-// checkNoTokenInNamespace fails the test if any token appears in the extensions' status or the
-// Events of ns.
-func checkNoTokenInNamespace(t *testing.T, ns string) {
+// selfSigned generates a self-signed client certificate for cn, as a user would with openssl,
+// writes tls.crt and tls.key into a fresh folder, and returns their paths and the DER.
+func selfSigned(t *testing.T, cn string) (certFile, keyFile string, der []byte) {
 	t.Helper()
-	exts := framework.KubectlOutput(t, cp, "get", "konnectextensions,konnectgatewaycontrolplanes", "-n", ns, "-o", "jsonpath={.items[*].status}")
-	events := framework.KubectlOutput(t, cp, "get", "events", "-n", ns, "-o", "yaml")
-	if found := framework.ContainsAny([]byte(exts), allTokens()...); len(found) > 0 {
-		t.Errorf("statuses in %s contain tokens %v", ns, found)
+	certPEM, keyPEM, der, err := fakekonnect.ClientCertificate(cn)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if found := framework.ContainsAny([]byte(events), allTokens()...); len(found) > 0 {
-		t.Errorf("events in %s contain tokens %v", ns, found)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, der
+}
+
+// parsePEM parses the first certificate of a PEM text, failing the test if there is none.
+func parsePEM(t testing.TB, what string, text []byte) *x509.Certificate {
+	t.Helper()
+	block, _ := pem.Decode(text)
+	if block == nil || block.Type != "CERTIFICATE" {
+		t.Fatalf("%s holds no PEM certificate", what)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return cert
+}
+
+// registeredDERs is the DER of each certificate the fake holds for the control plane.
+func registeredDERs(t testing.TB, cpID string) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, c := range env.Konnect.Certificates(cpID) {
+		out = append(out, parsePEM(t, "the certificate "+c.ID+" in the fake", []byte(c.Cert)).Raw)
+	}
+	return out
+}
+
+// holdsExactly reports whether the fake holds exactly the certificates ders for cpID.
+func holdsExactly(t testing.TB, cpID string, ders ...[]byte) bool {
+	got := registeredDERs(t, cpID)
+	if len(got) != len(ders) {
+		return false
+	}
+	for i := range ders {
+		if !bytes.Equal(got[i], ders[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// certIDs is the ids of the fake's certificates for cpID, for messages.
+func certIDs(cpID string) []string {
+	var ids []string
+	for _, c := range env.Konnect.Certificates(cpID) {
+		ids = append(ids, c.ID)
+	}
+	return ids
 }

@@ -15,8 +15,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,62 +47,34 @@ const (
 	verdictTimeout = 60 * time.Second
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMain(m, &cp, setup, teardown))
-}
-
-func setup() error {
-	var err error
-	if env, err = framework.Setup("e2e-faults-", orgID); err != nil {
-		return err
-	}
+var suite = &framework.Suite{
+	Name: "faults", OrgID: orgID, CP: &cp, Env: &env, Kube: &kube, Client: &client,
 	// No client-side limit: the tests create a thousand objects at once.
-	cfg := cp.RESTConfig()
-	cfg.QPS = -1
-	kube, client, err = framework.Clients(cfg)
-	return err
+	Unthrottled: true,
 }
 
-func teardown() error { return env.Teardown(false) }
-
-var notFileName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
 
 // startController starts the controller binary for one test, watching only ns, with the
 // metrics and probe servers off unless args turn them on (later flags win). It is stopped
 // when the test ends; its log must then hold no panic and no token.
 func startController(t *testing.T, ns string, args ...string) *framework.Controller {
 	t.Helper()
-	all := append([]string{"-v=2", "--namespace=" + ns, "--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)
-	logPath := filepath.Join(env.WorkDir, fmt.Sprintf("%s-%d.log", notFileName.ReplaceAllString(t.Name(), "_"), time.Now().UnixNano()))
-	ctrl, err := framework.StartController(framework.ControllerOptions{
+	ctrl := env.StartControllerForTest(t, "controller", framework.ControllerOptions{
 		Kubeconfig: cp.KubeconfigPath(),
 		Env:        env.Konnect.Env(),
-		Args:       all,
-		LogPath:    logPath,
+		Args:       append([]string{"-v=2", "--namespace=" + ns, "--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Stopped here, before StartControllerForTest's own cleanup (cleanups run last first), so
+	// that a panic on the way out is in the log this checks.
 	t.Cleanup(func() {
 		_ = ctrl.Stop(20 * time.Second)
-		checkLog(t, ctrl)
-		if t.Failed() {
-			t.Logf("controller log (%s), last lines:\n%s", logPath, framework.Tail(ctrl.Log(), 40))
+		log := ctrl.Log()
+		if i := strings.Index(strings.ToLower(log), "panic"); i >= 0 {
+			t.Errorf("the controller's log shows a panic:\n%s", log[max(0, i-200):min(len(log), i+2000)])
 		}
 	})
 	return ctrl
-}
-
-// checkLog fails the test if the controller's log shows a panic or any token.
-func checkLog(t *testing.T, ctrl *framework.Controller) {
-	t.Helper()
-	log := ctrl.Log()
-	if i := strings.Index(strings.ToLower(log), "panic"); i >= 0 {
-		t.Errorf("the controller's log shows a panic:\n%s", log[max(0, i-200):min(len(log), i+2000)])
-	}
-	if found := framework.ContainsAny([]byte(log), env.IssuedTokens()...); len(found) > 0 {
-		t.Errorf("the controller's log contains tokens: %v", found)
-	}
 }
 
 // assertRunning fails the test if the controller has exited.

@@ -1,11 +1,8 @@
 package framework
 
 import (
-	"context"
 	"path/filepath"
 	"sort"
-	"testing"
-	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -13,24 +10,6 @@ import (
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 )
-
-// StartEmptyControlPlane starts a control plane of its own for one test, without the CRD, as a
-// fresh cluster is before anything is installed, and stops it when the test ends.
-func StartEmptyControlPlane(t *testing.T) *controlplane.ControlPlane {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := controlplane.Start(ctx, controlplane.Options{})
-	if err != nil {
-		t.Fatalf("starting a control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("stopping the control plane: %v", err)
-		}
-	})
-	return c
-}
 
 // TokenKubeconfig writes into dir a kubeconfig for c's apiserver that authenticates as user
 // with token, the way a Pod's mounted ServiceAccount token would, and returns its path.

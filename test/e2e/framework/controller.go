@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
@@ -58,6 +59,39 @@ func CleanupBinary() {
 	if buildPath != "" && os.Getenv("KONNECT_AUTH_CONTROLLER_BIN") == "" {
 		_ = os.RemoveAll(filepath.Dir(buildPath))
 	}
+}
+
+// ControllerHelp returns what the built controller prints for --help (on standard error, as
+// the flag package does, with exit code 2).
+func ControllerHelp(t testing.TB) string {
+	t.Helper()
+	stdout, stderr := runControllerBinary(t, "--help", 2)
+	return stdout + stderr
+}
+
+// ControllerVersion returns what the built controller prints for --version.
+func ControllerVersion(t testing.TB) string {
+	t.Helper()
+	stdout, _ := runControllerBinary(t, "--version", 0)
+	return strings.TrimSpace(stdout)
+}
+
+// runControllerBinary runs the built controller with arg, fails the test unless it exits 0 or
+// okExit, and returns what it printed.
+func runControllerBinary(t testing.TB, arg string, okExit int) (stdout, stderr string) {
+	t.Helper()
+	bin, err := ControllerBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(bin, arg)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	var exit *exec.ExitError
+	if err := cmd.Run(); err != nil && !(errors.As(err, &exit) && exit.ExitCode() == okExit) {
+		t.Fatalf("%s %s: %v\n%s%s", bin, arg, err, out.String(), errOut.String())
+	}
+	return out.String(), errOut.String()
 }
 
 // Controller is one running controller process.

@@ -2,6 +2,8 @@ package framework
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -28,11 +30,10 @@ type Env struct {
 	issued []string
 }
 
-// Setup makes a work folder named after prefix, starts a fake Konnect in it that reports orgID
+// newEnv makes a work folder named after prefix, starts a fake Konnect in it that reports orgID
 // for the tokens NewToken issues, and builds the controller binary now, so that a compile error
-// fails fast and no test's timing includes the build. Call it from the setup hook of
-// controlplane.RunTestMain, and Teardown from its teardown hook.
-func Setup(prefix, orgID string) (*Env, error) {
+// fails fast and no test's timing includes the build. Suite.RunTestMain calls it.
+func newEnv(prefix, orgID string) (*Env, error) {
 	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		return nil, err
@@ -45,10 +46,10 @@ func Setup(prefix, orgID string) (*Env, error) {
 	return e, err
 }
 
-// Teardown closes the fake Konnect and removes the binary ControllerBinary built and, unless
+// teardown closes the fake Konnect and removes the binary ControllerBinary built and, unless
 // keepWorkDir (to look at the logs of a failed run), the work folder. It may be called on
-// the partial Env of a failed Setup, and on a nil one.
-func (e *Env) Teardown(keepWorkDir bool) error {
+// the partial Env of a failed newEnv, and on a nil one.
+func (e *Env) teardown(keepWorkDir bool) error {
 	defer CleanupBinary()
 	if e == nil {
 		return nil
@@ -66,19 +67,61 @@ func (e *Env) Teardown(keepWorkDir bool) error {
 // remembers it for IssuedTokens.
 func (e *Env) NewToken(t testing.TB) string {
 	t.Helper()
+	return e.NewTokenFor(t, e.OrgID)
+}
+
+// NewTokenFor is NewToken for the organization orgID (a test that wants a Konnect
+// organization of its own).
+func (e *Env) NewTokenFor(t testing.TB, orgID string) string {
+	t.Helper()
+	token := e.UnregisteredToken()
+	e.Konnect.AddToken(token, orgID)
+	return token
+}
+
+// UnregisteredToken returns a fresh, well-formed token that the fake Konnect refuses (401), and
+// remembers it for IssuedTokens: a refused token must not leak either.
+func (e *Env) UnregisteredToken() string {
 	token := RandomToken()
-	e.Konnect.AddToken(token, e.OrgID)
 	e.mu.Lock()
 	e.issued = append(e.issued, token)
 	e.mu.Unlock()
 	return token
 }
 
-// IssuedTokens returns a copy of every token NewToken issued so far.
+// IssuedTokens returns a copy of every token NewToken, NewTokenFor and UnregisteredToken
+// issued so far.
 func (e *Env) IssuedTokens() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]string(nil), e.issued...)
+}
+
+// StartControllerForTest starts a controller with opts for the test t and stops it when t
+// ends (SIGTERM, then SIGKILL after 30s). Its log must then hold none of the tokens e issued,
+// and if t failed its last lines are shown. With opts.LogPath "" the log goes to t's temporary
+// folder, named after name.
+func (e *Env) StartControllerForTest(t testing.TB, name string, opts ControllerOptions) *Controller {
+	t.Helper()
+	if opts.LogPath == "" {
+		opts.LogPath = filepath.Join(t.TempDir(), name+".log")
+	}
+	c, err := StartController(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("started controller %s (pid %d): %s", name, c.Pid(), strings.Join(opts.Args, " "))
+	t.Cleanup(func() {
+		_ = c.Stop(controllerStopGrace)
+		log := c.Log()
+		if found := ContainsAny([]byte(log), e.IssuedTokens()...); len(found) > 0 {
+			t.Errorf("controller %s's log contains tokens: %v", name, found)
+		}
+		if t.Failed() {
+			t.Logf("controller %s log (%s), last lines:\n%s", name, opts.LogPath, Tail(log, 60))
+		}
+	})
+	return c
 }
 
 // Clients returns a Kubernetes client and a client for KonnectAPIAuthConfigurations, both made

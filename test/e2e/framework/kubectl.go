@@ -57,11 +57,19 @@ func Apply(t testing.TB, c *controlplane.ControlPlane, manifest string) {
 // ServiceAccount's), as that identity would type it. It does not fail the test: refusals are
 // what some callers look for.
 func KubectlWith(c *controlplane.ControlPlane, kubeconfig string, args ...string) (stdout, stderr string, err error) {
+	return KubectlWithInput(c, kubeconfig, "", args...)
+}
+
+// KubectlWithInput is KubectlWith feeding kubectl stdin ("" for none).
+func KubectlWithInput(c *controlplane.ControlPlane, kubeconfig, stdin string, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), KubectlTimeout)
 	defer cancel()
 	full := append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + filepath.Join(filepath.Dir(kubeconfig), "kubectl-cache")}, args...)
 	cmd := exec.CommandContext(ctx, c.KubectlPath(), full...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()

@@ -2,7 +2,9 @@ package framework
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,15 +24,60 @@ const VerdictTimeout = 30 * time.Second
 // and what cond last said.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
+	waitFor(t, timeout, what, cond, nil)
+}
+
+// WaitFor is framework.WaitFor that, on timeout, also shows the controller's last log lines.
+func (c *Controller) WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	waitFor(t, timeout, what, cond, c.Log)
+}
+
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string), log func() string) {
+	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		var ok bool
 		ok, last = cond()
 		return ok, nil
 	})
-	if err != nil {
-		t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
+	if err == nil {
+		return
 	}
+	msg := fmt.Sprintf("timed out after %v waiting for %s; last: %s", timeout, what, last)
+	if log != nil {
+		msg += "\ncontroller log tail:\n" + Tail(log(), 30)
+	}
+	t.Fatal(msg)
+}
+
+// Eventually calls check every 100ms until it reports no problem ("" is none) or timeout
+// passes, then fails the test (without stopping it) with each problem of the last call. It is
+// for assertions on state the controller computes (its metrics, its log, its cache-derived
+// values): that state may trail what the apiserver already shows, so it is waited for, not
+// read once.
+func Eventually(t testing.TB, timeout time.Duration, check func() []string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		problems := slices.DeleteFunc(check(), func(p string) bool { return p == "" })
+		if len(problems) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, p := range problems {
+				t.Errorf("%s (still after %v)", p, timeout)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// JSON formats v as JSON for a message.
+func JSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // APIAuthValid returns cfg's APIAuthValid condition, or nil if it has none (or cfg is nil).
@@ -52,9 +99,15 @@ func APIAuthValid(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) *metav1.Cond
 // last 30 lines.
 func WaitForCondition(t testing.TB, client clientset.Interface, ns, name string, status metav1.ConditionStatus, reason string, logs ...func() string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
 	t.Helper()
+	return WaitForConditionWithin(t, VerdictTimeout, client, ns, name, status, reason, logs...)
+}
+
+// WaitForConditionWithin is WaitForCondition waiting up to timeout.
+func WaitForConditionWithin(t testing.TB, timeout time.Duration, client clientset.Interface, ns, name string, status metav1.ConditionStatus, reason string, logs ...func() string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
+	t.Helper()
 	var last *konnectv1alpha1.KonnectAPIAuthConfiguration
 	var lastErr error
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, VerdictTimeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			lastErr = err
@@ -67,7 +120,7 @@ func WaitForCondition(t testing.TB, client clientset.Interface, ns, name string,
 	if err == nil {
 		return last
 	}
-	msg := fmt.Sprintf("%s/%s: APIAuthValid never became %s/%s within %v; last status: %+v", ns, name, status, reason, VerdictTimeout, statusOf(last))
+	msg := fmt.Sprintf("%s/%s: APIAuthValid never became %s/%s within %v; last status: %+v", ns, name, status, reason, timeout, statusOf(last))
 	if lastErr != nil {
 		msg += fmt.Sprintf(" (last read: %v)", lastErr)
 	}

@@ -1,9 +1,19 @@
+// Package grants_test proves, end to end, the two behaviours users of Kong's operator 2.3 rely
+// on: a configuration may take its token from a Secret in another namespace when a
+// KongReferenceGrant there permits it (and only then), and a token Secret in use carries the
+// finalizer gateway.konghq.com/secret-in-use-by-konnect-resource until its last user lets go.
+//
+// The built controller runs against a real kube-apiserver and etcd, with kube-controller-manager
+// (namespace and garbage-collector controllers) so that namespace deletion is real, reaches the
+// fake Konnect only through HTTPS_PROXY, and is driven with kubectl as a user types it.
+//
+// It needs bin/etcd, bin/kube-apiserver, bin/kubectl and bin/kube-controller-manager
+// (`make tools`).
 package grants_test
 
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,26 +22,110 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
+
+var (
+	cp     *controlplane.ControlPlane
+	env    *framework.Env
+	ctrl   *framework.Controller
+	client clientset.Interface
+)
+
+const (
+	// settle is how long a test gives the controller to (wrongly) act on something that must
+	// change nothing; each such wait is followed by a positive control that does change
+	// something, so that a controller which never acts cannot pass.
+	settle = 3 * time.Second
+
+	finalizer = konnectv1alpha1.SecretInUseFinalizer
+)
+
+var suite = &framework.Suite{
+	Name: "grants", ControlPlane: controlplane.Options{ControllerManager: true},
+	CP: &cp, Env: &env, Client: &client, Controller: &ctrl,
+	// -v=10 (capped at 5): the log is searched for tokens at the end.
+	ControllerArgs: []string{"-v=10", "--konnect-timeout=2s"},
+}
+
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
+
+// conditions returns the configuration's conditions by type.
+func conditions(t testing.TB, ns, name string) map[string]metav1.Condition {
+	t.Helper()
+	cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return byType(cfg)
+}
+
+// byType returns the configuration's conditions by type.
+func byType(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) map[string]metav1.Condition {
+	out := map[string]metav1.Condition{}
+	for _, c := range cfg.Status.Conditions {
+		out[c.Type] = c
+	}
+	return out
+}
+
+// waitFor polls cond until it holds, failing after framework.VerdictTimeout with what it last
+// said.
+func waitFor(t testing.TB, what string, cond func() (bool, string)) {
+	t.Helper()
+	ctrl.WaitFor(t, framework.VerdictTimeout, what, cond)
+}
+
+// waitForVerdict waits until APIAuthValid has status and reason, and returns the conditions.
+func waitForVerdict(t testing.TB, ns, name string, status metav1.ConditionStatus, reason string) map[string]metav1.Condition {
+	t.Helper()
+	return byType(framework.WaitForCondition(t, client, ns, name, status, reason, ctrl.Log))
+}
+
+// finalizers is what `kubectl get secret -o jsonpath='{.metadata.finalizers}'` prints.
+func finalizers(t testing.TB, ns, name string) string {
+	t.Helper()
+	return framework.KubectlOutput(t, cp, "get", "secret", name, "-n", ns, "-o", "jsonpath={.metadata.finalizers}")
+}
+
+// inUse is what that jsonpath prints for a Secret carrying only the in-use finalizer.
+var inUse = `["` + finalizer + `"]`
+
+// waitGone waits until kubectl reports the object NotFound.
+func waitGone(t testing.TB, args ...string) {
+	t.Helper()
+	waitFor(t, strings.Join(args, " ")+" NotFound", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, stderr, err := cp.Kubectl(ctx, append([]string{"get"}, args...)...)
+		return err != nil && strings.Contains(stderr, "NotFound"), out + stderr
+	})
+}
+
+// conditionsYAML is the status.conditions as `kubectl get -o yaml` shows them, for the log.
+func conditionsYAML(t testing.TB, ns, name string) string {
+	t.Helper()
+	out := framework.KubectlOutput(t, cp, "get", "konnectapiauthconfiguration", name, "-n", ns, "-o", "yaml")
+	if i := strings.Index(out, "  conditions:"); i >= 0 {
+		return out[i:]
+	}
+	return out
+}
 
 // TestGrantLifecycle: none → granted → revoked. Without a grant the configuration is
 // RefNotPermitted on both conditions, with a message naming the grant that would permit it,
 // the token never reaches Konnect and the Secret has no finalizer; a grant turns it Valid with
 // ResolvedRefs True and the Secret in use; revoking the grant undoes both within seconds.
 func TestGrantLifecycle(t *testing.T) {
-	apps := controlplane.NewNamespace(t, cp)
-	vault := controlplane.NewNamespace(t, cp)
-	token := newToken(t)
-	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", token))
-	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
+	apps, vault, token := crossNamespace(t)
 
 	conds := waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 	t.Logf("not permitted:\n%s", conditionsYAML(t, apps, "cross"))
 	refs, ok := conds[konnectv1alpha1.ConditionResolvedRefs]
 	if !ok || refs.Status != metav1.ConditionFalse || refs.Reason != konnectv1alpha1.ReasonRefNotPermitted {
-		t.Errorf("ResolvedRefs = %s, want False/RefNotPermitted", mustJSON(refs))
+		t.Errorf("ResolvedRefs = %s, want False/RefNotPermitted", framework.JSON(refs))
 	}
 	for _, want := range []string{"namespace \"" + vault + "\"", "group: konnect.konghq.com, kind: KonnectAPIAuthConfiguration, namespace: " + apps,
 		"group: core, kind: Secret, name: konnect-token"} {
@@ -40,7 +134,7 @@ func TestGrantLifecycle(t *testing.T) {
 		}
 	}
 	time.Sleep(settle)
-	if n := konnect.CallsFor(token); n != 0 {
+	if n := env.Konnect.CallsFor(token); n != 0 {
 		t.Fatalf("the cross-namespace token reached Konnect %d times without a grant", n)
 	}
 	if got := finalizers(t, vault, "konnect-token"); got != "" {
@@ -48,7 +142,7 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 
 	t.Logf("$ kubectl get secret konnect-token -n %s -o jsonpath='{.metadata.finalizers}'\n%s", vault, finalizers(t, vault, "konnect-token"))
-	framework.Apply(t, cp, grantYAML(vault, "allow-apps", permitting(apps, "konnect-token")))
+	framework.Apply(t, cp, framework.GrantYAML(vault, "allow-apps", framework.SecretGrant(apps, "konnect-token")))
 	conds = waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	t.Logf("granted:\n%s", conditionsYAML(t, apps, "cross"))
 	if msg := conds[konnectv1alpha1.ConditionAPIAuthValid].Message; msg != "Token from Secret "+vault+"/konnect-token is valid" {
@@ -56,9 +150,9 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 	refs = conds[konnectv1alpha1.ConditionResolvedRefs]
 	if refs.Status != metav1.ConditionTrue || refs.Reason != konnectv1alpha1.ReasonResolvedRefs || !strings.Contains(refs.Message, vault+"/allow-apps") {
-		t.Errorf("ResolvedRefs = %s, want True/ResolvedRefs naming the grant", mustJSON(refs))
+		t.Errorf("ResolvedRefs = %s, want True/ResolvedRefs naming the grant", framework.JSON(refs))
 	}
-	if konnect.CallsFor(token) == 0 {
+	if env.Konnect.CallsFor(token) == 0 {
 		t.Errorf("Valid without a call to Konnect")
 	}
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
@@ -72,7 +166,7 @@ func TestGrantLifecycle(t *testing.T) {
 	framework.KubectlOutput(t, cp, "delete", "kongreferencegrant", "allow-apps", "-n", vault)
 	conds = waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 	if refs := conds[konnectv1alpha1.ConditionResolvedRefs]; refs.Status != metav1.ConditionFalse {
-		t.Errorf("ResolvedRefs after revocation = %s", mustJSON(refs))
+		t.Errorf("ResolvedRefs after revocation = %s", framework.JSON(refs))
 	}
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", "")
 	if cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(apps).Get(t.Context(), "cross", metav1.GetOptions{}); err != nil || cfg.Status.OrganizationID != "" {
@@ -80,7 +174,7 @@ func TestGrantLifecycle(t *testing.T) {
 	}
 
 	// A grant for every Secret of the namespace (no name) permits it too.
-	framework.Apply(t, cp, grantYAML(vault, "allow-apps-all", permitting(apps, "")))
+	framework.Apply(t, cp, framework.GrantYAML(vault, "allow-apps-all", framework.SecretGrant(apps, "")))
 	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
 }
@@ -90,46 +184,42 @@ func TestGrantLifecycle(t *testing.T) {
 // token never reaches Konnect. The last step, the right grant, is the control that shows the
 // controller does act on grants.
 func TestNonMatchingGrants(t *testing.T) {
-	apps := controlplane.NewNamespace(t, cp)
-	vault := controlplane.NewNamespace(t, cp)
-	token := newToken(t)
-	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", token))
-	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
+	apps, vault, token := crossNamespace(t)
 	waitForVerdict(t, apps, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
 
 	for _, tc := range []struct {
 		name string
 		ns   string // where the grant is
-		g    grant
+		g    framework.Grant
 	}{
-		{"other from kind", vault, grant{"konnect.konghq.com", "KonnectGatewayControlPlane", apps, "core", "Secret", "konnect-token"}},
-		{"other from group", vault, grant{"configuration.konghq.com", "KongService", apps, "core", "Secret", "konnect-token"}},
-		{"other from namespace", vault, permitting("default", "konnect-token")},
-		{"other Secret name", vault, permitting(apps, "another-secret")},
-		{"other to kind", vault, grant{"konnect.konghq.com", "KonnectAPIAuthConfiguration", apps, "konnect.konghq.com", "KonnectAPIAuthConfiguration", ""}},
-		{"in the configuration's namespace", apps, permitting(apps, "konnect-token")},
+		{"other from kind", vault, framework.Grant{FromGroup: "konnect.konghq.com", FromKind: "KonnectGatewayControlPlane", FromNamespace: apps, ToGroup: "core", ToKind: "Secret", ToName: "konnect-token"}},
+		{"other from group", vault, framework.Grant{FromGroup: "configuration.konghq.com", FromKind: "KongService", FromNamespace: apps, ToGroup: "core", ToKind: "Secret", ToName: "konnect-token"}},
+		{"other from namespace", vault, framework.SecretGrant("default", "konnect-token")},
+		{"other Secret name", vault, framework.SecretGrant(apps, "another-secret")},
+		{"other to kind", vault, framework.Grant{FromGroup: "konnect.konghq.com", FromKind: "KonnectAPIAuthConfiguration", FromNamespace: apps, ToGroup: "konnect.konghq.com", ToKind: "KonnectAPIAuthConfiguration"}},
+		{"in the configuration's namespace", apps, framework.SecretGrant(apps, "konnect-token")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			framework.Apply(t, cp, grantYAML(tc.ns, "not-this-one", tc.g))
+			framework.Apply(t, cp, framework.GrantYAML(tc.ns, "not-this-one", tc.g))
 			defer framework.KubectlOutput(t, cp, "delete", "kongreferencegrant", "not-this-one", "-n", tc.ns)
 			time.Sleep(settle)
 			conds := conditions(t, apps, "cross")
 			if c := conds[konnectv1alpha1.ConditionAPIAuthValid]; c.Reason != konnectv1alpha1.ReasonRefNotPermitted {
-				t.Errorf("with a grant %s: APIAuthValid %s", mustJSON(tc.g), mustJSON(c))
+				t.Errorf("with a grant %s: APIAuthValid %s", framework.JSON(tc.g), framework.JSON(c))
 			}
 			if c := conds[konnectv1alpha1.ConditionResolvedRefs]; c.Status != metav1.ConditionFalse {
-				t.Errorf("with a grant %s: ResolvedRefs %s", mustJSON(tc.g), mustJSON(c))
+				t.Errorf("with a grant %s: ResolvedRefs %s", framework.JSON(tc.g), framework.JSON(c))
 			}
 			if got := finalizers(t, vault, "konnect-token"); got != "" {
-				t.Errorf("with a grant %s the Secret got finalizers %s", mustJSON(tc.g), got)
+				t.Errorf("with a grant %s the Secret got finalizers %s", framework.JSON(tc.g), got)
 			}
 		})
 	}
-	if n := konnect.CallsFor(token); n != 0 {
+	if n := env.Konnect.CallsFor(token); n != 0 {
 		t.Fatalf("the cross-namespace token reached Konnect %d times without a matching grant", n)
 	}
 
-	framework.Apply(t, cp, grantYAML(vault, "this-one", permitting(apps, "konnect-token")))
+	framework.Apply(t, cp, framework.GrantYAML(vault, "this-one", framework.SecretGrant(apps, "konnect-token")))
 	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 }
 
@@ -137,7 +227,7 @@ func TestNonMatchingGrants(t *testing.T) {
 // empty or equal) has no ResolvedRefs condition at all, and its Secret carries the finalizer.
 func TestSameNamespace(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	token := newToken(t)
+	token := env.NewToken(t)
 	framework.Apply(t, cp, framework.SecretYAML(ns, "konnect-api-auth-secret", framework.CredentialLabels, "token", token))
 	t.Logf("$ kubectl get secret konnect-api-auth-secret -n %s -o jsonpath='{.metadata.finalizers}'\n%s", ns, finalizers(t, ns, "konnect-api-auth-secret"))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "local", "konnect-api-auth-secret", "", "us.api.konghq.com"))
@@ -145,7 +235,7 @@ func TestSameNamespace(t *testing.T) {
 	for _, name := range []string{"local", "local-explicit"} {
 		conds := waitForVerdict(t, ns, name, metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 		if c, ok := conds[konnectv1alpha1.ConditionResolvedRefs]; ok {
-			t.Errorf("%s: same-namespace reference has a ResolvedRefs condition: %s", name, mustJSON(c))
+			t.Errorf("%s: same-namespace reference has a ResolvedRefs condition: %s", name, framework.JSON(c))
 		}
 	}
 	t.Logf("same namespace:\n%s", conditionsYAML(t, ns, "local"))
@@ -167,7 +257,7 @@ func TestSameNamespace(t *testing.T) {
 // changes to token, and never displaces another controller's finalizer.
 func TestFinalizerFollowsTheReference(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	first, second := newToken(t), newToken(t)
+	first, second := env.NewToken(t), env.NewToken(t)
 	framework.Apply(t, cp, framework.SecretYAML(ns, "first", framework.CredentialLabels, "token", first))
 	framework.Apply(t, cp, framework.SecretYAML(ns, "second", framework.CredentialLabels, "token", second))
 	// Someone else's finalizer on the second Secret must survive ours coming and going.
@@ -184,12 +274,12 @@ func TestFinalizerFollowsTheReference(t *testing.T) {
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "mover", "second", "", "us.api.konghq.com"))
 	framework.WaitForFinalizers(t, cp, ns, "second", `["example.com/keep","`+finalizer+`"]`)
 	framework.WaitForFinalizers(t, cp, ns, "first", "")
-	if before := konnect.CallsFor(second); before == 0 {
-		waitFor(t, "the second token checked", func() (bool, string) { return konnect.CallsFor(second) > 0, "" })
+	if before := env.Konnect.CallsFor(second); before == 0 {
+		waitFor(t, "the second token checked", func() (bool, string) { return env.Konnect.CallsFor(second) > 0, "" })
 	}
 
 	framework.KubectlOutput(t, cp, "patch", "konnectapiauthconfiguration", "mover", "-n", ns, "--type=merge", "-p",
-		`{"spec":{"type":"token","token":"`+newToken(t)+`","secretRef":null}}`)
+		`{"spec":{"type":"token","token":"`+env.NewToken(t)+`","secretRef":null}}`)
 	waitForVerdict(t, ns, "mover", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, ns, "second", `["example.com/keep"]`)
 	if got := finalizers(t, ns, "first"); got != "" {
@@ -206,7 +296,7 @@ func TestFinalizerFollowsTheReference(t *testing.T) {
 // Secret go.
 func TestDeleteSecretInUse(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	framework.Apply(t, cp, framework.SecretYAML(ns, "in-use", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "in-use", framework.CredentialLabels, "token", env.NewToken(t)))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "user", "in-use", "", "us.api.konghq.com"))
 	waitForVerdict(t, ns, "user", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, ns, "in-use", inUse)
@@ -222,7 +312,7 @@ func TestDeleteSecretInUse(t *testing.T) {
 	}
 	conds := conditions(t, ns, "user")
 	if c := conds[konnectv1alpha1.ConditionAPIAuthValid]; c.Status != metav1.ConditionTrue || c.Reason != konnectv1alpha1.ReasonValid {
-		t.Errorf("verdict while the Secret is Terminating = %s, want it kept", mustJSON(c))
+		t.Errorf("verdict while the Secret is Terminating = %s, want it kept", framework.JSON(c))
 	}
 
 	framework.KubectlOutput(t, cp, "delete", "konnectapiauthconfiguration", "user", "-n", ns)
@@ -235,7 +325,7 @@ func TestDeleteSecretInUse(t *testing.T) {
 func TestDeleteNamespace(t *testing.T) {
 	both := "both-" + utilrand.String(6)
 	framework.KubectlOutput(t, cp, "create", "namespace", both)
-	framework.Apply(t, cp, framework.SecretYAML(both, "konnect-token", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, framework.SecretYAML(both, "konnect-token", framework.CredentialLabels, "token", env.NewToken(t)))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(both, "user", "konnect-token", "", "us.api.konghq.com"))
 	waitForVerdict(t, both, "user", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, both, "konnect-token", inUse)
@@ -247,8 +337,8 @@ func TestDeleteNamespace(t *testing.T) {
 	apps := controlplane.NewNamespace(t, cp)
 	vault := "vault-" + utilrand.String(6)
 	framework.KubectlOutput(t, cp, "create", "namespace", vault)
-	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", newToken(t)))
-	framework.Apply(t, cp, grantYAML(vault, "allow-apps", permitting(apps, "konnect-token")))
+	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", env.NewToken(t)))
+	framework.Apply(t, cp, framework.GrantYAML(vault, "allow-apps", framework.SecretGrant(apps, "konnect-token")))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
 	waitForVerdict(t, apps, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	framework.WaitForFinalizers(t, cp, vault, "konnect-token", inUse)
@@ -264,8 +354,8 @@ func TestDeleteNamespace(t *testing.T) {
 // and keeps the finalizer of a Secret still in use.
 func TestFinalizerLeftWhileControllerDown(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
-	framework.Apply(t, cp, framework.SecretYAML(ns, "orphaned", framework.CredentialLabels, "token", newToken(t)))
-	framework.Apply(t, cp, framework.SecretYAML(ns, "still-used", framework.CredentialLabels, "token", newToken(t)))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "orphaned", framework.CredentialLabels, "token", env.NewToken(t)))
+	framework.Apply(t, cp, framework.SecretYAML(ns, "still-used", framework.CredentialLabels, "token", env.NewToken(t)))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "gone", "orphaned", "", "us.api.konghq.com"))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, "stays", "still-used", "", "us.api.konghq.com"))
 	framework.WaitForFinalizers(t, cp, ns, "orphaned", inUse)
@@ -280,8 +370,7 @@ func TestFinalizerLeftWhileControllerDown(t *testing.T) {
 		t.Fatalf("with no controller running the finalizer changed: %s", got)
 	}
 
-	var err error
-	if ctrl, err = startController(); err != nil {
+	if err := suite.StartController(); err != nil {
 		t.Fatal(err)
 	}
 	framework.WaitForFinalizers(t, cp, ns, "orphaned", "")
@@ -294,17 +383,9 @@ func TestFinalizerLeftWhileControllerDown(t *testing.T) {
 // TestCrossNamespaceExample: manifests/examples/cross-namespace/, applied as its README says
 // (token placeholder replaced, server-side), is Valid with ResolvedRefs True.
 func TestCrossNamespaceExample(t *testing.T) {
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(root, "manifests", "examples", "cross-namespace", "cross-namespace.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	manifest := framework.Example(t, "cross-namespace/cross-namespace.yaml", "", env.NewToken(t))
 	framework.KubectlOutput(t, cp, "create", "namespace", "kong")
 	defer framework.KubectlOutput(t, cp, "delete", "namespace", "kong", "konnect-credentials", "--wait=false")
-	manifest := strings.ReplaceAll(string(raw), "kpat_REPLACE_WITH_YOUR_TOKEN", newToken(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if out, stderr, err := cp.KubectlInput(ctx, strings.NewReader(manifest), "apply", "--server-side", "-f", "-"); err != nil {
@@ -312,7 +393,19 @@ func TestCrossNamespaceExample(t *testing.T) {
 	}
 	conds := waitForVerdict(t, "kong", "konnect-api-auth-cross-namespace", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	if c := conds[konnectv1alpha1.ConditionResolvedRefs]; c.Status != metav1.ConditionTrue {
-		t.Errorf("ResolvedRefs = %s", mustJSON(c))
+		t.Errorf("ResolvedRefs = %s", framework.JSON(c))
 	}
 	framework.WaitForFinalizers(t, cp, "konnect-credentials", "konnect-api-auth-secret", inUse)
+}
+
+// crossNamespace makes two namespaces, apps and vault, and in them the configuration
+// apps/cross naming the labelled Secret vault/konnect-token, which holds a fresh token.
+func crossNamespace(t *testing.T) (apps, vault, token string) {
+	t.Helper()
+	apps = controlplane.NewNamespace(t, cp)
+	vault = controlplane.NewNamespace(t, cp)
+	token = env.NewToken(t)
+	framework.Apply(t, cp, framework.SecretYAML(vault, "konnect-token", framework.CredentialLabels, "token", token))
+	framework.Apply(t, cp, framework.SecretRefConfigYAML(apps, "cross", "konnect-token", vault, "us.api.konghq.com"))
+	return apps, vault, token
 }

@@ -48,7 +48,7 @@ func TestUserRoleAggregation(t *testing.T) {
 
 	// Apply only the user-facing ClusterRoles to the shared control plane.
 	var docs []string
-	for _, u := range r.objs {
+	for _, u := range r.Objects {
 		if u.GetKind() == "ClusterRole" && strings.HasPrefix(u.GetName(), "konnect-auth-controller-") {
 			b, err := json.Marshal(u.Object)
 			if err != nil {

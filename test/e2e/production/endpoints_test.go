@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -111,50 +110,64 @@ func TestMetrics(t *testing.T) {
 	}
 	framework.WaitForCondition(t, client, ns, "revoked", metav1.ConditionFalse, konnectv1alpha1.ReasonInvalid)
 
-	text, m := scrape(t, p)
-	fakeCalls := env.Konnect.Calls() - callsAtStart
-	requests, _ := sum(m, "konnect_auth_controller_konnect_requests_total", nil)
-	t.Logf("after 6 configurations (4 distinct tokens): the fake Konnect counted %d requests, the controller's counter %v", fakeCalls, requests)
-	if int64(requests) != fakeCalls {
-		t.Errorf("konnect_auth_controller_konnect_requests_total = %v, but the fake Konnect received %d requests", requests, fakeCalls)
-	}
-	if fakeCalls != 4 {
-		t.Errorf("the fake Konnect received %d requests for 4 distinct tokens, want 4 (one per token)", fakeCalls)
-	}
-	checkMetricValue(t, m, "konnect_auth_controller_konnect_requests_total", map[string]string{"outcome": "valid"}, 3)
-	checkMetricValue(t, m, "konnect_auth_controller_konnect_requests_total", map[string]string{"outcome": "invalid"}, 1)
-	checkMetricValue(t, m, "konnect_auth_controller_konnect_request_duration_seconds_count", nil, requests)
-	checkMetricValue(t, m, "konnect_auth_controller_validation_cache_misses_total", nil, requests)
-	if hits, _ := sum(m, "konnect_auth_controller_validation_cache_hits_total", nil); hits < 2 {
-		t.Errorf("validation_cache_hits_total = %v; the two other users of the shared token should have been hits", hits)
-	}
-	checkMetricValue(t, m, "konnect_auth_controller_configurations", map[string]string{"status": "True", "reason": "Valid"}, 5)
-	checkMetricValue(t, m, "konnect_auth_controller_configurations", map[string]string{"status": "False", "reason": "Invalid"}, 1)
+	// The metrics are the controller's own (the configurations gauge comes from its informer
+	// cache), so they may trail the statuses just seen: each scrape is checked until it holds.
+	version := framework.ControllerVersion(t)
 	queue := map[string]string{"name": "konnect-auth-controller"}
-	if adds, ok := sum(m, "workqueue_adds_total", queue); !ok || adds < 6 {
-		t.Errorf("workqueue_adds_total{name=\"konnect-auth-controller\"} = %v (present %v), want at least one add per configuration (6)", adds, ok)
-	}
-	for _, name := range []string{"workqueue_depth", "workqueue_queue_duration_seconds_count", "workqueue_work_duration_seconds_count", "workqueue_retries_total"} {
-		if _, ok := sum(m, name, queue); !ok {
-			t.Errorf("no %s{name=\"konnect-auth-controller\"}", name)
+	var (
+		text     string
+		m        []sample
+		requests float64
+	)
+	framework.Eventually(t, metricsTimeout, func() (problems []string) {
+		text, m = scrape(t, p)
+		fakeCalls := env.Konnect.Calls() - callsAtStart
+		requests, _ = sum(m, "konnect_auth_controller_konnect_requests_total", nil)
+		if int64(requests) != fakeCalls {
+			problems = append(problems, fmt.Sprintf("konnect_auth_controller_konnect_requests_total = %v, but the fake Konnect received %d requests", requests, fakeCalls))
 		}
-	}
-	checkMetricValue(t, m, "konnect_auth_controller_build_info", map[string]string{"version": binaryVersion(t)}, 1)
+		if fakeCalls != 4 {
+			problems = append(problems, fmt.Sprintf("the fake Konnect received %d requests for 4 distinct tokens, want 4 (one per token)", fakeCalls))
+		}
+		problems = append(problems,
+			metricValue(m, "konnect_auth_controller_konnect_requests_total", map[string]string{"outcome": "valid"}, 3),
+			metricValue(m, "konnect_auth_controller_konnect_requests_total", map[string]string{"outcome": "invalid"}, 1),
+			metricValue(m, "konnect_auth_controller_konnect_request_duration_seconds_count", nil, requests),
+			metricValue(m, "konnect_auth_controller_validation_cache_misses_total", nil, requests))
+		if hits, _ := sum(m, "konnect_auth_controller_validation_cache_hits_total", nil); hits < 2 {
+			problems = append(problems, fmt.Sprintf("validation_cache_hits_total = %v; the two other users of the shared token should have been hits", hits))
+		}
+		problems = append(problems,
+			metricValue(m, "konnect_auth_controller_configurations", map[string]string{"status": "True", "reason": "Valid"}, 5),
+			metricValue(m, "konnect_auth_controller_configurations", map[string]string{"status": "False", "reason": "Invalid"}, 1))
+		if adds, ok := sum(m, "workqueue_adds_total", queue); !ok || adds < 6 {
+			problems = append(problems, fmt.Sprintf("workqueue_adds_total{name=\"konnect-auth-controller\"} = %v (present %v), want at least one add per configuration (6)", adds, ok))
+		}
+		for _, name := range []string{"workqueue_depth", "workqueue_queue_duration_seconds_count", "workqueue_work_duration_seconds_count", "workqueue_retries_total"} {
+			if _, ok := sum(m, name, queue); !ok {
+				problems = append(problems, fmt.Sprintf("no %s{name=\"konnect-auth-controller\"}", name))
+			}
+		}
+		return append(problems, metricValue(m, "konnect_auth_controller_build_info", map[string]string{"version": version}, 1))
+	})
+	t.Logf("after 6 configurations (4 distinct tokens): the fake Konnect counted %d requests, the controller's counter %v", env.Konnect.Calls()-callsAtStart, requests)
 	checkNoTokens(t, text)
 
 	// The counter moves with the fake's count: one more token, one more request on both sides.
 	callsBefore := env.Konnect.Calls()
 	framework.MustKubectl(t, cp, framework.TokenConfigYAML(ns, "one-more", env.NewToken(t), "us.api.konghq.com"), "apply", "-f", "-")
 	framework.WaitForCondition(t, client, ns, "one-more", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
-	text, m = scrape(t, p)
-	requestsAfter, _ := sum(m, "konnect_auth_controller_konnect_requests_total", nil)
-	if moved, fakeMoved := requestsAfter-requests, env.Konnect.Calls()-callsBefore; int64(moved) != fakeMoved || fakeMoved != 1 {
-		t.Errorf("after one more token the counter moved by %v and the fake's count by %d, want 1 and 1", moved, fakeMoved)
-	}
-	if total := env.Konnect.Calls() - callsAtStart; int64(requestsAfter) != total {
-		t.Errorf("over the controller's lifetime: counter %v, fake Konnect %d", requestsAfter, total)
-	}
-	checkMetricValue(t, m, "konnect_auth_controller_configurations", map[string]string{"status": "True", "reason": "Valid"}, 6)
+	framework.Eventually(t, metricsTimeout, func() (problems []string) {
+		text, m = scrape(t, p)
+		requestsAfter, _ := sum(m, "konnect_auth_controller_konnect_requests_total", nil)
+		if moved, fakeMoved := requestsAfter-requests, env.Konnect.Calls()-callsBefore; int64(moved) != fakeMoved || fakeMoved != 1 {
+			problems = append(problems, fmt.Sprintf("after one more token the counter moved by %v and the fake's count by %d, want 1 and 1", moved, fakeMoved))
+		}
+		if total := env.Konnect.Calls() - callsAtStart; int64(requestsAfter) != total {
+			problems = append(problems, fmt.Sprintf("over the controller's lifetime: counter %v, fake Konnect %d", requestsAfter, total))
+		}
+		return append(problems, metricValue(m, "konnect_auth_controller_configurations", map[string]string{"status": "True", "reason": "Valid"}, 6))
+	})
 	checkNoTokens(t, text)
 }
 
@@ -168,13 +181,18 @@ func scrape(t testing.TB, p *proc) (string, []sample) {
 	return body, parseMetrics(t, body)
 }
 
-// checkMetricValue checks the sum of the samples of name matching labels.
-func checkMetricValue(t testing.TB, m []sample, name string, labels map[string]string, want float64) {
-	t.Helper()
+// metricsTimeout bounds how long the controller's metrics may take to catch up with what the
+// apiserver shows.
+const metricsTimeout = 10 * time.Second
+
+// metricValue says what is wrong with the sum of the samples of name matching labels ("" when
+// it is want).
+func metricValue(m []sample, name string, labels map[string]string, want float64) string {
 	got, ok := sum(m, name, labels)
 	if !ok || got != want {
-		t.Errorf("%s%v = %v (present %v), want %v", name, labels, got, ok, want)
+		return fmt.Sprintf("%s%v = %v (present %v), want %v", name, labels, got, ok, want)
 	}
+	return ""
 }
 
 // checkNoTokens fails if the metrics text holds any token the tests issued, its secret part
@@ -191,26 +209,12 @@ func checkNoTokens(t testing.TB, text string) {
 	t.Logf("/metrics (%d bytes) holds none of %d tokens, in clear or hashed", len(text), len(needles)/3)
 }
 
-// binaryVersion returns what the built binary prints for --version.
-func binaryVersion(t testing.TB) string {
-	t.Helper()
-	bin, err := framework.ControllerBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "--version").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // applyControllerClusterRole applies the manifests' controller ClusterRole to the shared
 // control plane (idempotent).
 func applyControllerClusterRole(t testing.TB) {
 	t.Helper()
 	r := render(t, clusterWide)
-	for _, u := range r.objs {
+	for _, u := range r.Objects {
 		if u.GetKind() == "ClusterRole" && u.GetName() == "konnect-auth-controller" {
 			b, err := json.Marshal(u.Object)
 			if err != nil {

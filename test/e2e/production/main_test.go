@@ -26,7 +26,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -51,7 +50,6 @@ var (
 )
 
 const (
-	orgID = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
 	// verdictTimeout bounds how long a verdict may take to show.
 	verdictTimeout = 30 * time.Second
 	// saNamespace and saName are the controller's ServiceAccount in the manifests.
@@ -61,20 +59,12 @@ const (
 	leaseName = "konnect-auth-controller"
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTestMain(m, &cp, setup, teardown))
+var suite = &framework.Suite{
+	Name: "production", CP: &cp, Env: &env,
+	Setup: func() (err error) { repoRoot, err = controlplane.RepoRoot(); return err },
 }
 
-func setup() error {
-	var err error
-	if repoRoot, err = controlplane.RepoRoot(); err != nil {
-		return err
-	}
-	env, err = framework.Setup("e2e-production-", orgID)
-	return err
-}
-
-func teardown() error { return env.Teardown(false) }
+func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
 
 // ---------------------------------------------------------------------------------------
 // Control planes and kubectl
@@ -123,41 +113,21 @@ type proc struct {
 	metricsAddr string
 }
 
-// startController starts the built controller binary with kubeconfig and args (after which
-// come loopback health and metrics addresses on free ports), the fake Konnect's environment
-// and extraEnv. It is stopped when the test ends, and its log is then searched for every token the
-// tests issued.
+// startController starts the built controller binary for the test with kubeconfig and args
+// (after which come loopback health and metrics addresses on free ports), the fake Konnect's
+// environment and extraEnv. It is stopped when the test ends, and its log is then searched for
+// every token the tests issued.
 func startController(t *testing.T, name, kubeconfig string, extraEnv []string, args ...string) *proc {
 	t.Helper()
 	addrs := framework.FreeAddrs(t, 2)
 	p := &proc{name: name, healthAddr: addrs[0], metricsAddr: addrs[1]}
-	logDir, err := os.MkdirTemp(env.WorkDir, "logs-")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Go's flag package keeps the last value of a repeated flag, so these win over any
 	// address in args (such as the Deployment's :8080 and :8081).
 	args = append(args, "--health-probe-bind-address="+p.healthAddr, "--metrics-bind-address="+p.metricsAddr)
-	c, err := framework.StartController(framework.ControllerOptions{
+	p.Controller = env.StartControllerForTest(t, name, framework.ControllerOptions{
 		Kubeconfig: kubeconfig,
 		Env:        append(env.Konnect.Env(), extraEnv...),
 		Args:       args,
-		LogPath:    filepath.Join(logDir, name+".log"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Controller = c
-	t.Logf("started controller %s (pid %d): %s", name, c.Pid(), strings.Join(args, " "))
-	t.Cleanup(func() {
-		_ = c.Stop(30 * time.Second)
-		log := c.Log()
-		if found := framework.ContainsAny([]byte(log), env.IssuedTokens()...); len(found) > 0 {
-			t.Errorf("controller %s's log contains tokens: %v", name, found)
-		}
-		if t.Failed() {
-			t.Logf("controller %s log (tail):\n%s", name, framework.Tail(log, 60))
-		}
 	})
 	return p
 }

@@ -1,9 +1,6 @@
 package production_test
 
 import (
-	"errors"
-	"io"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -16,10 +13,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
@@ -43,64 +37,18 @@ var (
 // path is the kustomization's absolute path.
 func (v variant) path() string { return filepath.Join(repoRoot, v.dir) }
 
-// rendered is what `kubectl kustomize` printed for a variant, decoded.
+// rendered is what `kubectl kustomize` printed for a variant, and its objects.
 type rendered struct {
 	yaml string
-	objs []*unstructured.Unstructured
+	framework.Objects
 }
 
 // render runs `kubectl kustomize DIR` (kubectl's built-in kustomize, as `kubectl apply -k`
 // uses it) and decodes every document.
 func render(t testing.TB, v variant) rendered {
 	t.Helper()
-	out, _ := framework.MustKubectl(t, cp, "", "kustomize", v.path())
-	r := rendered{yaml: out}
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
-	for {
-		var obj map[string]any
-		err := dec.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("decoding kubectl kustomize %s: %v", v.dir, err)
-		}
-		if obj == nil {
-			continue
-		}
-		r.objs = append(r.objs, &unstructured.Unstructured{Object: obj})
-	}
-	return r
-}
-
-// key is how a rendered object is named in assertions: Kind/namespace/name.
-func key(u *unstructured.Unstructured) string {
-	return u.GetKind() + "/" + u.GetNamespace() + "/" + u.GetName()
-}
-
-// keys returns the sorted keys of the rendered objects.
-func (r rendered) keys() []string {
-	var ks []string
-	for _, u := range r.objs {
-		ks = append(ks, key(u))
-	}
-	sort.Strings(ks)
-	return ks
-}
-
-// get decodes the rendered object kind/ns/name into out, refusing any field the Go type does
-// not know (a misspelt or misplaced field in a manifest fails here, not silently in a cluster).
-func (r rendered) get(t testing.TB, kind, ns, name string, out any) {
-	t.Helper()
-	for _, u := range r.objs {
-		if u.GetKind() == kind && u.GetNamespace() == ns && u.GetName() == name {
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, out, true); err != nil {
-				t.Fatalf("%s: %v", key(u), err)
-			}
-			return
-		}
-	}
-	t.Fatalf("no %s/%s/%s in the rendered manifests; have %v", kind, ns, name, r.keys())
+	out, objs := framework.Kustomize(t, cp, v.dir)
+	return rendered{yaml: out, Objects: objs}
 }
 
 // controllerPermissions is exactly what the controller uses where it watches: configurations
@@ -169,11 +117,11 @@ var leasePermissions = []string{
 // hardened Deployment (whose flags must all exist in the built binary), the
 // PodDisruptionBudget and the user-facing ClusterRoles.
 func TestKustomizeRenders(t *testing.T) {
-	help := binaryHelp(t)
+	help := framework.ControllerHelp(t)
 	for _, v := range []variant{clusterWide, namespaced} {
 		t.Run(v.name, func(t *testing.T) {
 			r := render(t, v)
-			t.Logf("$ kubectl kustomize %s\n%s", v.dir, strings.Join(r.keys(), "\n"))
+			t.Logf("$ kubectl kustomize %s\n%s", v.dir, strings.Join(r.Keys(), "\n"))
 
 			want := []string{
 				"ClusterRole//konnect-auth-controller-admin",
@@ -205,7 +153,7 @@ func TestKustomizeRenders(t *testing.T) {
 					"RoleBinding/"+saNamespace+"/konnect-auth-controller-ca")
 			}
 			sort.Strings(want)
-			if got := r.keys(); !slices.Equal(got, want) {
+			if got := r.Keys(); !slices.Equal(got, want) {
 				t.Errorf("rendered objects:\n  got  %v\n  want %v", got, want)
 			}
 
@@ -228,8 +176,8 @@ func checkControllerRBAC(t *testing.T, r rendered, v variant) {
 	if v.watched == "" {
 		var role rbacv1.ClusterRole
 		var binding rbacv1.ClusterRoleBinding
-		r.get(t, "ClusterRole", "", "konnect-auth-controller", &role)
-		r.get(t, "ClusterRoleBinding", "", "konnect-auth-controller", &binding)
+		r.Get(t, "ClusterRole", "", "konnect-auth-controller", &role)
+		r.Get(t, "ClusterRoleBinding", "", "konnect-auth-controller", &binding)
 		grants, roleRef, subjects = role.Rules, binding.RoleRef, binding.Subjects
 		if roleRef.Kind != "ClusterRole" {
 			t.Errorf("ClusterRoleBinding refers to a %s", roleRef.Kind)
@@ -237,8 +185,8 @@ func checkControllerRBAC(t *testing.T, r rendered, v variant) {
 	} else {
 		var role rbacv1.Role
 		var binding rbacv1.RoleBinding
-		r.get(t, "Role", v.watched, "konnect-auth-controller", &role)
-		r.get(t, "RoleBinding", v.watched, "konnect-auth-controller", &binding)
+		r.Get(t, "Role", v.watched, "konnect-auth-controller", &role)
+		r.Get(t, "RoleBinding", v.watched, "konnect-auth-controller", &binding)
 		grants, roleRef, subjects = role.Rules, binding.RoleRef, binding.Subjects
 		if roleRef.Kind != "Role" {
 			t.Errorf("RoleBinding in %s refers to a %s, want its Role", v.watched, roleRef.Kind)
@@ -256,39 +204,37 @@ func checkControllerRBAC(t *testing.T, r rendered, v variant) {
 		t.Errorf("controller binding: roleRef %+v subjects %+v, want konnect-auth-controller and %+v", roleRef, subjects, wantSubject)
 	}
 
-	var leaseRole rbacv1.Role
-	var leaseBinding rbacv1.RoleBinding
-	r.get(t, "Role", saNamespace, "konnect-auth-controller-leader-election", &leaseRole)
-	r.get(t, "RoleBinding", saNamespace, "konnect-auth-controller-leader-election", &leaseBinding)
-	if got := framework.Permissions(leaseRole.Rules); !slices.Equal(got, leasePermissions) {
-		t.Errorf("leader-election permissions:\n  got  %v\n  want %v", got, leasePermissions)
-	}
-	if leaseBinding.RoleRef.Kind != "Role" || leaseBinding.RoleRef.Name != leaseRole.Name || !slices.Equal(leaseBinding.Subjects, wantSubject) {
-		t.Errorf("leader-election RoleBinding: %+v %+v", leaseBinding.RoleRef, leaseBinding.Subjects)
-	}
+	checkRole(t, r, "konnect-auth-controller-leader-election", "leader-election", leasePermissions, wantSubject)
 	var sa corev1.ServiceAccount
-	r.get(t, "ServiceAccount", saNamespace, saName, &sa)
+	r.Get(t, "ServiceAccount", saNamespace, saName, &sa)
 
 	if v.watched != "" {
 		// The CA Secret's Role, in the controller's namespace, for the flag's default name (the
 		// Deployment does not set --cluster-ca-secret or --cluster-ca-secret-namespace).
-		var caRole rbacv1.Role
-		var caBinding rbacv1.RoleBinding
-		r.get(t, "Role", saNamespace, "konnect-auth-controller-ca", &caRole)
-		r.get(t, "RoleBinding", saNamespace, "konnect-auth-controller-ca", &caBinding)
-		if got := framework.Permissions(caRole.Rules); !slices.Equal(got, caPermissions) {
-			t.Errorf("CA Secret permissions:\n  got  %v\n  want %v", got, caPermissions)
-		}
-		if caBinding.RoleRef.Kind != "Role" || caBinding.RoleRef.Name != caRole.Name || !slices.Equal(caBinding.Subjects, wantSubject) {
-			t.Errorf("CA Secret RoleBinding: %+v %+v", caBinding.RoleRef, caBinding.Subjects)
-		}
+		checkRole(t, r, "konnect-auth-controller-ca", "CA Secret", caPermissions, wantSubject)
 		var d appsv1.Deployment
-		r.get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
+		r.Get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
 		for _, a := range d.Spec.Template.Spec.Containers[0].Args {
 			if strings.HasPrefix(a, "--cluster-ca-secret") {
 				t.Errorf("the Deployment sets %s: the CA Role names the default Secret in %s", a, saNamespace)
 			}
 		}
+	}
+}
+
+// checkRole checks the Role name in the controller's namespace and the RoleBinding of the same
+// name: the Role grants exactly perms, the binding refers to it and binds exactly subjects.
+func checkRole(t *testing.T, r rendered, name, what string, perms []string, subjects []rbacv1.Subject) {
+	t.Helper()
+	var role rbacv1.Role
+	var binding rbacv1.RoleBinding
+	r.Get(t, "Role", saNamespace, name, &role)
+	r.Get(t, "RoleBinding", saNamespace, name, &binding)
+	if got := framework.Permissions(role.Rules); !slices.Equal(got, perms) {
+		t.Errorf("%s permissions:\n  got  %v\n  want %v", what, got, perms)
+	}
+	if binding.RoleRef.Kind != "Role" || binding.RoleRef.Name != role.Name || !slices.Equal(binding.Subjects, subjects) {
+		t.Errorf("%s RoleBinding: %+v %+v", what, binding.RoleRef, binding.Subjects)
 	}
 }
 
@@ -298,7 +244,7 @@ func checkControllerRBAC(t *testing.T, r rendered, v variant) {
 func checkDeployment(t *testing.T, r rendered, v variant, help string) {
 	t.Helper()
 	var d appsv1.Deployment
-	r.get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
+	r.Get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
 		t.Errorf("replicas = %v, want 2", d.Spec.Replicas)
 	}
@@ -407,8 +353,8 @@ func checkPDB(t *testing.T, r rendered) {
 	t.Helper()
 	var pdb policyv1.PodDisruptionBudget
 	var d appsv1.Deployment
-	r.get(t, "PodDisruptionBudget", saNamespace, "konnect-auth-controller", &pdb)
-	r.get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
+	r.Get(t, "PodDisruptionBudget", saNamespace, "konnect-auth-controller", &pdb)
+	r.Get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
 	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 {
 		t.Errorf("minAvailable = %v, want 1", pdb.Spec.MinAvailable)
 	}
@@ -435,7 +381,7 @@ func checkUserRoles(t *testing.T, r rendered) {
 		{"konnect-auth-controller-viewer", "", false},
 	} {
 		var cr rbacv1.ClusterRole
-		r.get(t, "ClusterRole", "", role.name, &cr)
+		r.Get(t, "ClusterRole", "", role.name, &cr)
 		var aggregates []string
 		for k, v := range cr.Labels {
 			if strings.HasPrefix(k, aggregationLabel) && v == "true" {
@@ -478,27 +424,12 @@ func checkUserRoles(t *testing.T, r rendered) {
 	}
 }
 
-// binaryHelp returns what the built controller prints for --help.
-func binaryHelp(t testing.TB) string {
-	t.Helper()
-	bin, err := framework.ControllerBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "--help").CombinedOutput()
-	var exit *exec.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 2) {
-		t.Fatalf("%s --help: %v\n%s", bin, err, out)
-	}
-	return string(out)
-}
-
 // podFromTemplate is a Pod made from the Deployment's template, as the ReplicaSet controller
 // would make it, for admission checks.
 func podFromTemplate(t testing.TB, r rendered, name string, mutate func(*corev1.Pod)) string {
 	t.Helper()
 	var d appsv1.Deployment
-	r.get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
+	r.Get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
 	pod := &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: saNamespace, Labels: d.Spec.Template.Labels},
@@ -545,11 +476,11 @@ func applyVariant(t *testing.T, c *controlplane.ControlPlane, v variant) rendere
 	// What the user types. kubectl validates strictly (unknown fields are errors) by default.
 	out, stderr := framework.MustKubectl(t, c, "", "apply", "-k", v.path())
 	checkApplyOutput(t, "kubectl apply -k "+v.dir, out, stderr)
-	if n := strings.Count(strings.TrimSpace(out), "\n") + 1; n != len(r.objs) {
-		t.Errorf("kubectl apply -k applied %d objects, the kustomization renders %d", n, len(r.objs))
+	if n := strings.Count(strings.TrimSpace(out), "\n") + 1; n != len(r.Objects) {
+		t.Errorf("kubectl apply -k applied %d objects, the kustomization renders %d", n, len(r.Objects))
 	}
 	// Every object is in the cluster as rendered.
-	for _, u := range r.objs {
+	for _, u := range r.Objects {
 		args := []string{"get", strings.ToLower(u.GetKind()), u.GetName(), "-o", "name"}
 		if u.GetNamespace() != "" {
 			args = append(args, "-n", u.GetNamespace())
@@ -563,13 +494,13 @@ func applyVariant(t *testing.T, c *controlplane.ControlPlane, v variant) rendere
 	// the server-side dry run, and the client-side apply once more: all accepted, all quiet.
 	out, stderr = framework.MustKubectl(t, c, "", "apply", "-k", v.path(), "--server-side")
 	checkApplyOutput(t, "kubectl apply -k "+v.dir+" --server-side", out, stderr)
-	if n := strings.Count(out, " serverside-applied\n"); n != len(r.objs) {
-		t.Errorf("server-side apply applied %d of %d objects", n, len(r.objs))
+	if n := strings.Count(out, " serverside-applied\n"); n != len(r.Objects) {
+		t.Errorf("server-side apply applied %d of %d objects", n, len(r.Objects))
 	}
 	out, stderr = framework.MustKubectl(t, c, "", "apply", "-k", v.path(), "--server-side", "--dry-run=server")
 	checkApplyOutput(t, "kubectl apply -k "+v.dir+" --server-side --dry-run=server", out, stderr)
-	if n := strings.Count(out, "serverside-applied (server dry run)"); n != len(r.objs) {
-		t.Errorf("server-side dry run applied %d of %d objects", n, len(r.objs))
+	if n := strings.Count(out, "serverside-applied (server dry run)"); n != len(r.Objects) {
+		t.Errorf("server-side dry run applied %d of %d objects", n, len(r.Objects))
 	}
 	out, stderr = framework.MustKubectl(t, c, "", "apply", "-k", v.path())
 	checkApplyOutput(t, "kubectl apply -k "+v.dir+" (again)", out, stderr)
@@ -598,7 +529,7 @@ func applyVariant(t *testing.T, c *controlplane.ControlPlane, v variant) rendere
 func deploymentArgs(t testing.TB, r rendered) (args, env []string) {
 	t.Helper()
 	var d appsv1.Deployment
-	r.get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
+	r.Get(t, "Deployment", saNamespace, "konnect-auth-controller", &d)
 	c := d.Spec.Template.Spec.Containers[0]
 	vars := map[string]string{}
 	for _, e := range c.Env {

@@ -132,7 +132,7 @@ func TestInstallClusterWide(t *testing.T) {
 	checkForbidden(t, c, sa, "delete", "secret", "konnect-api-auth-secret", "-n", "kong")
 	checkForbidden(t, c, sa, "delete", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong")
 	checkForbidden(t, c, sa, "get", "pods", "--all-namespaces")
-	checkForbiddenInput(t, c, sa, grantYAML("team-b", "self-granted", "kong", ""), "apply", "-f", "-")
+	checkForbiddenInput(t, c, sa, framework.GrantYAML("team-b", "self-granted", framework.SecretGrant("kong", "")), "apply", "-f", "-")
 	checkNeverRefused(t, p)
 
 	// The Lease is held by the controller that logged "Started leading".
@@ -274,7 +274,7 @@ func userGuideFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc) {
 		}
 		table, _ := framework.MustKubectl(t, c, "", "get", "konnectapiauthconfiguration", "konnect-api-auth", "-n", "kong")
 		t.Logf("$ kubectl get konnectapiauthconfiguration konnect-api-auth -n kong\n%s", table)
-		if !strings.Contains(table, "True") || !strings.Contains(table, orgID) {
+		if !strings.Contains(table, "True") || !strings.Contains(table, env.OrgID) {
 			t.Errorf("kubectl get does not show VALID True and the organization:\n%s", table)
 		}
 		if guide.script == "userguide-secret.sh" {
@@ -404,7 +404,13 @@ func checkRefusals(t *testing.T, c *controlplane.ControlPlane, kubeconfig string
 // to refuse it.
 func checkForbidden(t *testing.T, c *controlplane.ControlPlane, kubeconfig string, args ...string) {
 	t.Helper()
-	out, stderr, err := framework.KubectlWith(c, kubeconfig, args...)
+	checkForbiddenInput(t, c, kubeconfig, "", args...)
+}
+
+// checkForbiddenInput is checkForbidden with a manifest on kubectl's standard input.
+func checkForbiddenInput(t *testing.T, c *controlplane.ControlPlane, kubeconfig, stdin string, args ...string) {
+	t.Helper()
+	out, stderr, err := framework.KubectlWithInput(c, kubeconfig, stdin, args...)
 	if err == nil || !strings.Contains(stderr, "forbidden") {
 		t.Errorf("as the ServiceAccount, kubectl %s was not refused: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 		return
@@ -446,26 +452,15 @@ func mapKeys(m map[string]bool) []string {
 	return ks
 }
 
-// startEnforcingControlPlane is framework.StartEmptyControlPlane with the
+// startEnforcingControlPlane is controlplane.StartEmptyForTest with the
 // OwnerReferencesPermissionEnforcement admission plugin on, as many production clusters have
 // it: creating the generated certificate Secret, whose owner reference to its extension sets
 // blockOwnerDeletion, then needs update on konnectextensions/finalizers.
 func startEnforcingControlPlane(t *testing.T) *controlplane.ControlPlane {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := controlplane.Start(ctx, controlplane.Options{
+	return controlplane.StartEmptyForTest(t, controlplane.Options{
 		ExtraAPIServerFlags: []string{"--enable-admission-plugins=OwnerReferencesPermissionEnforcement"},
 	})
-	if err != nil {
-		t.Fatalf("starting a control plane: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("stopping the control plane: %v", err)
-		}
-	})
-	return c
 }
 
 // connectFlow follows the user guide's next step in ns with the controller as its
@@ -483,11 +478,14 @@ func connectFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc, ns strin
 	defer cancel()
 
 	// Every reconciler started and synced its informers (/readyz waits for all of them).
-	for _, msg := range []string{`"Starting workers" loop="konnect-auth-controller"`, `"Starting workers" loop="konnect-controlplanes"`, `"Starting workers" loop="konnect-extensions"`} {
-		if !strings.Contains(p.Log(), msg) {
-			t.Errorf("the controller did not log %s: is a reconciler missing?\n%s", msg, framework.Tail(p.Log(), 40))
+	framework.Eventually(t, 30*time.Second, func() (problems []string) {
+		for _, msg := range []string{`"Starting workers" loop="konnect-auth-controller"`, `"Starting workers" loop="konnect-controlplanes"`, `"Starting workers" loop="konnect-extensions"`} {
+			if !strings.Contains(p.Log(), msg) {
+				problems = append(problems, fmt.Sprintf("the controller did not log %s: is a reconciler missing?\n%s", msg, framework.Tail(p.Log(), 40)))
+			}
 		}
-	}
+		return problems
+	})
 	framework.WaitFor(t, 30*time.Second, "/readyz 200: every informer synced", func() (bool, string) {
 		code, body, err := p.get("/readyz")
 		return err == nil && code == 200, fmt.Sprint(code, body, err)
@@ -497,11 +495,7 @@ func connectFlow(t *testing.T, c *controlplane.ControlPlane, p *saProc, ns strin
 	framework.MustKubectl(t, c, framework.TokenConfigYAML(ns, "konnect-api-auth", token, "us.api.konghq.com"), "apply", "-f", "-")
 	framework.WaitForCondition(t, client, ns, "konnect-api-auth", metav1.ConditionTrue, konnectv1alpha1.ReasonValid)
 	for _, f := range []string{"01-control-plane.yaml", "02-extension.yaml"} {
-		b, err := os.ReadFile(filepath.Join(repoRoot, "manifests", "examples", "connect", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		framework.MustKubectl(t, c, strings.ReplaceAll(string(b), "namespace: kong", "namespace: "+ns), "apply", "-f", "-")
+		framework.MustKubectl(t, c, framework.Example(t, "connect/"+f, ns, ""), "apply", "-f", "-")
 	}
 	framework.WaitFor(t, 60*time.Second, "control plane "+ns+"/gateway-control-plane Programmed", func() (bool, string) {
 		cp, err := client.KonnectV1alpha2().KonnectGatewayControlPlanes(ns).Get(ctx, "gateway-control-plane", metav1.GetOptions{})
@@ -598,4 +592,55 @@ func mapKeysBytes(m map[string][]byte) []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// crossNamespaceFlow: a configuration in cfgNS names a labelled Secret in secretNS. Without a
+// grant it is RefNotPermitted and its token never reaches Konnect. Then a KongReferenceGrant is
+// created in secretNS: with grants watched (the cluster-wide controller) the configuration
+// becomes Valid with ResolvedRefs True and the Secret gets the in-use finalizer; revoking the
+// grant takes both back. Confined to one namespace, the controller keeps refusing.
+func crossNamespaceFlow(t *testing.T, c *controlplane.ControlPlane, cfgNS, secretNS string, grantsWatched bool) {
+	t.Helper()
+	_, client := clients(t, c)
+	token := env.NewToken(t)
+	framework.MustKubectl(t, c, framework.SecretYAML(secretNS, "shared", map[string]string{"konghq.com/credential": "konnect"}, "token", token), "apply", "-f", "-")
+	framework.MustKubectl(t, c, framework.SecretRefConfigYAML(cfgNS, "cross", "shared", secretNS, "us.api.konghq.com"), "apply", "-f", "-")
+	defer framework.MustKubectl(t, c, "", "delete", "konnectapiauthconfiguration", "cross", "-n", cfgNS, "--ignore-not-found", "--wait=true")
+
+	cond := framework.APIAuthValid(framework.WaitForCondition(t, client, cfgNS, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted))
+	t.Logf("without a grant: %s", cond.Message)
+	framework.WaitForFinalizers(t, c, secretNS, "shared", "")
+	if n := env.Konnect.CallsFor(token); n != 0 {
+		t.Fatalf("the token reached Konnect %d times before any grant", n)
+	}
+
+	framework.MustKubectl(t, c, framework.GrantYAML(secretNS, "allow-"+cfgNS, framework.SecretGrant(cfgNS, "shared")), "apply", "-f", "-")
+	if !grantsWatched {
+		if !strings.Contains(cond.Message, "--namespace") {
+			t.Errorf("message %q does not say the controller is confined to its namespace", cond.Message)
+		}
+		// Given time to (wrongly) act on the grant, it still refuses and never reads the token.
+		time.Sleep(3 * time.Second)
+		framework.WaitForCondition(t, client, cfgNS, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
+		if n := env.Konnect.CallsFor(token); n != 0 {
+			t.Errorf("the token of %s/shared reached Konnect %d times with no grant the controller may use", secretNS, n)
+		}
+		return
+	}
+	if !strings.Contains(cond.Message, "no KongReferenceGrant in namespace") {
+		t.Errorf("message %q does not say which grant is missing", cond.Message)
+	}
+	cond = framework.APIAuthValid(framework.WaitForCondition(t, client, cfgNS, "cross", metav1.ConditionTrue, konnectv1alpha1.ReasonValid))
+	if want := "Token from Secret " + secretNS + "/shared is valid"; cond.Message != want {
+		t.Errorf("message %q, want %q", cond.Message, want)
+	}
+	out, _ := framework.MustKubectl(t, c, "", "get", "konnectapiauthconfiguration", "cross", "-n", cfgNS, "-o", `jsonpath={.status.conditions[?(@.type=="ResolvedRefs")].status}`)
+	if out != "True" {
+		t.Errorf("ResolvedRefs = %q with the grant, want True", out)
+	}
+	framework.WaitForFinalizers(t, c, secretNS, "shared", `["gateway.konghq.com/secret-in-use-by-konnect-resource"]`)
+
+	framework.MustKubectl(t, c, "", "delete", "kongreferencegrant", "allow-"+cfgNS, "-n", secretNS)
+	framework.WaitForCondition(t, client, cfgNS, "cross", metav1.ConditionFalse, konnectv1alpha1.ReasonRefNotPermitted)
+	framework.WaitForFinalizers(t, c, secretNS, "shared", "")
 }
