@@ -3,22 +3,20 @@ package apiauth
 import (
 	"context"
 	"encoding/json"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 )
 
 // TestSecretFinalizerDecisions: the in-use finalizer is added while a configuration uses the
@@ -86,13 +84,13 @@ func TestSecretFinalizerDecisions(t *testing.T) {
 			f.addGrants(c.grants...)
 			// Patch through the kube clientset, whose actions the test reads.
 			f.ctrl.finalizers.metadata = nil
-			f.kube.ClearActions()
+			f.Kube.ClearActions()
 
 			if err := f.ctrl.syncSecretFinalizer(ctx, cache.MetaObjectToName(c.secret)); err != nil {
 				t.Fatal(err)
 			}
 			var patches []clienttesting.PatchAction
-			for _, a := range f.kube.Actions() {
+			for _, a := range f.Kube.Actions() {
 				if p, ok := a.(clienttesting.PatchAction); ok {
 					patches = append(patches, p)
 				} else if a.GetVerb() != "get" && a.GetVerb() != "list" && a.GetVerb() != "watch" {
@@ -136,9 +134,7 @@ func TestSecretFinalizerConflict(t *testing.T) {
 	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg},
 		secrets: []*corev1.Secret{tokenSecret("creds", map[string][]byte{"token": []byte(tokenValid)})}})
 	f.ctrl.finalizers.metadata = nil
-	f.kube.PrependReactor("patch", "secrets", func(clienttesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewConflict(corev1.Resource("secrets"), "creds", nil)
-	})
+	controllertest.ConflictOnPatch(f.Kube, corev1.Resource("secrets"), "creds")
 	key := cache.ObjectName{Namespace: namespace, Name: "creds"}
 	for f.ctrl.finalizers.loop.Len() > 0 { // what the informer set-up queued
 		k, _ := f.ctrl.finalizers.loop.Get()
@@ -151,9 +147,9 @@ func TestSecretFinalizerConflict(t *testing.T) {
 	if n := f.ctrl.finalizers.loop.NumRequeues(key); n != 0 {
 		t.Errorf("a Conflict counted towards the backoff (%d requeues)", n)
 	}
-	f.clock.Step(objpatch.ConflictRetryDelay)
+	f.Clock.Step(objpatch.ConflictRetryDelay)
 	for range 200 {
-		if strings.Contains(strings.Join(queued(f), ","), "kong/creds") {
+		if slices.Contains(queued(f), "kong/creds") {
 			return
 		}
 		sleepBriefly()
@@ -179,7 +175,7 @@ func TestConfigurationEventsQueueTheirSecrets(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // before the factories' Shutdown, which waits for their informers
 	f := newFixture(t, ctx, fixtureOptions{informers: true})
-	configs := f.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace)
+	configs := f.Client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace)
 	waitQueued := func(want ...string) {
 		t.Helper()
 		slices.Sort(want)

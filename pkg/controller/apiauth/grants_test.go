@@ -13,32 +13,18 @@ import (
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 )
 
 // secretNamespace is where the cross-namespace tests keep their Secrets and grants.
 const secretNamespace = "vault"
 
-func ptrTo[T any](v T) *T { return &v }
-
-// referenceGrant is a grant in ns with one from and one to entry.
-func referenceGrant(ns, name string, from configurationv1alpha1.ReferenceGrantFrom, to configurationv1alpha1.ReferenceGrantTo) *configurationv1alpha1.KongReferenceGrant {
-	return &configurationv1alpha1.KongReferenceGrant{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: "1"},
-		Spec: configurationv1alpha1.KongReferenceGrantSpec{
-			From: []configurationv1alpha1.ReferenceGrantFrom{from},
-			To:   []configurationv1alpha1.ReferenceGrantTo{to},
-		},
-	}
-}
-
 var (
-	fromKong     = configurationv1alpha1.ReferenceGrantFrom{Group: "konnect.konghq.com", Kind: "KonnectAPIAuthConfiguration", Namespace: namespace}
-	toAllSecrets = configurationv1alpha1.ReferenceGrantTo{Group: "core", Kind: "Secret"}
+	referenceGrant = controllertest.ReferenceGrant
+	toSecret       = controllertest.ToSecret
+	fromKong       = controllertest.FromKong
+	toAllSecrets   = controllertest.ToAllSecrets
 )
-
-func toSecret(name string) configurationv1alpha1.ReferenceGrantTo {
-	return configurationv1alpha1.ReferenceGrantTo{Group: "core", Kind: "Secret", Name: ptrTo(configurationv1alpha1.ObjectName(name))}
-}
 
 // crossConfig is a configuration in namespace kong taking its token from vault/secretName.
 func crossConfig(name, secretName string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
@@ -55,10 +41,8 @@ func vaultSecret(name, token string) *corev1.Secret {
 
 // addGrants puts grants into the controller's grant lister.
 func (f *fixture) addGrants(grants ...*configurationv1alpha1.KongReferenceGrant) {
-	f.t.Helper()
-	for _, g := range grants {
-		mustAdd(f.t, f.configFactory.Configuration().V1alpha1().KongReferenceGrants().Informer().GetIndexer(), g)
-	}
+	f.T.Helper()
+	f.Preload(controllertest.Objects(grants)...)
 }
 
 func TestSyncCrossNamespace(t *testing.T) {

@@ -3,8 +3,6 @@ package apiauth
 import (
 	"context"
 	"fmt"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +13,8 @@ import (
 	"k8s.io/klog/v2/ktesting"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
 
@@ -56,7 +56,7 @@ func TestShutdownTakesNoNewWork(t *testing.T) {
 	// waiting for the lock with theirs.
 	var writes atomic.Int64
 	reached := make(chan struct{})
-	f.client.PrependReactor("patch", "konnectapiauthconfigurations", func(clienttesting.Action) (bool, runtime.Object, error) {
+	f.Client.PrependReactor("patch", "konnectapiauthconfigurations", func(clienttesting.Action) (bool, runtime.Object, error) {
 		if writes.Add(1) == freeWrites {
 			close(reached)
 		}

@@ -3,24 +3,22 @@ package apiauth
 import (
 	"context"
 	"fmt"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
 
@@ -134,23 +132,15 @@ func TestSyncVerdicts(t *testing.T) {
 }
 
 func TestSyncWritesOnlyWhenSomethingChanged(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	cfg := inlineConfig("konnect-api-auth", tokenValid)
-	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
-	key := cache.MetaObjectToName(cfg)
-
-	if _, err := f.ctrl.sync(ctx, key); err != nil {
-		t.Fatal(err)
-	}
+	ctx, f, key := newConfigFixture(t, inlineConfig("konnect-api-auth", tokenValid))
+	f.mustSync(ctx, key)
 	if n := f.statusPatches(); n != 1 {
 		t.Fatalf("first sync made %d status writes, want 1", n)
 	}
-	f.refresh(cfg.Name)
-	f.clock.Step(time.Minute)
+	f.refresh(key.Name)
+	f.Clock.Step(time.Minute)
 	for range 3 {
-		if _, err := f.ctrl.sync(ctx, key); err != nil {
-			t.Fatal(err)
-		}
+		f.mustSync(ctx, key)
 	}
 	if n := f.statusPatches(); n != 1 {
 		t.Errorf("syncs of an unchanged configuration wrote status: %d writes in all, want 1", n)
@@ -165,19 +155,14 @@ func TestTransientFailureKeepsTrue(t *testing.T) {
 	}
 	for name, result := range transient {
 		t.Run(name, func(t *testing.T) {
-			_, ctx := ktesting.NewTestContext(t)
-			cfg := withCondition(inlineConfig("konnect-api-auth", tokenValid), metav1.ConditionTrue, konnectv1alpha1.ReasonValid, 1)
-			f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
+			ctx, f, key := newConfigFixture(t, withCondition(inlineConfig("konnect-api-auth", tokenValid), metav1.ConditionTrue, konnectv1alpha1.ReasonValid, 1))
 			f.konnect.set(tokenValid, result)
 
-			next, err := f.ctrl.sync(ctx, cache.MetaObjectToName(cfg))
-			if err != nil {
-				t.Fatal(err)
-			}
+			next := f.mustSync(ctx, key)
 			if n := f.statusPatches(); n != 0 {
 				t.Errorf("a transient failure wrote status %d times", n)
 			}
-			if cond := conditionOf(f.get(cfg.Name)); cond.Status != metav1.ConditionTrue || f.get(cfg.Name).Status.OrganizationID != orgID {
+			if cond := conditionOf(f.get(key.Name)); cond.Status != metav1.ConditionTrue || f.get(key.Name).Status.OrganizationID != orgID {
 				t.Errorf("True verdict did not survive: %+v", cond)
 			}
 			if want := max(result.RetryAfter, time.Second); next != want {
@@ -187,13 +172,10 @@ func TestTransientFailureKeepsTrue(t *testing.T) {
 	}
 
 	t.Run("True about an older generation becomes Unknown", func(t *testing.T) {
-		_, ctx := ktesting.NewTestContext(t)
 		cfg := withCondition(inlineConfig("changed", tokenDown), metav1.ConditionTrue, konnectv1alpha1.ReasonValid, 1)
 		cfg.Generation = 2
-		f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
-		if _, err := f.ctrl.sync(ctx, cache.MetaObjectToName(cfg)); err != nil {
-			t.Fatal(err)
-		}
+		ctx, f, key := newConfigFixture(t, cfg)
+		f.mustSync(ctx, key)
 		got := f.get(cfg.Name)
 		if cond := conditionOf(got); cond.Status != metav1.ConditionUnknown || cond.Reason != konnectv1alpha1.ReasonKonnectUnavailable || cond.ObservedGeneration != 2 {
 			t.Errorf("condition = %+v, want Unknown/KonnectUnavailable for generation 2", cond)
@@ -205,23 +187,15 @@ func TestTransientFailureKeepsTrue(t *testing.T) {
 }
 
 func TestLastTransitionTimeMovesOnlyOnFlip(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	cfg := inlineConfig("konnect-api-auth", tokenValid)
-	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
-	key := cache.MetaObjectToName(cfg)
-
-	if _, err := f.ctrl.sync(ctx, key); err != nil {
-		t.Fatal(err)
-	}
-	first := conditionOf(f.refresh(cfg.Name)).LastTransitionTime
+	ctx, f, key := newConfigFixture(t, inlineConfig("konnect-api-auth", tokenValid))
+	f.mustSync(ctx, key)
+	first := conditionOf(f.refresh(key.Name)).LastTransitionTime
 
 	// Revoked: True → False moves the time and clears the organization.
-	f.clock.Step(time.Hour)
+	f.Clock.Step(time.Hour)
 	f.konnect.set(tokenValid, konnect.Result{Verdict: konnect.VerdictInvalid, StatusCode: 401, Message: "Konnect refused the token (401 Unauthorized): Invalid credentials"})
-	if _, err := f.ctrl.sync(ctx, key); err != nil {
-		t.Fatal(err)
-	}
-	got := f.refresh(cfg.Name)
+	f.mustSync(ctx, key)
+	got := f.refresh(key.Name)
 	second := conditionOf(got).LastTransitionTime
 	if !second.After(first.Time) {
 		t.Errorf("lastTransitionTime did not move on True→False: %v then %v", first, second)
@@ -231,31 +205,23 @@ func TestLastTransitionTimeMovesOnlyOnFlip(t *testing.T) {
 	}
 
 	// Still False with another message: the time stays.
-	f.clock.Step(time.Hour)
+	f.Clock.Step(time.Hour)
 	f.konnect.set(tokenValid, konnect.Result{Verdict: konnect.VerdictInvalid, StatusCode: 401, Message: "Konnect refused the token (401 Unauthorized): expired"})
-	if _, err := f.ctrl.sync(ctx, key); err != nil {
-		t.Fatal(err)
-	}
-	third := conditionOf(f.refresh(cfg.Name))
+	f.mustSync(ctx, key)
+	third := conditionOf(f.refresh(key.Name))
 	if !third.LastTransitionTime.Equal(&second) || !strings.Contains(third.Message, "expired") {
 		t.Errorf("False→False moved lastTransitionTime (%v → %v) or kept the old message %q", second, third.LastTransitionTime, third.Message)
 	}
 }
 
 func TestConflictIsRetriedWithoutBackoff(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	cfg := inlineConfig("konnect-api-auth", tokenValid)
-	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
-	f.client.PrependReactor("patch", "konnectapiauthconfigurations", func(clienttesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewConflict(konnectv1alpha1.Resource("konnectapiauthconfigurations"), cfg.Name, fmt.Errorf("the object has been modified"))
-	})
-	key := cache.MetaObjectToName(cfg)
-	f.ctrl.loop.Add(key)
-	f.ctrl.loop.ProcessNextWorkItem(ctx)
+	ctx, f, key := newConfigFixture(t, inlineConfig("konnect-api-auth", tokenValid))
+	controllertest.ConflictOnPatch(f.Client, konnectv1alpha1.Resource("konnectapiauthconfigurations"), key.Name)
+	f.process(ctx, key.Name)
 	if n := f.ctrl.loop.NumRequeues(key); n != 0 {
 		t.Errorf("a Conflict counted as %d failures, want 0", n)
 	}
-	f.clock.Step(objpatch.ConflictRetryDelay)
+	f.Clock.Step(objpatch.ConflictRetryDelay)
 	waitForQueueLen(t, f, 1)
 }
 
@@ -263,20 +229,15 @@ func TestConflictIsRetriedWithoutBackoff(t *testing.T) {
 // checker says it would ask Konnect again (here a 429's Retry-After), not on a backoff of the
 // queue's own.
 func TestLooksAgainWhenTheCheckerSays(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	cfg := inlineConfig("limited", tokenDown)
-	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
+	ctx, f, key := newConfigFixture(t, inlineConfig("limited", tokenDown))
 	f.konnect.set(tokenDown, konnect.Result{Verdict: konnect.VerdictUnavailable, StatusCode: 429, RetryAfter: 30 * time.Second, Message: "Konnect answered 429 Too Many Requests"})
-	key := cache.MetaObjectToName(cfg)
-
-	f.ctrl.loop.Add(key)
-	f.ctrl.loop.ProcessNextWorkItem(ctx)
+	f.process(ctx, key.Name)
 	if n := f.ctrl.loop.NumRequeues(key); n != 0 {
 		t.Errorf("an Unavailable answer counted as %d failures in the queue", n)
 	}
-	f.clock.Step(29 * time.Second)
+	f.Clock.Step(29 * time.Second)
 	assertQueueStaysEmpty(t, f)
-	f.clock.Step(time.Second)
+	f.Clock.Step(time.Second)
 	waitForQueueLen(t, f, 1)
 }
 
@@ -305,9 +266,9 @@ func TestOutageBackoffIsPerToken(t *testing.T) {
 				t.Fatalf("a sync during the backoff: next look after %v (%v), want %v", next, err, delay)
 			}
 		}
-		f.clock.Step(delay - time.Millisecond)
+		f.Clock.Step(delay - time.Millisecond)
 		assertQueueStaysEmpty(t, f)
-		f.clock.Step(time.Millisecond)
+		f.Clock.Step(time.Millisecond)
 		waitForQueueLen(t, f, 1)
 		item, _ := f.ctrl.loop.Get()
 		f.ctrl.loop.Done(item)
@@ -325,16 +286,11 @@ func processOne(t testing.TB, f *fixture, ctx context.Context) {
 }
 
 func TestRevalidationIsScheduled(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	cfg := inlineConfig("konnect-api-auth", tokenValid)
-	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
-	key := cache.MetaObjectToName(cfg)
-
-	f.ctrl.loop.Add(key)
-	f.ctrl.loop.ProcessNextWorkItem(ctx)
-	f.clock.Step(59 * time.Minute)
+	ctx, f, key := newConfigFixture(t, inlineConfig("konnect-api-auth", tokenValid))
+	f.process(ctx, key.Name)
+	f.Clock.Step(59 * time.Minute)
 	assertQueueStaysEmpty(t, f)
-	f.clock.Step(7 * time.Minute) // past 1h plus the largest jitter
+	f.Clock.Step(7 * time.Minute) // past 1h plus the largest jitter
 	waitForQueueLen(t, f, 1)
 }
 
@@ -404,7 +360,7 @@ func TestSecretEventRequeuesOnlyItsConfigurations(t *testing.T) {
 	rotated := shared.DeepCopy()
 	rotated.Data["token"] = []byte(tokenValid2)
 	rotated.ResourceVersion = "2"
-	if _, err := f.kube.CoreV1().Secrets(namespace).Update(ctx, rotated, metav1.UpdateOptions{}); err != nil {
+	if _, err := f.Kube.CoreV1().Secrets(namespace).Update(ctx, rotated, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitForQueueLen(t, f, 2)
@@ -412,7 +368,7 @@ func TestSecretEventRequeuesOnlyItsConfigurations(t *testing.T) {
 		t.Errorf("updating Secret shared queued %v, want %v", sets.List(got), sets.List(want))
 	}
 
-	if err := f.kube.CoreV1().Secrets(namespace).Delete(ctx, "other", metav1.DeleteOptions{}); err != nil {
+	if err := f.Kube.CoreV1().Secrets(namespace).Delete(ctx, "other", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitForQueueLen(t, f, 1)
@@ -457,21 +413,16 @@ func drain(f *fixture) sets.Set[string] {
 // TestPendingLeavesStatusAloneUntilWoken: while a check of the token is out, sync writes nothing
 // and schedules nothing: the checker's wake-up brings the configuration back.
 func TestPendingLeavesStatusAloneUntilWoken(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	cfg := inlineConfig("waiting", tokenValid)
-	f := newFixture(t, ctx, fixtureOptions{configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg}})
+	ctx, f, key := newConfigFixture(t, inlineConfig("waiting", tokenValid))
 	f.konnect.set(tokenValid, konnect.Result{Verdict: konnect.VerdictPending, Message: "the token is being checked with Konnect"})
-	key := cache.MetaObjectToName(cfg)
-
-	f.ctrl.loop.Add(key)
-	f.ctrl.loop.ProcessNextWorkItem(ctx)
+	f.process(ctx, key.Name)
 	if n := f.statusPatches(); n != 0 {
 		t.Errorf("a pending check wrote status %d times", n)
 	}
 	if n := f.ctrl.loop.NumRequeues(key); n != 0 {
 		t.Errorf("a pending check counted as %d failures", n)
 	}
-	f.clock.Step(time.Hour)
+	f.Clock.Step(time.Hour)
 	assertQueueStaysEmpty(t, f)
 	f.ctrl.Wake([]types.NamespacedName{{Namespace: key.Namespace, Name: key.Name}})
 	waitForQueueLen(t, f, 1)

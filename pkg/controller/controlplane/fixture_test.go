@@ -2,54 +2,41 @@ package controlplane
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	kubeinformers "k8s.io/client-go/informers"
-	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
-	testingclock "k8s.io/utils/clock/testing"
+	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/fake"
-	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
 )
 
 const (
-	token     = "kpat_CONTROLPLANEtoken0123456789abcdefghij"
-	orgID     = "5ca26716-02f7-4430-9117-1d1a7a2695e7"
-	namespace = "kong"
-	serverURL = "https://us.api.konghq.com"
+	token     = controllertest.TokenValid
+	orgID     = controllertest.OrgID
+	namespace = controllertest.Namespace
+	serverURL = controllertest.ServerURL
 	authName  = "konnect-api-auth"
 )
 
 type fixture struct {
-	t      *testing.T
-	ctx    context.Context
-	clock  *testingclock.FakeClock
-	client *fake.Clientset
-	kube   *k8sfake.Clientset
-	api    *konnecttest.API
-	ctrl   *Controller
-	// context is what the controller was built from.
-	context  *controller.Context
-	recorder *record.FakeRecorder
-	factory  informers.SharedInformerFactory
+	*controllertest.Fakes
+	ctx  context.Context
+	api  *konnecttest.API
+	ctrl *Controller
 	// scheduled is the control planes' queue, as the loop sees it: it records what the loop
 	// schedules.
 	scheduled *scheduleRecorder
@@ -88,6 +75,8 @@ func (q *scheduleRecorder) take() (after time.Duration, rateLimited bool) {
 }
 
 type fixtureOptions struct {
+	// ctx is what the fixture runs in: by default a context logging to the test.
+	ctx     context.Context
 	planes  []*konnectv1alpha2.KonnectGatewayControlPlane
 	configs []*konnectv1alpha1.KonnectAPIAuthConfiguration
 	grants  []*configurationv1alpha1.KongReferenceGrant
@@ -95,74 +84,39 @@ type fixtureOptions struct {
 	noGrants bool
 }
 
-func newFixture(t *testing.T, ctx context.Context, o fixtureOptions) *fixture {
+// standardOptions hold the Origin control plane objName and the valid auth configuration it
+// names.
+func standardOptions() fixtureOptions {
+	return fixtureOptions{
+		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
+		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+	}
+}
+
+func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ctx: ctx, clock: testingclock.NewFakeClock(time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)), api: konnecttest.New()}
-	var objs []runtime.Object
-	for _, p := range o.planes {
-		objs = append(objs, p)
+	ctx := o.ctx
+	if ctx == nil {
+		_, ctx = ktesting.NewTestContext(t)
 	}
-	for _, c := range o.configs {
-		objs = append(objs, c)
-	}
-	for _, g := range o.grants {
-		objs = append(objs, g)
-	}
-	f.client = fake.NewSimpleClientset(objs...)
-	f.kube = k8sfake.NewSimpleClientset()
-	f.factory = informers.NewSharedInformerFactory(f.client, 0)
-	f.recorder = record.NewFakeRecorder(100)
-	cc := &controller.Context{
-		RootContext:       ctx,
-		KubeClient:        f.kube,
-		CRDClient:         f.client,
-		KonnectAPI:        f.api,
-		KonnectSyncPeriod: time.Minute,
-		Clock:             f.clock,
-		CRDInformers:      f.factory,
-		CredentialSecrets: kubeinformers.NewSharedInformerFactory(f.kube, 0),
-		Recorder:          func(string) record.EventRecorder { return f.recorder },
-	}
+	objs := slices.Concat(controllertest.Objects(o.planes), controllertest.Objects(o.configs), controllertest.Objects(o.grants))
+	f := &fixture{Fakes: controllertest.NewFakes(t, ctx, objs...), ctx: ctx, api: konnecttest.New()}
+	f.Context.KonnectAPI = f.api
+	f.Context.KonnectSyncPeriod = time.Minute
 	if o.noGrants {
 		// As with --namespace: no grant informer.
-		cc.Namespace = namespace
+		f.Context.Namespace = namespace
 	}
-	if err := cc.Complete(); err != nil {
-		t.Fatal(err)
-	}
-	grantInformer := cc.GrantInformer()
-	ctrl, err := New(cc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.ctrl, f.context = ctrl, cc
-	for _, l := range ctrl.Loops() {
-		t.Cleanup(l.ShutDown)
-	}
-	f.scheduled = &scheduleRecorder{TypedRateLimitingInterface: ctrl.loop.TypedRateLimitingInterface}
-	ctrl.loop.TypedRateLimitingInterface = f.scheduled
-	for _, p := range o.planes {
-		mustAdd(t, f.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer().GetIndexer(), p)
-	}
-	for _, c := range o.configs {
-		mustAdd(t, f.factory.Konnect().V1alpha1().KonnectAPIAuthConfigurations().Informer().GetIndexer(), c)
-	}
-	for _, g := range o.grants {
-		mustAdd(t, grantInformer.Informer().GetIndexer(), g)
-	}
+	f.ctrl = controllertest.Build(f.Fakes, New)
+	f.scheduled = &scheduleRecorder{TypedRateLimitingInterface: f.ctrl.loop.TypedRateLimitingInterface}
+	f.ctrl.loop.TypedRateLimitingInterface = f.scheduled
+	f.Preload(objs...)
 	return f
 }
 
-func mustUpdate(t *testing.T, indexer cache.Indexer, obj any) {
+func mustUpdate(t testing.TB, indexer cache.Indexer, obj any) {
 	t.Helper()
 	if err := indexer.Update(obj); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func mustAdd(t *testing.T, indexer cache.Indexer, obj any) {
-	t.Helper()
-	if err := indexer.Add(obj); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -170,10 +124,10 @@ func mustAdd(t *testing.T, indexer cache.Indexer, obj any) {
 // sync runs one reconcile of the control plane and copies what the fake apiserver then holds
 // into the lister, as the informer would. It returns what the reconcile asked of the loop.
 func (f *fixture) sync(name string) loop.Result {
-	f.t.Helper()
+	f.T.Helper()
 	res, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: name})
 	if err != nil {
-		f.t.Fatalf("sync %s: %v", name, err)
+		f.T.Fatalf("sync %s: %v", name, err)
 	}
 	f.refresh(name)
 	return res
@@ -183,15 +137,15 @@ func (f *fixture) sync(name string) loop.Result {
 // backoff and Retry-After, and copies what the fake apiserver then holds into the lister. It
 // returns the delay the loop scheduled the next look after (0: none).
 func (f *fixture) process(name string) time.Duration {
-	f.t.Helper()
+	f.T.Helper()
 	f.scheduled.take()
 	f.ctrl.loop.Add(cache.ObjectName{Namespace: namespace, Name: name})
 	if !f.ctrl.loop.ProcessNextWorkItem(f.ctx) {
-		f.t.Fatalf("sync %s: the loop is shut down", name)
+		f.T.Fatalf("sync %s: the loop is shut down", name)
 	}
 	after, failed := f.scheduled.take()
 	if failed {
-		f.t.Fatalf("sync %s failed (see the log)", name)
+		f.T.Fatalf("sync %s failed (see the log)", name)
 	}
 	f.refresh(name)
 	return after
@@ -199,9 +153,9 @@ func (f *fixture) process(name string) time.Duration {
 
 // refresh copies the stored control plane into the lister (or removes it when it is gone).
 func (f *fixture) refresh(name string) {
-	f.t.Helper()
-	indexer := f.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer().GetIndexer()
-	cp, err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Get(context.Background(), name, metav1.GetOptions{})
+	f.T.Helper()
+	indexer := f.Context.CRDInformers.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer().GetIndexer()
+	cp, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		if obj, ok, _ := indexer.GetByKey(namespace + "/" + name); ok {
 			_ = indexer.Delete(obj)
@@ -209,100 +163,84 @@ func (f *fixture) refresh(name string) {
 		return
 	}
 	if err := indexer.Update(cp); err != nil {
-		f.t.Fatal(err)
+		f.T.Fatal(err)
 	}
 }
 
 func (f *fixture) refreshConfig(ns, name string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
-	f.t.Helper()
-	cfg, err := f.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if err := f.factory.Konnect().V1alpha1().KonnectAPIAuthConfigurations().Informer().GetIndexer().Update(cfg); err != nil {
-		f.t.Fatal(err)
-	}
+	f.T.Helper()
+	cfg := controllertest.Get(f.T, f.Client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get, name)
+	mustUpdate(f.T, f.Context.CRDInformers.Konnect().V1alpha1().KonnectAPIAuthConfigurations().Informer().GetIndexer(), cfg)
 	return cfg
 }
 
 func (f *fixture) get(name string) *konnectv1alpha2.KonnectGatewayControlPlane {
-	f.t.Helper()
-	cp, err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		f.t.Fatalf("get %s: %v", name, err)
-	}
-	return cp
+	f.T.Helper()
+	return controllertest.Get(f.T, f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Get, name)
 }
 
 func (f *fixture) condition(name, typ string) *metav1.Condition {
-	f.t.Helper()
+	f.T.Helper()
 	return meta.FindStatusCondition(f.get(name).Status.Conditions, typ)
 }
 
 // expectCondition fails unless the stored control plane's condition has that status and reason
 // and, if contains is set, a message containing it.
 func (f *fixture) expectCondition(name, typ string, status metav1.ConditionStatus, reason, contains string) {
-	f.t.Helper()
+	f.T.Helper()
 	cond := f.condition(name, typ)
 	if cond == nil {
-		f.t.Fatalf("%s has no %s condition; conditions: %+v", name, typ, f.get(name).Status.Conditions)
+		f.T.Fatalf("%s has no %s condition; conditions: %+v", name, typ, f.get(name).Status.Conditions)
 	}
 	if cond.Status != status || cond.Reason != reason || !strings.Contains(cond.Message, contains) {
-		f.t.Fatalf("%s condition = %s/%s %q, want %s/%s containing %q", typ, cond.Status, cond.Reason, cond.Message, status, reason, contains)
+		f.T.Fatalf("%s condition = %s/%s %q, want %s/%s containing %q", typ, cond.Status, cond.Reason, cond.Message, status, reason, contains)
 	}
 	if cond.ObservedGeneration != f.get(name).Generation {
-		f.t.Fatalf("%s observedGeneration = %d, want %d", typ, cond.ObservedGeneration, f.get(name).Generation)
+		f.T.Fatalf("%s observedGeneration = %d, want %d", typ, cond.ObservedGeneration, f.get(name).Generation)
 	}
+}
+
+// expectProgrammed fails unless the stored control plane is Programmed.
+func (f *fixture) expectProgrammed(name string) {
+	f.T.Helper()
+	f.expectCondition(name, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
 }
 
 // updateSpec changes a stored control plane's spec and bumps its generation, as the apiserver does.
 func (f *fixture) updateSpec(name string, change func(*konnectv1alpha2.KonnectGatewayControlPlane)) {
-	f.t.Helper()
+	f.T.Helper()
 	cp := f.get(name).DeepCopy()
 	change(cp)
 	cp.Generation++
-	if _, err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Update(context.Background(), cp, metav1.UpdateOptions{}); err != nil {
-		f.t.Fatal(err)
+	if _, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Update(context.Background(), cp, metav1.UpdateOptions{}); err != nil {
+		f.T.Fatal(err)
 	}
 	f.refresh(name)
+}
+
+// setDescription changes a stored control plane's description.
+func (f *fixture) setDescription(name string, description *string) {
+	f.T.Helper()
+	f.updateSpec(name, func(cp *konnectv1alpha2.KonnectGatewayControlPlane) {
+		cp.Spec.CreateControlPlaneRequest.Description = description
+	})
 }
 
 // markDeleted sets the deletion timestamp, as the apiserver does for an object with finalizers.
 func (f *fixture) markDeleted(name string) {
-	f.t.Helper()
+	f.T.Helper()
 	cp := f.get(name).DeepCopy()
-	cp.DeletionTimestamp = ptr.To(metav1.NewTime(f.clock.Now()))
-	if _, err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Update(context.Background(), cp, metav1.UpdateOptions{}); err != nil {
-		f.t.Fatal(err)
+	cp.DeletionTimestamp = ptr.To(metav1.NewTime(f.Clock.Now()))
+	if _, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Update(context.Background(), cp, metav1.UpdateOptions{}); err != nil {
+		f.T.Fatal(err)
 	}
 	f.refresh(name)
-}
-
-func (f *fixture) events() []string {
-	var out []string
-	for {
-		select {
-		case e := <-f.recorder.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
 }
 
 // objects built for the tests
 
 func validConfig(ns, name string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
-	cfg := &konnectv1alpha1.KonnectAPIAuthConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Generation: 1, ResourceVersion: "1"},
-		Spec: konnectv1alpha1.KonnectAPIAuthConfigurationSpec{
-			Type: konnectv1alpha1.KonnectAPIAuthTypeToken, Token: token, ServerURL: "us.api.konghq.com",
-		},
-		Status: konnectv1alpha1.KonnectAPIAuthConfigurationStatus{OrganizationID: orgID, ServerURL: serverURL},
-	}
-	meta.SetStatusCondition(&cfg.Status.Conditions, metav1.Condition{Type: konnectv1alpha1.ConditionAPIAuthValid,
-		Status: metav1.ConditionTrue, Reason: konnectv1alpha1.ReasonValid, Message: "Token is valid", ObservedGeneration: 1})
-	return cfg
+	return controllertest.ValidConfig(ns, name, token)
 }
 
 func invalidConfig(ns, name string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
@@ -339,12 +277,10 @@ func mirror(name, id string) *konnectv1alpha2.KonnectGatewayControlPlane {
 	}
 }
 
-var _ = corev1.EventTypeNormal
-
 // apiWrites returns the apiserver actions that write (the fixture's own reads are not counted).
 func (f *fixture) apiWrites() []string {
 	var out []string
-	for _, a := range f.client.Actions() {
+	for _, a := range f.Client.Actions() {
 		if v := a.GetVerb(); v != "get" && v != "list" && v != "watch" {
 			out = append(out, v+" "+a.GetResource().Resource+"/"+a.GetSubresource())
 		}

@@ -52,18 +52,13 @@ func TestEventHandlers(t *testing.T) {
 	team := withAuthNamespace(origin("team-cp", "team-cp"), namespace)
 	team.Namespace = "team"
 	// Nothing in the caches before the informers start: they bring every object.
-	f := newFixture(t, ctx, fixtureOptions{})
-	f.context.Start(ctx.Done())
-	defer f.context.Shutdown()
-	defer cancel()
-	if !cache.WaitForCacheSync(ctx.Done(), loop.AllSynced(f.ctrl.Loops())) {
-		t.Fatal("caches did not sync")
-	}
-	if _, err := f.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace).Create(ctx, validConfig(namespace, authName), metav1.CreateOptions{}); err != nil {
+	f := newFixture(t, fixtureOptions{ctx: ctx})
+	f.StartInformers(ctx, f.ctrl.Loops())
+	if _, err := f.Client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace).Create(ctx, validConfig(namespace, authName), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, cp := range []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName), team} {
-		if _, err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(cp.Namespace).Create(ctx, cp, metav1.CreateOptions{}); err != nil {
+		if _, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(cp.Namespace).Create(ctx, cp, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,7 +74,7 @@ func TestEventHandlers(t *testing.T) {
 	cp := f.get(objName).DeepCopy()
 	cp.Status.ID = "some-id"
 	cp.ResourceVersion = "2" // the fake clientset leaves resource versions to the test
-	if _, err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil {
+	if _, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	drain(t, f.ctrl.loop, plane)
@@ -87,13 +82,13 @@ func TestEventHandlers(t *testing.T) {
 
 	// A change of the auth configuration: the control planes that name it (the one in another
 	// namespace too: its refusal may read differently now), and itself.
-	cfg, err := f.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace).Get(ctx, authName, metav1.GetOptions{})
+	cfg, err := f.Client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace).Get(ctx, authName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Labels = map[string]string{"changed": "yes"}
 	cfg.ResourceVersion = "2"
-	if _, err := f.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace).Update(ctx, cfg, metav1.UpdateOptions{}); err != nil {
+	if _, err := f.Client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace).Update(ctx, cfg, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	drain(t, f.ctrl.loop, plane, teamPlane)
@@ -107,14 +102,14 @@ func TestEventHandlers(t *testing.T) {
 			To:   []configurationv1alpha1.ReferenceGrantTo{{Group: konnectv1alpha1.GroupName, Kind: "KonnectAPIAuthConfiguration"}},
 		},
 	}
-	if _, err := f.client.ConfigurationV1alpha1().KongReferenceGrants(namespace).Create(ctx, grant, metav1.CreateOptions{}); err != nil {
+	if _, err := f.Client.ConfigurationV1alpha1().KongReferenceGrants(namespace).Create(ctx, grant, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	drain(t, f.ctrl.loop, teamPlane)
 	drain(t, f.ctrl.inUse, auth)
 
 	// A deleted control plane: nothing to sync, its auth configuration to decide.
-	if err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Delete(ctx, objName, metav1.DeleteOptions{}); err != nil {
+	if err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Delete(ctx, objName, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	drain(t, f.ctrl.inUse, auth)

@@ -1,22 +1,17 @@
 package controlplane
 
 import (
-	"bytes"
-	"context"
-	"flag"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
-	"k8s.io/klog/v2/ktesting"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
 )
@@ -25,17 +20,16 @@ import (
 // plane names it (a terminating one too, until Konnect is cleaned up), and loses it when none
 // does; other finalizers are kept.
 func TestInUseFinalizer(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
 	cfg := validConfig(namespace, authName)
 	cfg.Finalizers = []string{"example.com/someone-elses"}
-	f := newFixture(t, ctx, fixtureOptions{
+	f := newFixture(t, fixtureOptions{
 		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
 		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{cfg},
 	})
 	key := cache.ObjectName{Namespace: namespace, Name: authName}
 	syncInUse := func() []string {
 		t.Helper()
-		if _, err := f.ctrl.reconcileInUse(ctx, key); err != nil {
+		if _, err := f.ctrl.reconcileInUse(f.ctx, key); err != nil {
 			t.Fatal(err)
 		}
 		return f.refreshConfig(namespace, authName).Finalizers
@@ -44,7 +38,7 @@ func TestInUseFinalizer(t *testing.T) {
 	if got := syncInUse(); !slices.Equal(got, []string{"example.com/someone-elses", konnectv1alpha2.APIAuthInUseFinalizer}) {
 		t.Fatalf("finalizers = %v, want the in-use one added", got)
 	}
-	f.client.ClearActions()
+	f.Client.ClearActions()
 	syncInUse()
 	if w := f.apiWrites(); len(w) != 0 {
 		t.Fatalf("writes when nothing changed: %v", w)
@@ -60,7 +54,7 @@ func TestInUseFinalizer(t *testing.T) {
 	}
 	// Deleted from Konnect, finalizer gone, object gone: released.
 	f.sync(objName)
-	if err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Delete(ctx, objName, metav1.DeleteOptions{}); err != nil {
+	if err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Delete(f.ctx, objName, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	f.refresh(objName)
@@ -72,12 +66,11 @@ func TestInUseFinalizer(t *testing.T) {
 // TestInUseFinalizerNeedsAGrantAcrossNamespaces: a control plane may not pin an auth
 // configuration in a namespace that has not granted it.
 func TestInUseFinalizerNeedsAGrantAcrossNamespaces(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	f := newFixture(t, ctx, fixtureOptions{
+	f := newFixture(t, fixtureOptions{
 		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{withAuthNamespace(origin(objName, cpName), "other")},
 		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig("other", authName)},
 	})
-	if _, err := f.ctrl.reconcileInUse(ctx, cache.ObjectName{Namespace: "other", Name: authName}); err != nil {
+	if _, err := f.ctrl.reconcileInUse(f.ctx, cache.ObjectName{Namespace: "other", Name: authName}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.refreshConfig("other", authName).Finalizers; len(got) != 0 {
@@ -85,46 +78,14 @@ func TestInUseFinalizerNeedsAGrantAcrossNamespaces(t *testing.T) {
 	}
 }
 
-type syncedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestNoTokenInLogs drives every path through the workqueue with logging at -v=5, the
 // contextual logger and klog's global one, and checks the token appears in no log line,
 // event or status.
 func TestNoTokenInLogs(t *testing.T) {
-	var global syncedBuffer
-	flags := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(flags)
-	for name, value := range map[string]string{"v": "5", "logtostderr": "false", "alsologtostderr": "false"} {
-		if err := flags.Set(name, value); err != nil {
-			t.Fatal(err)
-		}
-	}
-	klog.SetOutput(&global)
-	defer func() {
-		klog.SetOutput(nil)
-		_ = flags.Set("v", "0")
-		_ = flags.Set("logtostderr", "true")
-	}()
-	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.Verbosity(5), ktesting.BufferLogs(true)))
-	ctx := klog.NewContext(context.Background(), logger)
+	ctx, logs := controllertest.CaptureLogs(t, 5)
 
 	foreign := origin("foreign", "taken")
-	f := newFixture(t, ctx, fixtureOptions{
+	f := newFixture(t, fixtureOptions{ctx: ctx,
 		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName), foreign, mirror("mirror", "00000000-0000-4000-8000-999999999999")},
 		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
 	})
@@ -146,20 +107,19 @@ func TestNoTokenInLogs(t *testing.T) {
 	process(objName)
 	process(objName)
 	_, _ = f.ctrl.reconcileInUse(ctx, cache.ObjectName{Namespace: namespace, Name: authName})
-	f.clock.Step(time.Second)
-	klog.Flush()
+	f.Clock.Step(time.Second)
 
-	contextual := logger.GetSink().(ktesting.Underlier).GetBuffer().String()
+	contextual := logs.Contextual()
 	if !strings.Contains(contextual, "Finished syncing") || !strings.Contains(contextual, "Created control plane in Konnect") {
 		t.Fatalf("the -v=5 log lacks the detail this test relies on:\n%s", contextual)
 	}
-	if strings.Contains(contextual, token) || strings.Contains(global.String(), token) {
+	if strings.Contains(contextual, token) || strings.Contains(logs.Global(), token) {
 		t.Fatal("the token is in the log")
 	}
-	if ev := strings.Join(f.events(), "\n"); ev == "" || strings.Contains(ev, token) {
+	if ev := strings.Join(f.Events(), "\n"); ev == "" || strings.Contains(ev, token) {
 		t.Fatalf("events: %q", ev)
 	}
-	list, err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).List(ctx, metav1.ListOptions{})
+	list, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

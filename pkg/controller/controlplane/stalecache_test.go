@@ -5,10 +5,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
-	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
 )
@@ -17,18 +15,14 @@ import (
 // object as the informer had it before, as happens when the sync queued by the controller's
 // own finalizer patch runs before the watch delivers its status write.
 func (f *fixture) staleSync(name string) {
-	f.t.Helper()
+	f.T.Helper()
 	if _, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: name}); err != nil {
-		f.t.Fatalf("sync %s: %v", name, err)
+		f.T.Fatalf("sync %s: %v", name, err)
 	}
 }
 
 func newStaleFixture(t *testing.T) *fixture {
-	_, ctx := ktesting.NewTestContext(t)
-	return newFixture(t, ctx, fixtureOptions{
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
-	})
+	return newFixture(t, standardOptions())
 }
 
 // A sync that reads a cache older than the status write of the sync that created the control
@@ -53,7 +47,7 @@ func TestStaleCacheAfterCreateDoesNotCreateAgain(t *testing.T) {
 	if got := f.get(objName).Status.ID; len(planes) != 1 || got != planes[0].ID {
 		t.Fatalf("status.id %q, Konnect has %+v", got, planes)
 	}
-	f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+	f.expectProgrammed(objName)
 }
 
 // A control plane re-created after it was deleted in Konnect: a sync on the cache that still
@@ -87,8 +81,8 @@ func TestDeletionOnStaleCacheDeletesInKonnect(t *testing.T) {
 	// The object as the informer has it: the finalizer, the deletion, no status.id.
 	stale := f.get(objName).DeepCopy()
 	stale.Status = konnectv1alpha2.KonnectGatewayControlPlaneStatus{}
-	stale.DeletionTimestamp = ptr.To(metav1.NewTime(f.clock.Now()))
-	mustAdd(t, f.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer().GetIndexer(), stale)
+	stale.DeletionTimestamp = ptr.To(metav1.NewTime(f.Clock.Now()))
+	f.Preload(stale)
 	f.staleSync(objName)
 	if n := f.api.Count(konnecttest.OpDeleteControlPlane); n != 1 {
 		t.Fatalf("%d deletes, want 1: %+v", n, f.api.Calls())

@@ -1,18 +1,14 @@
 package controlplane
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
-	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
@@ -26,15 +22,14 @@ const (
 
 func TestSync(t *testing.T) {
 	cases := []struct {
-		name    string
+		name string
+		// planes and configs are what the apiserver holds; when neither is set, the Origin
+		// control plane objName and the valid auth configuration it names.
 		planes  []*konnectv1alpha2.KonnectGatewayControlPlane
 		configs []*konnectv1alpha1.KonnectAPIAuthConfiguration
-		grants  []*configurationv1alpha1.KongReferenceGrant
 		run     func(t *testing.T, f *fixture)
 	}{{
-		name:    "Origin is created once, however many syncs",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "Origin is created once, however many syncs",
 		run: func(t *testing.T, f *fixture) {
 			for range 5 {
 				f.sync(objName)
@@ -49,7 +44,7 @@ func TestSync(t *testing.T) {
 			if !slices.Contains(cp.Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
 				t.Fatalf("no cleanup finalizer: %v", cp.Finalizers)
 			}
-			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+			f.expectProgrammed(objName)
 			f.expectCondition(objName, konnectv1alpha2.ConditionAPIAuthResolvedRef, metav1.ConditionTrue, konnectv1alpha2.ReasonResolvedRef, "")
 			f.expectCondition(objName, konnectv1alpha2.ConditionAPIAuthValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid, "")
 			planes := f.api.ControlPlanes(serverURL)
@@ -73,7 +68,7 @@ func TestSync(t *testing.T) {
 			// The finalizer was written before the create: the first action on the object
 			// is the finalizer patch, and the create followed it.
 			var first string
-			for _, a := range f.client.Actions() {
+			for _, a := range f.Client.Actions() {
 				if a.GetVerb() == "patch" && a.GetResource().Resource == "konnectgatewaycontrolplanes" {
 					first = a.GetSubresource()
 					break
@@ -84,21 +79,15 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name:    "a sync on a stale copy (our finalizer patch, before our status write) does not create again",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "a sync on a stale copy (our finalizer patch, before our status write) does not create again",
 		run: func(t *testing.T, f *fixture) {
-			if _, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: objName}); err != nil {
-				t.Fatal(err)
-			}
+			f.staleSync(objName)
 			// The informer delivers the object of the finalizer patch first: it has the
 			// finalizer but not yet the status that records the id.
 			stale := f.get(objName).DeepCopy()
 			stale.Status = konnectv1alpha2.KonnectGatewayControlPlaneStatus{}
-			mustUpdate(t, f.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer().GetIndexer(), stale)
-			if _, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: objName}); err != nil {
-				t.Fatal(err)
-			}
+			mustUpdate(t, f.Context.CRDInformers.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer().GetIndexer(), stale)
+			f.staleSync(objName)
 			if n := f.api.Count(konnecttest.OpCreateControlPlane); n != 1 {
 				t.Fatalf("%d creates, want 1: %+v", n, f.api.Calls())
 			}
@@ -107,15 +96,13 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name:    "deleted before its status recorded the id: the one it created is found by its k8s-uid label and deleted",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "deleted before its status recorded the id: the one it created is found by its k8s-uid label and deleted",
 		run: func(t *testing.T, f *fixture) {
 			// Made by an earlier process whose status write was lost.
 			f.api.Seed(serverURL, konnect.ControlPlaneSpec{Name: cpName, Labels: map[string]string{labelUID: "uid-" + objName}})
 			cp := f.get(objName).DeepCopy()
 			cp.Finalizers = append(cp.Finalizers, konnectv1alpha2.KonnectCleanupFinalizer)
-			if _, err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Update(context.Background(), cp, metav1.UpdateOptions{}); err != nil {
+			if _, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Update(f.ctx, cp, metav1.UpdateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			f.refresh(objName)
@@ -129,13 +116,11 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name:    "no write when equal: the re-sync only GETs, status unchanged",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "no write when equal: the re-sync only GETs, status unchanged",
 		run: func(t *testing.T, f *fixture) {
 			f.sync(objName)
 			f.api.ResetCalls()
-			f.client.ClearActions()
+			f.Client.ClearActions()
 			for range 3 {
 				after := f.sync(objName).After
 				if after < time.Minute || after > 66*time.Second {
@@ -150,13 +135,11 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name:    "adopts its own after a 409 (a create whose answer was lost)",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "adopts its own after a 409 (a create whose answer was lost)",
 		run: func(t *testing.T, f *fixture) {
 			id := f.api.Seed(serverURL, konnect.ControlPlaneSpec{Name: cpName, Labels: map[string]string{labelUID: "uid-" + objName}})
 			f.sync(objName)
-			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+			f.expectProgrammed(objName)
 			if got := f.get(objName).Status.ID; got != id {
 				t.Fatalf("status.id = %q, want the adopted %q", got, id)
 			}
@@ -165,9 +148,7 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name:    "a foreign control plane of the same name is refused",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "a foreign control plane of the same name is refused",
 		run: func(t *testing.T, f *fixture) {
 			f.api.Seed(serverURL, konnect.ControlPlaneSpec{Name: cpName, Labels: map[string]string{labelUID: "someone-else"}})
 			after := f.sync(objName).After
@@ -179,7 +160,7 @@ func TestSync(t *testing.T) {
 			if f.get(objName).Status.ID != "" || f.api.Count(konnecttest.OpUpdateControlPlane) != 0 {
 				t.Fatalf("the foreign control plane was touched: %+v", f.api.Calls())
 			}
-			if ev := f.events(); len(ev) != 1 || !strings.HasPrefix(ev[0], "Warning FailedToCreate") {
+			if ev := f.Events(); len(ev) != 1 || !strings.HasPrefix(ev[0], "Warning FailedToCreate") {
 				t.Fatalf("events = %q", ev)
 			}
 			// The re-syncs look before they POST: while the name stays taken, reads only.
@@ -192,12 +173,10 @@ func TestSync(t *testing.T) {
 			// The name is freed: the next sync creates it.
 			f.api.Remove(serverURL, f.api.ControlPlanes(serverURL)[0].ID)
 			f.sync(objName)
-			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+			f.expectProgrammed(objName)
 		},
 	}, {
-		name:    "a spec change is one PATCH",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "a spec change is one PATCH",
 		run: func(t *testing.T, f *fixture) {
 			f.sync(objName)
 			f.updateSpec(objName, func(cp *konnectv1alpha2.KonnectGatewayControlPlane) {
@@ -214,20 +193,14 @@ func TestSync(t *testing.T) {
 			if got.Description != "the new description" || got.Labels["team"] != "edge" || got.Labels[labelGeneration] != "2" {
 				t.Fatalf("Konnect has %+v", got)
 			}
-			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+			f.expectProgrammed(objName)
 		},
 	}, {
-		name:    "a description removed from the spec is one PATCH, not one per sync (Konnect's PATCH cannot clear it)",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "a description removed from the spec is one PATCH, not one per sync (Konnect's PATCH cannot clear it)",
 		run: func(t *testing.T, f *fixture) {
-			f.updateSpec(objName, func(cp *konnectv1alpha2.KonnectGatewayControlPlane) {
-				cp.Spec.CreateControlPlaneRequest.Description = ptr.To("to be removed")
-			})
+			f.setDescription(objName, ptr.To("to be removed"))
 			f.sync(objName)
-			f.updateSpec(objName, func(cp *konnectv1alpha2.KonnectGatewayControlPlane) {
-				cp.Spec.CreateControlPlaneRequest.Description = nil
-			})
+			f.setDescription(objName, nil)
 			for range 4 {
 				f.sync(objName)
 			}
@@ -235,17 +208,13 @@ func TestSync(t *testing.T) {
 			if n := f.api.Count(konnecttest.OpUpdateControlPlane); n != 1 {
 				t.Fatalf("%d updates, want 1: %+v", n, f.api.Calls())
 			}
-			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+			f.expectProgrammed(objName)
 		},
 	}, {
-		name:    "a PATCH Konnect rejects is FailedToUpdate",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "a PATCH Konnect rejects is FailedToUpdate",
 		run: func(t *testing.T, f *fixture) {
 			f.sync(objName)
-			f.updateSpec(objName, func(cp *konnectv1alpha2.KonnectGatewayControlPlane) {
-				cp.Spec.CreateControlPlaneRequest.Description = ptr.To("x")
-			})
+			f.setDescription(objName, ptr.To("x"))
 			f.api.Fail(konnecttest.OpUpdateControlPlane, &konnect.APIError{Op: "updating control plane", Kind: konnect.ErrorRejected, StatusCode: 400, Message: "Konnect answered 400: bad description"})
 			f.sync(objName)
 			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse, konnectv1alpha2.ReasonFailedToUpdate, "bad description")
@@ -254,9 +223,7 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name:    "deleted in Konnect: created again",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "deleted in Konnect: created again",
 		run: func(t *testing.T, f *fixture) {
 			f.sync(objName)
 			first := f.get(objName).Status.ID
@@ -266,7 +233,7 @@ func TestSync(t *testing.T) {
 			if second == "" || second == first || f.api.Count(konnecttest.OpCreateControlPlane) != 2 {
 				t.Fatalf("ids %q → %q, calls %+v", first, second, f.api.Calls())
 			}
-			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+			f.expectProgrammed(objName)
 		},
 	}, {
 		name:    "Mirror found: Programmed and Mirrored, no write",
@@ -278,7 +245,7 @@ func TestSync(t *testing.T) {
 			for range 3 {
 				f.sync(objName)
 			}
-			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+			f.expectProgrammed(objName)
 			f.expectCondition(objName, konnectv1alpha2.ConditionMirrored, metav1.ConditionTrue, konnectv1alpha2.ReasonMirrored, "")
 			got := f.get(objName)
 			if got.Status.ID != id || got.Status.Endpoints == nil || got.Status.OrgID != orgID {
@@ -337,21 +304,19 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name:    "transient failure keeps Programmed True and waits for Retry-After",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "transient failure keeps Programmed True and waits for Retry-After",
 		run: func(t *testing.T, f *fixture) {
 			f.sync(objName)
-			_ = f.events()
+			_ = f.Events()
 			before := f.condition(objName, konnectv1alpha2.ConditionProgrammed)
 			f.api.Fail(konnecttest.OpGetControlPlane, &konnect.APIError{Op: "getting control plane", Kind: konnect.ErrorTransient, StatusCode: 429, RetryAfter: 30 * time.Second, Message: "Konnect answered 429"})
-			f.client.ClearActions()
+			f.Client.ClearActions()
 			after := f.process(objName)
 			if after < 30*time.Second {
 				t.Fatalf("retry after %v, want at least the 30s Retry-After", after)
 			}
 			got := f.condition(objName, konnectv1alpha2.ConditionProgrammed)
-			if got.Status != metav1.ConditionTrue || got.Reason != before.Reason || len(f.apiWrites()) != 0 || len(f.events()) != 0 {
+			if got.Status != metav1.ConditionTrue || got.Reason != before.Reason || len(f.apiWrites()) != 0 || len(f.Events()) != 0 {
 				t.Fatalf("Programmed = %+v, writes %v", got, f.apiWrites())
 			}
 			// Without Retry-After: the per-object backoff grows from 1s.
@@ -366,9 +331,7 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name:    "transient failure of a first create: Unknown, never False",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "transient failure of a first create: Unknown, never False",
 		run: func(t *testing.T, f *fixture) {
 			f.api.Fail(konnecttest.OpCreateControlPlane, konnecttest.Transient("creating control plane"))
 			after := f.process(objName)
@@ -377,7 +340,7 @@ func TestSync(t *testing.T) {
 				t.Fatalf("retry after %v, want the first backoff step", after)
 			}
 			f.sync(objName)
-			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+			f.expectProgrammed(objName)
 			if n := len(f.api.ControlPlanes(serverURL)); n != 1 {
 				t.Fatalf("%d control planes", n)
 			}
@@ -406,9 +369,7 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name:    "deletion while Konnect is down keeps the finalizer and retries",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "deletion while Konnect is down keeps the finalizer and retries",
 		run: func(t *testing.T, f *fixture) {
 			f.sync(objName)
 			f.markDeleted(objName)
@@ -422,16 +383,14 @@ func TestSync(t *testing.T) {
 					t.Fatal("finalizer lost while Konnect is down")
 				}
 			}
-			f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionTrue, konnectv1alpha2.ReasonProgrammed, "")
+			f.expectProgrammed(objName)
 			f.sync(objName)
 			if slices.Contains(f.get(objName).Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) || len(f.api.ControlPlanes(serverURL)) != 0 {
 				t.Fatal("not deleted once Konnect came back")
 			}
 		},
 	}, {
-		name:    "deletion with unauthorized credentials keeps the finalizer and says why",
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{origin(objName, cpName)},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)},
+		name: "deletion with unauthorized credentials keeps the finalizer and says why",
 		run: func(t *testing.T, f *fixture) {
 			f.sync(objName)
 			f.markDeleted(objName)
@@ -445,8 +404,11 @@ func TestSync(t *testing.T) {
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, ctx := ktesting.NewTestContext(t)
-			f := newFixture(t, ctx, fixtureOptions{planes: tc.planes, configs: tc.configs, grants: tc.grants})
+			o := fixtureOptions{planes: tc.planes, configs: tc.configs}
+			if tc.planes == nil && tc.configs == nil {
+				o = standardOptions()
+			}
+			f := newFixture(t, o)
 			tc.run(t, f)
 		})
 	}
@@ -459,7 +421,7 @@ func withAuthNamespace(cp *konnectv1alpha2.KonnectGatewayControlPlane, ns string
 
 func mustCreate(t *testing.T, f *fixture, cp *konnectv1alpha2.KonnectGatewayControlPlane) {
 	t.Helper()
-	if _, err := f.client.KonnectV1alpha2().KonnectGatewayControlPlanes(cp.Namespace).Create(f.ctx, cp, metav1.CreateOptions{}); err != nil {
+	if _, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(cp.Namespace).Create(f.ctx, cp, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	f.refresh(cp.Name)

@@ -1,21 +1,24 @@
-package credentials
+package credentials_test
 
 import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/credentials"
 )
 
 // authConfigsIn is the from side of an auth configuration's Secret reference.
-func authConfigsIn(ns string) RefFrom {
-	return RefFrom{Group: AuthConfigGroup, Kind: AuthConfigKind, Namespace: ns}
+func authConfigsIn(ns string) credentials.RefFrom {
+	return credentials.RefFrom{Group: credentials.AuthConfigGroup, Kind: credentials.AuthConfigKind, Namespace: ns}
 }
 
 // secretTo is a Secret in secretNamespace, where the grants live.
-func secretTo(name string) RefTo {
-	return RefTo{Group: SecretGroup, Kind: SecretKind, Namespace: secretNamespace, Name: name}
+func secretTo(name string) credentials.RefTo {
+	return credentials.RefTo{Group: credentials.SecretGroup, Kind: credentials.SecretKind, Namespace: secretNamespace, Name: name}
 }
 
 func TestGrantPermits(t *testing.T) {
@@ -45,7 +48,7 @@ func TestGrantPermits(t *testing.T) {
 		{"being deleted", deleting, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := grantPermits(tc.grant, authConfigsIn(namespace), secretTo("creds")); got != tc.want {
+			if got := credentials.GrantPermits(tc.grant, authConfigsIn(namespace), secretTo("creds")); got != tc.want {
 				t.Errorf("grantPermits = %v, want %v", got, tc.want)
 			}
 		})
@@ -57,14 +60,14 @@ func TestReferenceGrantsPermits(t *testing.T) {
 	deleting.DeletionTimestamp = &metav1.Time{}
 	controlPlanes := configurationv1alpha1.ReferenceGrantFrom{Group: "konnect.konghq.com", Kind: "KonnectGatewayControlPlane", Namespace: namespace}
 	toAuth := configurationv1alpha1.ReferenceGrantTo{Group: "konnect.konghq.com", Kind: "KonnectAPIAuthConfiguration",
-		Name: ptrTo(configurationv1alpha1.ObjectName("auth"))}
+		Name: ptr.To(configurationv1alpha1.ObjectName("auth"))}
 
 	for _, tc := range []struct {
 		name      string
 		grants    []*configurationv1alpha1.KongReferenceGrant
 		noLister  bool
-		from      RefFrom
-		to        RefTo
+		from      credentials.RefFrom
+		to        credentials.RefTo
 		wantGrant string
 		wantOK    bool
 	}{
@@ -85,16 +88,17 @@ func TestReferenceGrantsPermits(t *testing.T) {
 			referenceGrant(secretNamespace, "b-live", fromKong, toAllSecrets)},
 			from: authConfigsIn(namespace), to: secretTo("creds"), wantGrant: "b-live", wantOK: true},
 		{name: "control plane to auth configuration", grants: []*configurationv1alpha1.KongReferenceGrant{referenceGrant(secretNamespace, "cp", controlPlanes, toAuth)},
-			from: RefFrom{Group: "konnect.konghq.com", Kind: "KonnectGatewayControlPlane", Namespace: namespace},
-			to:   RefTo{Group: AuthConfigGroup, Kind: AuthConfigKind, Namespace: secretNamespace, Name: "auth"}, wantGrant: "cp", wantOK: true},
+			from: credentials.RefFrom{Group: "konnect.konghq.com", Kind: "KonnectGatewayControlPlane", Namespace: namespace},
+			to:   credentials.RefTo{Group: credentials.AuthConfigGroup, Kind: credentials.AuthConfigKind, Namespace: secretNamespace, Name: "auth"}, wantGrant: "cp", wantOK: true},
 		{name: "control plane to another auth configuration", grants: []*configurationv1alpha1.KongReferenceGrant{referenceGrant(secretNamespace, "cp", controlPlanes, toAuth)},
-			from: RefFrom{Group: "konnect.konghq.com", Kind: "KonnectGatewayControlPlane", Namespace: namespace},
-			to:   RefTo{Group: AuthConfigGroup, Kind: AuthConfigKind, Namespace: secretNamespace, Name: "other"}},
+			from: credentials.RefFrom{Group: "konnect.konghq.com", Kind: "KonnectGatewayControlPlane", Namespace: namespace},
+			to:   credentials.RefTo{Group: credentials.AuthConfigGroup, Kind: credentials.AuthConfigKind, Namespace: secretNamespace, Name: "other"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var grants ReferenceGrants
+			var grants credentials.ReferenceGrants
 			if !tc.noLister {
-				grants.Lister = grantLister(t, tc.grants...)
+				resolver, _ := newResolver(t, controllertest.Objects(tc.grants)...)
+				grants = resolver.Grants
 			}
 			grant, ok := grants.Permits(tc.from, tc.to)
 			if grant != tc.wantGrant || ok != tc.wantOK {

@@ -1,4 +1,4 @@
-package credentials
+package credentials_test
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/credentials"
 )
 
 // fuzzTokenPlaceholder in a fuzz input is replaced by fuzzToken, so that the corpus can put a
@@ -33,13 +35,13 @@ const maxProblemMessage = 512
 // that token, attributed to the Secret.
 func FuzzSecretToken(f *testing.F) {
 	ctx := context.Background()
-	cfg := secretConfig("fuzz", "fuzz-secret")
-	resolver, secrets := newResolver(f, tokenSecret("fuzz-secret", nil))
+	cfg := controllertest.SecretConfig("fuzz", "fuzz-secret")
+	resolver, secrets := newResolver(f, controllertest.TokenSecret("fuzz-secret", nil))
 	wantSecret := namespace + "/fuzz-secret"
 
 	f.Fuzz(func(t *testing.T, data []byte, hasKey bool) {
 		data = bytes.ReplaceAll(data, []byte(fuzzTokenPlaceholder), []byte(fuzzToken))
-		secret := tokenSecret("fuzz-secret", nil)
+		secret := controllertest.TokenSecret("fuzz-secret", nil)
 		if hasKey {
 			secret.Data = map[string][]byte{konnectv1alpha1.SecretTokenKey: data}
 		}
@@ -47,7 +49,7 @@ func FuzzSecretToken(f *testing.F) {
 			t.Fatal(err)
 		}
 
-		source, problem := resolver.resolveSecretToken(ctx, cfg)
+		source, problem := resolver.ResolveSecretToken(ctx, cfg)
 
 		trimmed := strings.TrimSpace(string(data))
 		var wantReason string
@@ -73,7 +75,7 @@ func FuzzSecretToken(f *testing.F) {
 		if problem.Reason != wantReason {
 			t.Fatalf("data %q (key present: %t) gave %s: %q; want %s", fuzzClip(data), hasKey, problem.Reason, problem.Message, fuzzOrAccepted(wantReason))
 		}
-		if source != (TokenSource{}) {
+		if source != (credentials.TokenSource{}) {
 			t.Fatalf("a problem came with a token source %+v", source)
 		}
 		if len(problem.Message) > maxProblemMessage {

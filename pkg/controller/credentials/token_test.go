@@ -1,4 +1,4 @@
-package credentials
+package credentials_test
 
 import (
 	"context"
@@ -7,20 +7,20 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	metadatafake "k8s.io/client-go/metadata/fake"
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/credentials"
 )
 
 func TestResolve(t *testing.T) {
 	crossCfg := func() *konnectv1alpha1.KonnectAPIAuthConfiguration {
-		cfg := secretConfig("cross", "creds")
+		cfg := controllertest.SecretConfig("cross", "creds")
 		cfg.Spec.SecretRef.Namespace = secretNamespace
 		return cfg
 	}
-	vaultCreds := tokenSecret("creds", map[string][]byte{"token": []byte(tokenValid)})
+	vaultCreds := controllertest.TokenSecret("creds", map[string][]byte{"token": []byte(tokenValid)})
 	vaultCreds.Namespace = secretNamespace
 	unlabelled := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: namespace}}
 
@@ -34,13 +34,13 @@ func TestResolve(t *testing.T) {
 		wantReason  string
 		wantMessage string
 	}{
-		{name: "inline", cfg: inlineConfig("inline", tokenValid), wantToken: tokenValid},
-		{name: "inline, malformed", cfg: inlineConfig("inline", "xpat_abc"),
+		{name: "inline", cfg: controllertest.InlineConfig("inline", tokenValid), wantToken: tokenValid},
+		{name: "inline, malformed", cfg: controllertest.InlineConfig("inline", "xpat_abc"),
 			wantReason: konnectv1alpha1.ReasonInvalidToken, wantMessage: "spec.token must start with kpat_"},
-		{name: "Secret", cfg: secretConfig("local", "creds"), wantToken: tokenValid, wantSecret: namespace + "/creds"},
-		{name: "Secret without the label", cfg: secretConfig("plain", "plain"),
+		{name: "Secret", cfg: controllertest.SecretConfig("local", "creds"), wantToken: tokenValid, wantSecret: namespace + "/creds"},
+		{name: "Secret without the label", cfg: controllertest.SecretConfig("plain", "plain"),
 			wantReason: konnectv1alpha1.ReasonSecretNotFound, wantMessage: "Secret kong/plain exists but is not labelled konghq.com/credential=konnect"},
-		{name: "no Secret", cfg: secretConfig("missing", "missing"),
+		{name: "no Secret", cfg: controllertest.SecretConfig("missing", "missing"),
 			wantReason: konnectv1alpha1.ReasonSecretNotFound, wantMessage: "Secret kong/missing not found among Secrets labelled konghq.com/credential=konnect"},
 		{name: "unsupported type", cfg: &konnectv1alpha1.KonnectAPIAuthConfiguration{Spec: konnectv1alpha1.KonnectAPIAuthConfigurationSpec{Type: "oauth"}},
 			wantReason: konnectv1alpha1.ReasonInvalidToken, wantMessage: `spec.type "oauth" is not supported`},
@@ -53,16 +53,10 @@ func TestResolve(t *testing.T) {
 			wantToken: tokenValid, wantSecret: secretNamespace + "/creds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resolver, _ := newResolver(t, tokenSecret("creds", map[string][]byte{"token": []byte(tokenValid + "\n")}), vaultCreds)
-			scheme := metadatafake.NewTestScheme()
-			if err := metav1.AddMetaToScheme(scheme); err != nil {
-				t.Fatal(err)
-			}
-			resolver.SecretMetadata = metadatafake.NewSimpleMetadataClient(scheme, []runtime.Object{&metav1.PartialObjectMetadata{
-				TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: unlabelled.ObjectMeta}}...).
-				Resource(corev1.SchemeGroupVersion.WithResource("secrets"))
-			if !tc.noGrants {
-				resolver.Grants.Lister = grantLister(t, tc.grants...)
+			resolver, _ := newResolver(t, append(controllertest.Objects(tc.grants),
+				controllertest.TokenSecret("creds", map[string][]byte{"token": []byte(tokenValid + "\n")}), vaultCreds, unlabelled)...)
+			if tc.noGrants {
+				resolver.Grants.Lister = nil
 			}
 
 			source, problem := resolver.Resolve(context.Background(), tc.cfg)
@@ -70,7 +64,7 @@ func TestResolve(t *testing.T) {
 				if problem != nil {
 					t.Fatalf("problem %+v, want token", problem)
 				}
-				if source != (TokenSource{Token: tc.wantToken, Secret: tc.wantSecret}) {
+				if source != (credentials.TokenSource{Token: tc.wantToken, Secret: tc.wantSecret}) {
 					t.Errorf("source = %+v, want token from %q", source, tc.wantSecret)
 				}
 				return
@@ -81,7 +75,7 @@ func TestResolve(t *testing.T) {
 			if problem.Reason != tc.wantReason || !strings.Contains(problem.Message, tc.wantMessage) {
 				t.Errorf("problem = %+v, want %s containing %q", problem, tc.wantReason, tc.wantMessage)
 			}
-			if source != (TokenSource{}) {
+			if source != (credentials.TokenSource{}) {
 				t.Errorf("a problem came with a token source %+v", source)
 			}
 		})
@@ -89,12 +83,11 @@ func TestResolve(t *testing.T) {
 }
 
 func TestCheckSecretRef(t *testing.T) {
-	cfg := secretConfig("cross", "creds")
+	cfg := controllertest.SecretConfig("cross", "creds")
 	cfg.Spec.SecretRef.Namespace = secretNamespace
-	resolver, _ := newResolver(t)
-	resolver.Grants.Lister = grantLister(t, referenceGrant(secretNamespace, "allow-kong", fromKong, toSecret("creds")))
+	resolver, _ := newResolver(t, referenceGrant(secretNamespace, "allow-kong", fromKong, toSecret("creds")))
 	p := resolver.CheckSecretRef(cfg)
-	want := SecretRefPermission{Permitted: true, Grant: "vault/allow-kong",
+	want := credentials.SecretRefPermission{Permitted: true, Grant: "vault/allow-kong",
 		Message: "KongReferenceGrant vault/allow-kong permits the reference to Secret vault/creds"}
 	if p != want {
 		t.Errorf("CheckSecretRef = %+v, want %+v", p, want)
@@ -102,9 +95,9 @@ func TestCheckSecretRef(t *testing.T) {
 }
 
 func TestSecretRefOf(t *testing.T) {
-	cross := secretConfig("cross", "creds")
+	cross := controllertest.SecretConfig("cross", "creds")
 	cross.Spec.SecretRef.Namespace = secretNamespace
-	explicit := secretConfig("explicit", "creds")
+	explicit := controllertest.SecretConfig("explicit", "creds")
 	explicit.Spec.SecretRef.Namespace = namespace
 	for _, tc := range []struct {
 		name              string
@@ -112,14 +105,14 @@ func TestSecretRefOf(t *testing.T) {
 		wantSecret        string
 		wantCross, wantOK bool
 	}{
-		{"implicit namespace", secretConfig("local", "creds"), "kong/creds", false, true},
+		{"implicit namespace", controllertest.SecretConfig("local", "creds"), "kong/creds", false, true},
 		{"explicit own namespace", explicit, "kong/creds", false, true},
 		{"another namespace", cross, "vault/creds", true, true},
-		{"inline token", inlineConfig("inline", tokenValid), "", false, false},
-		{"no name", secretConfig("unnamed", ""), "", false, false},
+		{"inline token", controllertest.InlineConfig("inline", tokenValid), "", false, false},
+		{"no name", controllertest.SecretConfig("unnamed", ""), "", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			secret, cross, ok := SecretRefOf(tc.cfg)
+			secret, cross, ok := credentials.SecretRefOf(tc.cfg)
 			if ok != tc.wantOK || cross != tc.wantCross || (ok && secret.String() != tc.wantSecret) {
 				t.Errorf("SecretRefOf = %v, %v, %v; want %s, %v, %v", secret, cross, ok, tc.wantSecret, tc.wantCross, tc.wantOK)
 			}

@@ -9,30 +9,23 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	kubeinformers "k8s.io/client-go/informers"
-	k8sfake "k8s.io/client-go/kubernetes/fake"
-	metadatafake "k8s.io/client-go/metadata/fake"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
-	testingclock "k8s.io/utils/clock/testing"
+	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/fake"
-	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
 )
 
 const (
-	namespace   = "kong"
-	serverURL   = "https://us.api.konghq.com"
-	token       = "kpat_EXTENSIONtokenEXTENSION0123456789abcd"
+	namespace   = controllertest.Namespace
+	serverURL   = controllertest.ServerURL
+	token       = controllertest.TokenValid
 	extName     = "my-konnect-config"
 	cpName      = "gateway-control-plane"
 	authName    = "konnect-api-auth"
@@ -42,21 +35,16 @@ const (
 )
 
 type fixture struct {
-	t       testing.TB
-	ctx     context.Context
-	clock   *testingclock.FakeClock
-	client  *fake.Clientset
-	kube    *k8sfake.Clientset
-	api     *konnecttest.API
-	ctrl    *Controller
-	events  *record.FakeRecorder
-	cpID    string
-	factory informers.SharedInformerFactory
-	secrets kubeinformers.SharedInformerFactory
-	ca      kubeinformers.SharedInformerFactory
+	*controllertest.Fakes
+	ctx  context.Context
+	api  *konnecttest.API
+	ctrl *Controller
+	cpID string
 }
 
 type fixtureOptions struct {
+	// ctx is what the fixture runs in: by default a context logging to the test.
+	ctx        context.Context
 	extensions []*konnectv1alpha2.KonnectExtension
 	// controlPlane: nil means a Programmed one named cpName, seeded in Konnect.
 	controlPlane   func(id string) *konnectv1alpha2.KonnectGatewayControlPlane
@@ -66,182 +54,110 @@ type fixtureOptions struct {
 	unlabelled []*corev1.Secret
 }
 
-func newFixture(t *testing.T, ctx context.Context, o fixtureOptions) *fixture {
+func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ctx: ctx, clock: testingclock.NewFakeClock(time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)), api: konnecttest.New()}
-	f.cpID = f.api.Seed(serverURL, konnect.ControlPlaneSpec{Name: cpName})
-
-	var objs []runtime.Object
-	for _, e := range o.extensions {
-		objs = append(objs, e)
+	ctx := o.ctx
+	if ctx == nil {
+		_, ctx = ktesting.NewTestContext(t)
 	}
-	cfg := authConfig()
-	objs = append(objs, cfg)
-	var cp *konnectv1alpha2.KonnectGatewayControlPlane
+	api := konnecttest.New()
+	cpID := api.Seed(serverURL, konnect.ControlPlaneSpec{Name: cpName})
+	objs := append(controllertest.Objects(o.extensions), authConfig())
 	if !o.noControlPlane {
 		if o.controlPlane != nil {
-			cp = o.controlPlane(f.cpID)
+			objs = append(objs, o.controlPlane(cpID))
 		} else {
-			cp = programmedControlPlane(f.cpID)
+			objs = append(objs, programmedControlPlane(cpID))
 		}
-		objs = append(objs, cp)
 	}
-	f.client = fake.NewSimpleClientset(objs...)
-	var kubeObjs, metaObjs []runtime.Object
-	for _, s := range append(append([]*corev1.Secret{}, o.secrets...), o.unlabelled...) {
-		kubeObjs = append(kubeObjs, s)
-		metaObjs = append(metaObjs, &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: *s.ObjectMeta.DeepCopy()})
-	}
-	f.kube = k8sfake.NewSimpleClientset(kubeObjs...)
-	metaScheme := metadatafake.NewTestScheme()
-	if err := metav1.AddMetaToScheme(metaScheme); err != nil {
-		t.Fatal(err)
-	}
-	metaClient := metadatafake.NewSimpleMetadataClient(metaScheme, metaObjs...)
-
-	f.factory = informers.NewSharedInformerFactory(f.client, 0)
-	f.secrets = kubeinformers.NewSharedInformerFactory(f.kube, 0)
-	f.ca = kubeinformers.NewSharedInformerFactory(f.kube, 0)
-	f.events = record.NewFakeRecorder(100)
+	objs = append(objs, controllertest.Objects(o.secrets, o.unlabelled)...)
+	f := &fixture{Fakes: controllertest.NewFakes(t, ctx, objs...), ctx: ctx, api: api, cpID: cpID}
 	// The auth configurations' tokens are inline: the credentials resolver Complete builds
 	// reads them without a Secret (its Secret resolution is tested in package credentials).
-	cc := &controller.Context{
-		RootContext:        ctx,
-		KubeClient:         f.kube,
-		CRDClient:          f.client,
-		MetadataClient:     metaClient,
-		KonnectAPI:         f.api,
-		KonnectSyncPeriod:  syncPeriod,
-		CASecret:           types.NamespacedName{Namespace: caNamespace, Name: caName},
-		Clock:              f.clock,
-		CRDInformers:       f.factory,
-		CertificateSecrets: f.secrets,
-		CASecrets:          f.ca,
-		Recorder:           func(string) record.EventRecorder { return f.events },
-	}
-	if err := cc.Complete(); err != nil {
-		t.Fatalf("Complete: %v", err)
-	}
-	ctrl, err := New(cc)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	f.ctrl = ctrl
-	t.Cleanup(ctrl.loop.ShutDown)
-
-	for _, e := range o.extensions {
-		f.add(f.factory.Konnect().V1alpha2().KonnectExtensions().Informer().GetIndexer(), e)
-	}
-	if cp != nil {
-		f.add(f.factory.Konnect().V1alpha2().KonnectGatewayControlPlanes().Informer().GetIndexer(), cp)
-	}
-	f.add(f.factory.Konnect().V1alpha1().KonnectAPIAuthConfigurations().Informer().GetIndexer(), cfg)
-	for _, s := range o.secrets {
-		f.add(f.secrets.Core().V1().Secrets().Informer().GetIndexer(), s)
-	}
+	f.Context.KonnectAPI = f.api
+	f.Context.KonnectSyncPeriod = syncPeriod
+	f.Context.CASecret = types.NamespacedName{Namespace: caNamespace, Name: caName}
+	f.ctrl = controllertest.Build(f.Fakes, New)
+	f.Preload(objs...)
 	return f
 }
 
-func (f *fixture) add(indexer cache.Indexer, obj any) {
-	f.t.Helper()
-	if err := indexer.Add(obj); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
-// refresh copies what the fake apiservers hold into the listers, as the informers would.
-func (f *fixture) refresh() {
-	f.t.Helper()
-	exts, err := f.client.KonnectV1alpha2().KonnectExtensions(namespace).List(f.ctx, metav1.ListOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	extIndexer := f.factory.Konnect().V1alpha2().KonnectExtensions().Informer().GetIndexer()
-	for _, o := range extIndexer.List() {
-		_ = extIndexer.Delete(o)
-	}
-	for i := range exts.Items {
-		f.add(extIndexer, &exts.Items[i])
-	}
-	secrets, err := f.kube.CoreV1().Secrets("").List(f.ctx, metav1.ListOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	certIndexer := f.secrets.Core().V1().Secrets().Informer().GetIndexer()
-	caIndexer := f.ca.Core().V1().Secrets().Informer().GetIndexer()
-	for _, idx := range []cache.Indexer{certIndexer, caIndexer} {
-		for _, o := range idx.List() {
-			_ = idx.Delete(o)
-		}
-	}
-	for i := range secrets.Items {
-		s := &secrets.Items[i]
-		if s.Labels[konnectv1alpha2.DataPlaneCertificateLabel] == "true" {
-			f.add(certIndexer, s)
-		}
-		if s.Namespace == caNamespace && s.Name == caName {
-			f.add(caIndexer, s)
-		}
-	}
-}
-
-// sync runs one reconcile of the extension and refreshes the listers.
+// sync runs one reconcile of the extension and resyncs the listers.
 func (f *fixture) sync(name string) loop.Result {
-	f.t.Helper()
+	f.T.Helper()
 	res, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: name})
 	if err != nil {
-		f.t.Fatalf("sync: %v", err)
+		f.T.Fatalf("sync: %v", err)
 	}
-	f.refresh()
+	f.Resync()
 	return res
 }
 
 // process has the loop take the extension's key, reconcile it and schedule its next look, as a
-// worker does, and refreshes the listers.
+// worker does, and resyncs the listers.
 func (f *fixture) process(name string) {
-	f.t.Helper()
+	f.T.Helper()
 	f.ctrl.loop.Add(cache.ObjectName{Namespace: namespace, Name: name})
 	if !f.ctrl.loop.ProcessNextWorkItem(f.ctx) {
-		f.t.Fatal("the loop took no work")
+		f.T.Fatal("the loop took no work")
 	}
-	f.refresh()
+	f.Resync()
 }
 
 func (f *fixture) get(name string) *konnectv1alpha2.KonnectExtension {
-	f.t.Helper()
-	ext, err := f.client.KonnectV1alpha2().KonnectExtensions(namespace).Get(f.ctx, name, metav1.GetOptions{})
-	if err != nil {
-		f.t.Fatalf("get %s: %v", name, err)
+	f.T.Helper()
+	return controllertest.Get(f.T, f.Client.KonnectV1alpha2().KonnectExtensions(namespace).Get, name)
+}
+
+// markDeleted sets the extension's deletion timestamp, as the apiserver does for an object
+// with finalizers (kubectl delete), and resyncs the listers.
+func (f *fixture) markDeleted(name string) {
+	f.T.Helper()
+	ext := f.get(name)
+	now := metav1.NewTime(f.Clock.Now())
+	ext.DeletionTimestamp = &now
+	if _, err := f.Client.KonnectV1alpha2().KonnectExtensions(namespace).Update(f.ctx, ext, metav1.UpdateOptions{}); err != nil {
+		f.T.Fatal(err)
 	}
-	return ext
+	f.Resync()
+}
+
+// replaceCertificate puts a new self-signed certificate into the Manual Secret name, as a user
+// replacing it does, resyncs the listers and returns the Secret it was taken from.
+func (f *fixture) replaceCertificate(name string) *corev1.Secret {
+	f.T.Helper()
+	replacement := userSecret(f.T, name, true)
+	stored := f.secret(namespace, name)
+	stored.Data = replacement.Data
+	if _, err := f.Kube.CoreV1().Secrets(namespace).Update(f.ctx, stored, metav1.UpdateOptions{}); err != nil {
+		f.T.Fatal(err)
+	}
+	f.Resync()
+	return replacement
 }
 
 func (f *fixture) secret(ns, name string) *corev1.Secret {
-	f.t.Helper()
-	s, err := f.kube.CoreV1().Secrets(ns).Get(f.ctx, name, metav1.GetOptions{})
-	if err != nil {
-		f.t.Fatalf("get Secret %s/%s: %v", ns, name, err)
-	}
-	return s
+	f.T.Helper()
+	return controllertest.Get(f.T, f.Kube.CoreV1().Secrets(ns).Get, name)
 }
 
 func (f *fixture) condition(name, t string) metav1.Condition {
-	f.t.Helper()
+	f.T.Helper()
 	c := meta.FindStatusCondition(f.get(name).Status.Conditions, t)
 	if c == nil {
-		f.t.Fatalf("%s has no condition %s; conditions: %+v", name, t, f.get(name).Status.Conditions)
+		f.T.Fatalf("%s has no condition %s; conditions: %+v", name, t, f.get(name).Status.Conditions)
 	}
 	return *c
 }
 
 func (f *fixture) wantCondition(name, t string, status metav1.ConditionStatus, reason, messagePart string) {
-	f.t.Helper()
+	f.T.Helper()
 	c := f.condition(name, t)
 	if c.Status != status || c.Reason != reason || !strings.Contains(c.Message, messagePart) {
-		f.t.Errorf("%s: got %s/%s %q, want %s/%s containing %q", t, c.Status, c.Reason, c.Message, status, reason, messagePart)
+		f.T.Errorf("%s: got %s/%s %q, want %s/%s containing %q", t, c.Status, c.Reason, c.Message, status, reason, messagePart)
 	}
 	if c.ObservedGeneration != f.get(name).Generation {
-		f.t.Errorf("%s: observedGeneration %d, want %d", t, c.ObservedGeneration, f.get(name).Generation)
+		f.T.Errorf("%s: observedGeneration %d, want %d", t, c.ObservedGeneration, f.get(name).Generation)
 	}
 }
 
@@ -250,7 +166,7 @@ func (f *fixture) count(op string) int { return f.api.Count(op) }
 
 func (f *fixture) caSecretCreates() int {
 	n := 0
-	for _, a := range f.kube.Actions() {
+	for _, a := range f.Kube.Actions() {
 		if a.GetVerb() == "create" && a.GetResource().Resource == "secrets" && a.GetNamespace() == caNamespace {
 			n++
 		}
@@ -261,16 +177,7 @@ func (f *fixture) caSecretCreates() int {
 // objects
 
 func authConfig() *konnectv1alpha1.KonnectAPIAuthConfiguration {
-	cfg := &konnectv1alpha1.KonnectAPIAuthConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: authName, Namespace: namespace, Generation: 1, ResourceVersion: "1"},
-		Spec: konnectv1alpha1.KonnectAPIAuthConfigurationSpec{
-			Type: konnectv1alpha1.KonnectAPIAuthTypeToken, Token: token, ServerURL: "us.api.konghq.com",
-		},
-		Status: konnectv1alpha1.KonnectAPIAuthConfigurationStatus{ServerURL: serverURL, OrganizationID: "org"},
-	}
-	meta.SetStatusCondition(&cfg.Status.Conditions, metav1.Condition{Type: konnectv1alpha1.ConditionAPIAuthValid,
-		Status: metav1.ConditionTrue, Reason: konnectv1alpha1.ReasonValid, Message: "Token is valid", ObservedGeneration: 1})
-	return cfg
+	return controllertest.ValidConfig(namespace, authName, token)
 }
 
 func programmedControlPlane(id string) *konnectv1alpha2.KonnectGatewayControlPlane {
@@ -286,8 +193,13 @@ func programmedControlPlane(id string) *konnectv1alpha2.KonnectGatewayControlPla
 			Endpoints:           &konnectv1alpha2.KonnectEndpoints{ControlPlaneEndpoint: "https://abc.cp.konghq.com", TelemetryEndpoint: "https://abc.tp0.konghq.com"},
 		},
 	}
-	meta.SetStatusCondition(&cp.Status.Conditions, metav1.Condition{Type: konnectv1alpha2.ConditionProgrammed,
-		Status: metav1.ConditionTrue, Reason: konnectv1alpha2.ReasonProgrammed, ObservedGeneration: 1})
+	return withProgrammed(cp, metav1.Condition{Status: metav1.ConditionTrue, Reason: konnectv1alpha2.ReasonProgrammed, ObservedGeneration: 1})
+}
+
+// withProgrammed sets the control plane's Programmed condition to cond.
+func withProgrammed(cp *konnectv1alpha2.KonnectGatewayControlPlane, cond metav1.Condition) *konnectv1alpha2.KonnectGatewayControlPlane {
+	cond.Type = konnectv1alpha2.ConditionProgrammed
+	meta.SetStatusCondition(&cp.Status.Conditions, cond)
 	return cp
 }
 

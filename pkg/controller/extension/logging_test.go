@@ -6,10 +6,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2/ktesting"
 
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
 )
 
@@ -28,41 +27,29 @@ func waitFor(t *testing.T, cond func() bool) {
 // TestNoTokenInLogs runs registration, a transient failure, a Manual change and deletion at
 // -v=5 and checks that the token is in no log line, event, status or annotation.
 func TestNoTokenInLogs(t *testing.T) {
-	logger, ctx := ktesting.NewTestContext(t)
-	_ = logger
-	cfg := ktesting.NewConfig(ktesting.Verbosity(5), ktesting.BufferLogs(true))
-	logger = ktesting.NewLogger(t, cfg)
-	ctx = klogContext(ctx, logger)
+	ctx, logs := controllertest.CaptureLogs(t, 5)
 
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName), manualExtension("manual", "konnect-client-tls")},
+	f := newFixture(t, fixtureOptions{ctx: ctx, extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName), manualExtension("manual", "konnect-client-tls")},
 		secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}})
 	f.api.Fail(konnecttest.OpListCertificates, konnecttest.Transient("listing data-plane certificates"))
 	f.process(extName) // the loop reconciles and schedules the retry, logging it
 	f.sync(extName)
 	f.sync("manual")
-	ext := f.get(extName)
-	now := metav1.NewTime(f.clock.Now())
-	ext.DeletionTimestamp = &now
-	if _, err := f.client.KonnectV1alpha2().KonnectExtensions(namespace).Update(ctx, ext, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.refresh()
+	f.markDeleted(extName)
 	f.sync(extName)
 
-	logs := logger.GetSink().(ktesting.Underlier).GetBuffer().String()
-	if !strings.Contains(logs, "Registered the data-plane certificate") {
-		t.Fatalf("the logs do not show the registration; was -v=5 in effect?\n%s", logs)
+	contextual := logs.Contextual()
+	if !strings.Contains(contextual, "Registered the data-plane certificate") {
+		t.Fatalf("the logs do not show the registration; was -v=5 in effect?\n%s", contextual)
 	}
-	if strings.Contains(logs, token) || strings.Contains(logs, token[5:]) {
-		t.Error("the token is in the logs")
-	}
-	close(f.events.Events)
-	for e := range f.events.Events {
+	controllertest.AssertNoToken(t, "the contextual log at -v=5", contextual)
+	controllertest.AssertNoToken(t, "klog's global log at -v=5", logs.Global())
+	for _, e := range f.Events() {
 		if strings.Contains(e, token) {
 			t.Errorf("event holds the token: %s", e)
 		}
 	}
-	for _, a := range f.client.Actions() {
+	for _, a := range f.Client.Actions() {
 		if strings.Contains(fmtAction(a), token) {
 			t.Errorf("a write holds the token: %s", a.GetVerb())
 		}

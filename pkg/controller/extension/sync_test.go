@@ -8,9 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2/ktesting"
 
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
@@ -18,13 +16,12 @@ import (
 )
 
 func TestAutomaticCertificate(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName), automaticExtension("second")}})
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName), automaticExtension("second")}})
 
 	// Five syncs, a re-sync period apart: one registration, one LIST each.
 	for i := range 5 {
 		f.sync(extName)
-		f.clock.Step(syncPeriod + time.Second)
+		f.Clock.Step(syncPeriod + time.Second)
 		_ = i
 	}
 	f.sync("second")
@@ -121,16 +118,15 @@ func TestAutomaticCertificate(t *testing.T) {
 		}
 	}
 	// A first Ready is in the status; only the registrations (an act in Konnect) are Events.
-	for len(f.events.Events) > 0 {
-		if e := <-f.events.Events; !strings.Contains(e, "CertificateRegistered") {
+	for _, e := range f.Events() {
+		if !strings.Contains(e, "CertificateRegistered") {
 			t.Errorf("event %q, want only CertificateRegistered ones", e)
 		}
 	}
 }
 
 func TestSyncsBetweenResyncsMakeNoCall(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
 	for range 5 {
 		f.sync(extName)
 	}
@@ -138,7 +134,7 @@ func TestSyncsBetweenResyncsMakeNoCall(t *testing.T) {
 		t.Errorf("Konnect calls: %d (%v), want 2 (one LIST, one CREATE)", got, f.api.Calls())
 	}
 	patches := 0
-	for _, a := range f.client.Actions() {
+	for _, a := range f.Client.Actions() {
 		if a.GetVerb() == "patch" && a.GetSubresource() == "status" {
 			patches++
 		}
@@ -149,14 +145,13 @@ func TestSyncsBetweenResyncsMakeNoCall(t *testing.T) {
 }
 
 func TestExistingCertificateInKonnectIsNotCreatedAgain(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
 	secret := userSecret(t, "konnect-client-tls", true)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
 		secrets: []*corev1.Secret{secret}})
 	// Konnect holds the same certificate, re-wrapped (another PEM text, same DER).
 	cert, _ := parseCertificatePEM(secret.Data[corev1.TLSCertKey])
 	rewrapped := "\n" + strings.ReplaceAll(certificatePEM(cert), "\n", "\r\n")
-	existing, err := f.api.CreateDataPlaneCertificate(ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, rewrapped)
+	existing, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, rewrapped)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +189,7 @@ func TestManualCertificate(t *testing.T) {
 		"unlabelled": {unlabelled: []*corev1.Secret{userSecret(t, "konnect-client-tls", false)}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonRefNotFound, message: "exists but is not labelled konghq.com/konnect-dp-cert=true"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, ctx := ktesting.NewTestContext(t)
-			f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
+			f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
 				secrets: tc.secrets, unlabelled: tc.unlabelled})
 			f.sync(extName)
 			f.wantCondition(extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, tc.status, tc.reason, tc.message)
@@ -220,8 +214,7 @@ func TestManualCertificate(t *testing.T) {
 }
 
 func TestChangedManualCertificateReplacesTheOldOne(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
 		secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}})
 	f.sync(extName)
 	oldID := parseRegistration(f.get(extName).Annotations[CertificateAnnotation]).certificateID
@@ -230,13 +223,7 @@ func TestChangedManualCertificateReplacesTheOldOne(t *testing.T) {
 	}
 
 	// The user replaces the certificate.
-	replacement := userSecret(t, "konnect-client-tls", true)
-	stored := f.secret(namespace, "konnect-client-tls")
-	stored.Data = replacement.Data
-	if _, err := f.kube.CoreV1().Secrets(namespace).Update(ctx, stored, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.refresh()
+	replacement := f.replaceCertificate("konnect-client-tls")
 	f.api.ResetCalls()
 	f.sync(extName)
 	f.sync(extName)
@@ -267,8 +254,7 @@ func TestChangedManualCertificateReplacesTheOldOne(t *testing.T) {
 }
 
 func TestRenewal(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
 	f.sync(extName)
 	first, _ := parseKeyPair(f.secret(namespace, extName+"-client-tls").Data)
 	oldID := parseRegistration(f.get(extName).Annotations[CertificateAnnotation]).certificateID
@@ -278,7 +264,7 @@ func TestRenewal(t *testing.T) {
 	if want := first.cert.NotBefore.Add(first.cert.NotAfter.Sub(first.cert.NotBefore) * 2 / 3); !due.Equal(want) {
 		t.Errorf("renewAt %v, want %v", due, want)
 	}
-	f.clock.SetTime(due.Add(-30 * time.Second))
+	f.Clock.SetTime(due.Add(-30 * time.Second))
 	res := f.sync(extName)
 	if res.After > 30*time.Second || res.After < time.Second {
 		t.Errorf("next look in %v, want the 30s left before renewal", res.After)
@@ -287,7 +273,7 @@ func TestRenewal(t *testing.T) {
 		t.Fatal("renewed too early")
 	}
 
-	f.clock.SetTime(due.Add(time.Second))
+	f.Clock.SetTime(due.Add(time.Second))
 	f.sync(extName)
 	second, err := parseKeyPair(f.secret(namespace, extName+"-client-tls").Data)
 	if err != nil {
@@ -303,17 +289,16 @@ func TestRenewal(t *testing.T) {
 }
 
 func TestForeignCASignatureRenews(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
 	// A Secret of the right name, owned by the extension, but signed by another CA.
 	ext := automaticExtension(extName)
 	stray := userSecret(t, extName+"-client-tls", true)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{ext}, secrets: []*corev1.Secret{stray}})
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{ext}, secrets: []*corev1.Secret{stray}})
 	stray = f.secret(namespace, stray.Name)
 	stray.OwnerReferences = f.ctrl.certSecret(ext, stray.Name, &keyPair{}, &keyPair{}).OwnerReferences
-	if _, err := f.kube.CoreV1().Secrets(namespace).Update(ctx, stray, metav1.UpdateOptions{}); err != nil {
+	if _, err := f.Kube.CoreV1().Secrets(namespace).Update(f.ctx, stray, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	f.refresh()
+	f.Resync()
 	f.sync(extName)
 	pair, err := parseKeyPair(f.secret(namespace, stray.Name).Data)
 	if err != nil {
@@ -326,9 +311,8 @@ func TestForeignCASignatureRenews(t *testing.T) {
 }
 
 func TestForeignSecretIsNotOverwritten(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
 	foreign := userSecret(t, extName+"-client-tls", true)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}, secrets: []*corev1.Secret{foreign}})
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}, secrets: []*corev1.Secret{foreign}})
 	f.sync(extName)
 	if string(f.secret(namespace, foreign.Name).Data[corev1.TLSCertKey]) != string(foreign.Data[corev1.TLSCertKey]) {
 		t.Error("a Secret the extension does not own was overwritten")
@@ -344,10 +328,8 @@ func TestControlPlaneNotUsable(t *testing.T) {
 	}{
 		"missing": {o: fixtureOptions{noControlPlane: true}, reason: konnectv1alpha2.ReasonInvalid, msg: "kong/gateway-control-plane not found"},
 		"not programmed": {o: fixtureOptions{controlPlane: func(id string) *konnectv1alpha2.KonnectGatewayControlPlane {
-			cp := programmedControlPlane(id)
-			meta.SetStatusCondition(&cp.Status.Conditions, metav1.Condition{Type: konnectv1alpha2.ConditionProgrammed, Status: metav1.ConditionFalse,
+			return withProgrammed(programmedControlPlane(id), metav1.Condition{Status: metav1.ConditionFalse,
 				Reason: konnectv1alpha2.ReasonFailedToCreate, Message: "name taken"})
-			return cp
 		}}, reason: konnectv1alpha2.ReasonNotProgrammed, msg: "is not Programmed yet: name taken"},
 		"no id yet": {o: fixtureOptions{controlPlane: func(id string) *konnectv1alpha2.KonnectGatewayControlPlane {
 			cp := programmedControlPlane(id)
@@ -356,9 +338,8 @@ func TestControlPlaneNotUsable(t *testing.T) {
 		}}, reason: konnectv1alpha2.ReasonNotProgrammed, msg: "not Programmed"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, ctx := ktesting.NewTestContext(t)
 			tc.o.extensions = []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}
-			f := newFixture(t, ctx, tc.o)
+			f := newFixture(t, tc.o)
 			f.sync(extName)
 			f.wantCondition(extName, konnectv1alpha2.ConditionControlPlaneRefValid, metav1.ConditionFalse, tc.reason, tc.msg)
 			f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionFalse, konnectv1alpha2.ReasonPending, "ControlPlaneRefValid")
@@ -379,12 +360,11 @@ func TestControlPlaneNotUsable(t *testing.T) {
 }
 
 func TestTransientFailureKeepsReadyAndWaitsForRetryAfter(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
 	f.sync(extName)
 	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
 
-	f.clock.Step(syncPeriod + time.Second)
+	f.Clock.Step(syncPeriod + time.Second)
 	tooMany := &konnect.APIError{Op: "listing data-plane certificates", Kind: konnect.ErrorTransient,
 		StatusCode: 429, Message: "Konnect answered 429 Too Many Requests", RetryAfter: 42 * time.Second}
 	f.api.Fail(konnecttest.OpListCertificates, tooMany)
@@ -398,18 +378,18 @@ func TestTransientFailureKeepsReadyAndWaitsForRetryAfter(t *testing.T) {
 	// The loop, meeting the same 429, waits for Retry-After (42s), not the 1s backoff.
 	f.api.Fail(konnecttest.OpListCertificates, tooMany)
 	f.process(extName)
-	f.clock.Step(41 * time.Second)
+	f.Clock.Step(41 * time.Second)
 	if f.ctrl.loop.Len() != 0 {
 		t.Error("re-queued before Retry-After")
 	}
 	// The step woke the queue's waiting loop (its heartbeat), which re-arms its timer for the
 	// second left on its own goroutine: let it, or the next step can slip in between.
 	time.Sleep(20 * time.Millisecond)
-	f.clock.Step(2 * time.Second)
+	f.Clock.Step(2 * time.Second)
 	waitFor(t, func() bool { return f.ctrl.loop.Len() == 1 })
 
 	// A first registration that meets Konnect down is Unknown, not False, and nothing is lost.
-	g := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	g := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
 	g.api.Fail(konnecttest.OpCreateCertificate, konnecttest.Transient("registering data-plane certificate"))
 	g.sync(extName)
 	g.wantCondition(extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionUnknown, konnectv1alpha2.ReasonKonnectAPIOpFailed, "503")
@@ -422,21 +402,14 @@ func TestTransientFailureKeepsReadyAndWaitsForRetryAfter(t *testing.T) {
 }
 
 func TestDeletion(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
 	f.sync(extName)
 	if len(f.api.Certificates(f.cpID)) != 1 {
 		t.Fatal("nothing registered")
 	}
 
 	// kubectl delete: the apiserver sets deletionTimestamp; the finalizer holds the object.
-	ext := f.get(extName)
-	now := metav1.NewTime(f.clock.Now())
-	ext.DeletionTimestamp = &now
-	if _, err := f.client.KonnectV1alpha2().KonnectExtensions(namespace).Update(ctx, ext, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.refresh()
+	f.markDeleted(extName)
 
 	// Konnect is down: the finalizer stays, and the retry is backed off.
 	f.api.Fail(konnecttest.OpDeleteCertificate, konnecttest.Transient("deleting data-plane certificate"))
@@ -458,20 +431,13 @@ func TestDeletion(t *testing.T) {
 }
 
 func TestDeletionOfAlreadyRemovedCertificate(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
 	f.sync(extName)
 	id := parseRegistration(f.get(extName).Annotations[CertificateAnnotation]).certificateID
-	if err := f.api.DeleteDataPlaneCertificate(ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, id); err != nil {
+	if err := f.api.DeleteDataPlaneCertificate(f.ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, id); err != nil {
 		t.Fatal(err)
 	}
-	ext := f.get(extName)
-	now := metav1.NewTime(f.clock.Now())
-	ext.DeletionTimestamp = &now
-	if _, err := f.client.KonnectV1alpha2().KonnectExtensions(namespace).Update(ctx, ext, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.refresh()
+	f.markDeleted(extName)
 	f.sync(extName)
 	if slices.Contains(f.get(extName).Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
 		t.Error("a 404 did not count as done")
@@ -514,19 +480,12 @@ func TestGarbageSecretsDoNotPanic(t *testing.T) {
 // registered: the extension must not stay Ready on the strength of the old certificate's
 // registration, since a data plane using the Secret now presents the new one.
 func TestChangedCertificateWhileKonnectDownIsNotReady(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	f := newFixture(t, ctx, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
 		secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}})
 	f.sync(extName)
 	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
 
-	replacement := userSecret(t, "konnect-client-tls", true)
-	stored := f.secret(namespace, "konnect-client-tls")
-	stored.Data = replacement.Data
-	if _, err := f.kube.CoreV1().Secrets(namespace).Update(ctx, stored, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.refresh()
+	replacement := f.replaceCertificate("konnect-client-tls")
 	f.api.Fail(konnecttest.OpListCertificates, konnecttest.Transient("listing data-plane certificates"))
 	if res := f.sync(extName); res.Transient == nil {
 		t.Fatal("no Konnect failure reported")
