@@ -57,7 +57,7 @@ func (c *Controller) reconcileInUse(ctx context.Context, key cache.ObjectName) (
 // authUser returns a control plane that uses the auth configuration: one that names it (from
 // its own namespace, or from another that a KongReferenceGrant permits) and is not being
 // deleted, or is being deleted but still needs the token to delete its control plane in
-// Konnect.
+// Konnect (then whatever the grants say now).
 func (c *Controller) authUser(key cache.ObjectName) (cache.ObjectName, bool) {
 	objs, err := c.planeIndexer.ByIndex(indexes.ControlPlaneAuthRefIndex, key.String())
 	if err != nil {
@@ -74,7 +74,9 @@ func (c *Controller) authUser(key cache.ObjectName) (cache.ObjectName, bool) {
 		if ref, ok := indexes.ControlPlaneAuthRef(cp); !ok || ref != key {
 			continue
 		}
-		if key.Namespace != cp.Namespace {
+		// A control plane being deleted keeps its configuration after the grant is revoked: the
+		// revocation stops new use, not the deletion in Konnect that is owed.
+		if key.Namespace != cp.Namespace && cp.DeletionTimestamp == nil {
 			if c.creds.Namespaced() {
 				continue
 			}

@@ -79,6 +79,12 @@ const (
 	// APIAuthInUseFinalizer is on every KonnectAPIAuthConfiguration a control plane names.
 	APIAuthInUseFinalizer = "konnect.konghq.com/konnectapiauth-in-use"
 
+	// SkipCleanupAnnotation, set to "true" on a KonnectGatewayControlPlane or KonnectExtension
+	// being deleted, releases it without touching Konnect: the escape hatch for a deletion that
+	// nothing can complete (credentials gone for good). What the object made in Konnect is left
+	// there; an Event records that it was.
+	SkipCleanupAnnotation = "konnect.konghq.com/skip-cleanup"
+
 	// DataPlaneCertificateLabel marks a Secret that holds a data plane's client certificate:
 	// the ones the controller generates and the Manual ones it may read.
 	DataPlaneCertificateLabel = "konghq.com/konnect-dp-cert"
