@@ -1,0 +1,508 @@
+package soak
+
+// The front: the in-process fake Konnect's API (fakekonnect.Server.Handler) served on a TLS
+// server and CONNECT proxy of the soak's own, so that every write a controller sends is
+// recorded with what its body says — the k8s-uid label of a created control plane, the
+// fingerprint of a registered certificate — which the fake's own request log does not keep.
+// Everything else (behaviors, counts, the request log) is the fake's, unchanged. The front
+// can also lose the answer of a write after the write took effect (the connection is cut),
+// which the fake's spoiling modes cannot do for the 204 of a DELETE.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
+)
+
+// konnectWrite is one write a controller sent to Konnect, as the front saw it.
+type konnectWrite struct {
+	At     time.Time
+	Method string
+	Host   string
+	Path   string
+	// Token is fakekonnect.ShortTokenHash of the bearer token.
+	Token string
+	// Status is the status code the fake answered (before the front cut the answer, if it
+	// did); 0 when it never answered (a hang the client gave up on).
+	Status int
+	// Cut says the front cut the connection after the fake answered (an answer lost).
+	Cut bool
+	// UID and Name are the k8s-uid label and the name of a POST /v2/control-planes.
+	UID, Name string
+	// Existing are the control planes that carried UID (in any organization) just before a
+	// POST /v2/control-planes; Created are those that carried it after it and not before.
+	Existing, Created []string
+	// CPID is the control plane a path below /v2/control-planes/{id} names.
+	CPID string
+	// CertFP is the SHA-256 of the DER of a registered certificate; CertID the certificate
+	// a DELETE names.
+	CertFP, CertID string
+}
+
+func (w konnectWrite) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s%s -> %d", w.Method, w.Host, w.Path, w.Status)
+	if w.Cut {
+		b.WriteString(" (answer lost: connection cut after the change took effect)")
+	}
+	if w.UID != "" {
+		fmt.Fprintf(&b, " k8s-uid=%s name=%q", w.UID, w.Name)
+	}
+	if len(w.Existing) > 0 {
+		fmt.Fprintf(&b, " existing-before=%v", w.Existing)
+	}
+	if len(w.Created) > 0 {
+		fmt.Fprintf(&b, " created=%v", w.Created)
+	}
+	if w.CertFP != "" {
+		fmt.Fprintf(&b, " cert=%s", w.CertFP[:12])
+	}
+	fmt.Fprintf(&b, " token=%s", w.Token)
+	return b.String()
+}
+
+// successful reports whether the fake carried the write out (2xx), whatever the client saw.
+func (w konnectWrite) successful() bool { return w.Status >= 200 && w.Status <= 299 }
+
+// cutRule makes the front cut the connection after the fake answered a matching write
+// successfully: the change took effect, the answer is lost.
+type cutRule struct {
+	Method string // "" for any write
+	Path   string // a fakekonnect path pattern ("*" = one segment), "" for any
+}
+
+func (r cutRule) matches(method, path string) bool {
+	return isWriteMethod(method) && (r.Method == "" || r.Method == method) && (r.Path == "" || pathMatches(r.Path, path))
+}
+
+// front serves the fake's API over TLS behind a CONNECT proxy, recording writes.
+type front struct {
+	fake    *fakekonnect.Server
+	api     http.Handler
+	admin   http.Handler
+	caFile  string
+	tlsLn   net.Listener
+	proxyLn net.Listener
+	srv     *http.Server
+
+	onWrite func(konnectWrite)
+
+	mu     sync.Mutex
+	writes []konnectWrite
+	cut    *cutRule
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// startFront starts the front for fake, writing its CA into dir.
+func startFront(fake *fakekonnect.Server, dir string) (*front, error) {
+	caPEM, serving, err := frontCertificates()
+	if err != nil {
+		return nil, err
+	}
+	f := &front{fake: fake, api: fake.Handler(), admin: fake.AdminHandler(), conns: map[net.Conn]struct{}{}}
+	f.caFile = filepath.Join(dir, "soak-ca.pem")
+	if err := os.WriteFile(f.caFile, caPEM, 0o644); err != nil {
+		return nil, err
+	}
+	if f.tlsLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	if f.proxyLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		f.tlsLn.Close()
+		return nil, err
+	}
+	f.srv = &http.Server{
+		Handler:           f,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{serving}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          nil,
+	}
+	f.wg.Add(2)
+	go func() {
+		defer f.wg.Done()
+		_ = f.srv.ServeTLS(f.tlsLn, "", "")
+	}()
+	go func() {
+		defer f.wg.Done()
+		f.acceptProxy()
+	}()
+	return f, nil
+}
+
+// Env is the environment that sends a controller's Konnect traffic to the front.
+func (f *front) Env() []string {
+	proxy := "http://" + f.proxyLn.Addr().String()
+	const noProxy = "127.0.0.1,localhost"
+	return []string{
+		"HTTPS_PROXY=" + proxy, "https_proxy=" + proxy,
+		"NO_PROXY=" + noProxy, "no_proxy=" + noProxy,
+		"SSL_CERT_FILE=" + f.caFile,
+	}
+}
+
+// close stops the proxy and the TLS server and waits for their goroutines.
+func (f *front) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.proxyLn.Close()
+	for c := range f.conns {
+		c.Close()
+	}
+	f.mu.Unlock()
+	_ = f.srv.Close()
+	f.wg.Wait()
+}
+
+// setCut sets (nil: clears) the rule by which answers to writes are lost.
+func (f *front) setCut(r *cutRule) {
+	f.mu.Lock()
+	f.cut = r
+	f.mu.Unlock()
+}
+
+// Writes returns a copy of the writes recorded so far, oldest first.
+func (f *front) Writes() []konnectWrite {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.writes)
+}
+
+// ServeHTTP records a write around the fake's API handler.
+func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !isWriteMethod(r.Method) || !strings.HasPrefix(r.URL.Path, "/v2/control-planes") {
+		f.api.ServeHTTP(w, r)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := konnectWrite{
+		At: time.Now(), Method: r.Method, Host: r.Host, Path: r.URL.Path,
+		Token: fakekonnect.ShortTokenHash(bearer(r.Header.Get("Authorization"))),
+	}
+	seg := strings.Split(strings.TrimPrefix(r.URL.Path, "/v2/control-planes"), "/")
+	if len(seg) >= 2 {
+		rec.CPID = seg[1]
+	}
+	if len(seg) == 4 && seg[2] == "dp-client-certificates" {
+		rec.CertID = seg[3]
+	}
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/v2/control-planes":
+		var req struct {
+			Name   string            `json:"name"`
+			Labels map[string]string `json:"labels"`
+		}
+		_ = json.Unmarshal(body, &req)
+		rec.UID, rec.Name = req.Labels["k8s-uid"], req.Name
+		if rec.UID != "" {
+			rec.Existing = f.idsWithUID(rec.UID)
+		}
+	case r.Method == http.MethodPost && len(seg) == 3 && seg[2] == "dp-client-certificates":
+		var req struct {
+			Cert string `json:"cert"`
+		}
+		_ = json.Unmarshal(body, &req)
+		rec.CertFP = pemFingerprint(req.Cert)
+	}
+
+	f.mu.Lock()
+	cut := f.cut != nil && f.cut.matches(r.Method, r.URL.Path)
+	f.mu.Unlock()
+
+	if cut {
+		// Carry the write out, then lose the answer: cut the connection (an HTTP/2 stream
+		// reset), as a proxy or a network failure does after the change took effect.
+		buf := httptest.NewRecorder()
+		f.api.ServeHTTP(buf, r)
+		rec.Status = buf.Code
+		if rec.successful() {
+			rec.Cut = true
+		}
+		f.finish(&rec)
+		if rec.Cut {
+			panic(http.ErrAbortHandler)
+		}
+		for k, v := range buf.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(buf.Code)
+		_, _ = w.Write(buf.Body.Bytes())
+		return
+	}
+	sw := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		rec.Status = sw.status
+		f.finish(&rec)
+	}()
+	f.api.ServeHTTP(sw, r)
+}
+
+// finish completes and stores a write record.
+func (f *front) finish(rec *konnectWrite) {
+	if rec.UID != "" && rec.successful() {
+		for _, id := range f.idsWithUID(rec.UID) {
+			if !slices.Contains(rec.Existing, id) {
+				rec.Created = append(rec.Created, id)
+			}
+		}
+	}
+	f.mu.Lock()
+	f.writes = append(f.writes, *rec)
+	onWrite := f.onWrite
+	f.mu.Unlock()
+	if onWrite != nil {
+		onWrite(*rec)
+	}
+}
+
+// idsWithUID returns the control planes, in any organization and region, whose k8s-uid label
+// is uid.
+func (f *front) idsWithUID(uid string) []string {
+	var ids []string
+	for _, e := range f.snapshot() {
+		if e.ControlPlane.Labels["k8s-uid"] == uid {
+			ids = append(ids, e.ControlPlane.ID)
+		}
+	}
+	return ids
+}
+
+// snapshot returns every control plane the fake holds, with its certificates, from the fake's
+// admin API in this process.
+func (f *front) snapshot() []fakekonnect.ControlPlaneEntry {
+	rec := httptest.NewRecorder()
+	f.admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/admin/control-planes", nil))
+	var rep fakekonnect.ControlPlanesReport
+	_ = json.Unmarshal(rec.Body.Bytes(), &rep)
+	return rep.Items
+}
+
+// call sends one API request to the fake in this process (not through the front's recorder),
+// as a person or another tool acting in Konnect would; it is subject to the fake's behaviors.
+func (f *front) call(method, region, path, token string, body any) (int, []byte) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	// Bounded: a hanging fault would otherwise hold the call for good.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req := httptest.NewRequest(method, "https://"+region+".api.konghq.com"+path, rd).WithContext(ctx)
+	req.Host = region + ".api.konghq.com"
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	f.api.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.Bytes()
+}
+
+// statusRecorder remembers the status code written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// acceptProxy is the CONNECT proxy: it tunnels *.konghq.com:443 to the TLS server.
+func (f *front) acceptProxy() {
+	for {
+		c, err := f.proxyLn.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if !f.track(c) {
+			c.Close()
+			return
+		}
+		go f.tunnel(c)
+	}
+}
+
+func (f *front) track(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.conns[c] = struct{}{}
+	f.wg.Add(1)
+	return true
+}
+
+func (f *front) untrack(c net.Conn) {
+	c.Close()
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+	f.wg.Done()
+}
+
+func (f *front) tunnel(c net.Conn) {
+	defer f.untrack(c)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return
+	}
+	host, port, _ := net.SplitHostPort(req.URL.Host)
+	if req.Method != http.MethodConnect || port != "443" || !strings.HasSuffix(strings.ToLower(host), ".konghq.com") {
+		_, _ = io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	up, err := net.DialTimeout("tcp", f.tlsLn.Addr().String(), 5*time.Second)
+	if err != nil {
+		_, _ = io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		return
+	}
+	if !f.track(up) {
+		up.Close()
+		return
+	}
+	defer f.untrack(up)
+	if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(up, br)
+		up.Close()
+		c.Close()
+	}()
+	_, _ = io.Copy(c, up)
+	c.Close()
+	up.Close()
+	<-done
+}
+
+// frontCertificates makes a throwaway CA and a serving certificate for the Konnect hosts.
+func frontCertificates() (caPEM []byte, serving tls.Certificate, err error) {
+	now := time.Now()
+	serial := func() *big.Int {
+		n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+		return n.Add(n, big.NewInt(1))
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, serving, err
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: serial(), Subject: pkix.Name{CommonName: "konnect soak throwaway CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(14 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, serving, err
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, serving, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(), Subject: pkix.Name{CommonName: "global.api.konghq.com"},
+		DNSNames:  []string{"*.api.konghq.com", "global.api.konghq.com", "*.konghq.com"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(14 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, serving, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// pemFingerprint is the hex SHA-256 of the DER of the first PEM block, "" if there is none.
+func pemFingerprint(p string) string {
+	block, _ := pem.Decode([]byte(p))
+	if block == nil {
+		return ""
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return hex.EncodeToString(sum[:])
+}
+
+func bearer(h string) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+func isWriteMethod(m string) bool {
+	switch m {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// pathMatches matches a path against a pattern segment by segment, "*" matching one
+// non-empty segment (as the fake's request log does).
+func pathMatches(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i := range ps {
+		if ps[i] == "*" && xs[i] != "" {
+			continue
+		}
+		if ps[i] != xs[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,323 @@
+package soak
+
+// The world: what the soak has made — namespaces, token Secrets, auth configurations, grants,
+// control planes, extensions, certificate Secrets, tokens — as the soak means it to be, so
+// that the seeded workload picks its targets from its own records (the same choices for the
+// same seed, whatever the timing) rather than from a cache.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
+)
+
+// The two Konnect organizations.
+var orgIDs = []string{"0a0a0a0a-0000-4000-8000-00000000000a", "0b0b0b0b-0000-4000-8000-00000000000b"}
+
+// regions the auth configurations name.
+var regions = []string{"us", "eu"}
+
+// errSkip: an operation found nothing to act on; another is chosen.
+var errSkip = errors.New("nothing to act on")
+
+type tokenRec struct {
+	token, org string
+	registered bool
+}
+
+type tokenSecretRec struct {
+	ns, name, token, org string
+	deleted              bool
+}
+
+type configRec struct {
+	ns, name             string
+	inline               bool
+	token                string // inline
+	secretNs, secretName string // secretRef
+	org, region          string
+	deleted              bool
+}
+
+type grantRec struct {
+	ns, name                    string
+	fromGroup, fromKind, fromNs string
+	toGroup, toKind, toName     string // toName "" permits every name
+	deleted                     bool
+}
+
+// grantNeed is a cross-namespace reference the workload made, which a grant must permit.
+type grantNeed struct {
+	ns                          string // where the grant lives: the referenced object's namespace
+	fromGroup, fromKind, fromNs string
+	toGroup, toKind, toName     string
+}
+
+type planeRec struct {
+	ns, name    string
+	uid         string
+	mirror      bool
+	mirrorID    string
+	konnectName string
+	configNs    string
+	configName  string
+	org, region string
+	deleted     bool
+}
+
+type extRec struct {
+	ns, name, plane string
+	manual          string // the Manual Secret, "" for Automatic
+	deleted         bool
+}
+
+type certSecretRec struct {
+	ns, name string
+	deleted  bool
+}
+
+type mirrorRec struct {
+	id, org, region, name string
+	deleted               bool
+}
+
+type squatter struct {
+	id, org, region, name string
+}
+
+// world holds the soak's records and its clients. Its methods lock mu.
+type world struct {
+	j      *journal
+	kube   kubernetes.Interface
+	client clientset.Interface
+	fake   *fakekonnect.Server
+	front  *front
+
+	mu         sync.Mutex
+	rng        *rand.Rand
+	seq        int
+	cpNameSeq  int
+	namespaces []string          // live namespaces the soak made (not the system one)
+	observers  map[string]string // org → a token of it no object uses, never revoked
+	tokens     map[string]*tokenRec
+	secrets    map[string]*tokenSecretRec
+	configs    map[string]*configRec
+	grants     map[string]*grantRec
+	needs      []grantNeed
+	planes     map[string]*planeRec
+	exts       map[string]*extRec
+	certs      map[string]*certSecretRec
+	mirrors    []*mirrorRec
+	squatters  []squatter
+	// directDeletes: when the soak deleted a control plane of the controller out of band, by
+	// its k8s-uid.
+	directDeletes map[string][]time.Time
+	issued        []string
+
+	ops, opsFailed, faults, oobs int
+	opCounts                     map[string]int
+}
+
+func newWorld(j *journal, seed uint64, kube kubernetes.Interface, client clientset.Interface, fake *fakekonnect.Server, f *front) *world {
+	w := &world{
+		j: j, kube: kube, client: client, fake: fake, front: f,
+		rng:       rand.New(rand.NewPCG(seed, 0x50a4)),
+		observers: map[string]string{}, tokens: map[string]*tokenRec{}, secrets: map[string]*tokenSecretRec{},
+		configs: map[string]*configRec{}, grants: map[string]*grantRec{}, planes: map[string]*planeRec{},
+		exts: map[string]*extRec{}, certs: map[string]*certSecretRec{}, directDeletes: map[string][]time.Time{},
+		opCounts: map[string]int{},
+	}
+	for _, org := range orgIDs {
+		w.observers[org] = w.newTokenLocked(org)
+	}
+	return w
+}
+
+// newTokenLocked issues a fresh token that the fake accepts for org.
+func (w *world) newTokenLocked(org string) string {
+	t := framework.RandomToken()
+	w.fake.AddToken(t, org)
+	w.tokens[t] = &tokenRec{token: t, org: org, registered: true}
+	w.issued = append(w.issued, t)
+	return t
+}
+
+// tokenInfos returns what the oracle needs to know about every token.
+func (w *world) tokenInfos() map[string]TokenInfo {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]TokenInfo, len(w.tokens))
+	for t, r := range w.tokens {
+		out[fakekonnect.TokenHash(t)] = TokenInfo{Org: r.org, Registered: r.registered}
+	}
+	return out
+}
+
+// issuedTokens returns every token issued.
+func (w *world) issuedTokens() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.issued)
+}
+
+func (w *world) directDeleteTimes() map[string][]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string][]time.Time, len(w.directDeletes))
+	for k, v := range w.directDeletes {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+func (w *world) counts() (ops, failed, faults, oobs int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ops, w.opsFailed, w.faults, w.oobs
+}
+
+func (w *world) next(prefix string) string {
+	w.seq++
+	return fmt.Sprintf("%s-%d", prefix, w.seq)
+}
+
+// nextCPName is the next name a control plane gets in Konnect; peekCPName the one after the
+// current (for squatting a name before the workload uses it).
+func (w *world) nextCPName() string {
+	w.cpNameSeq++
+	return fmt.Sprintf("soak-cp-%d", w.cpNameSeq)
+}
+
+func (w *world) peekCPName() string { return fmt.Sprintf("soak-cp-%d", w.cpNameSeq+1) }
+
+func (w *world) chance(p float64) bool { return w.rng.Float64() < p }
+
+func pick[T any](w *world, xs []T) T { return xs[w.rng.IntN(len(xs))] }
+
+// live returns the sorted keys of the records of m that are not deleted and (ns != "") in ns.
+func live[T any](m map[string]*T, deleted func(*T) bool, ns string) []string {
+	var out []string
+	for k, r := range m {
+		if deleted(r) {
+			continue
+		}
+		if ns != "" {
+			if rns, _ := splitNsName(k); rns != ns {
+				continue
+			}
+		}
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (w *world) liveSecrets(ns string) []string {
+	return live(w.secrets, func(r *tokenSecretRec) bool { return r.deleted }, ns)
+}
+func (w *world) liveConfigs(ns string) []string {
+	return live(w.configs, func(r *configRec) bool { return r.deleted }, ns)
+}
+func (w *world) liveGrants(ns string) []string {
+	return live(w.grants, func(r *grantRec) bool { return r.deleted }, ns)
+}
+func (w *world) livePlanes(ns string) []string {
+	return live(w.planes, func(r *planeRec) bool { return r.deleted }, ns)
+}
+func (w *world) liveExts(ns string) []string {
+	return live(w.exts, func(r *extRec) bool { return r.deleted }, ns)
+}
+func (w *world) liveCerts(ns string) []string {
+	return live(w.certs, func(r *certSecretRec) bool { return r.deleted }, ns)
+}
+
+// tokensOf returns the registered tokens of org that the workload uses (not the observers).
+func (w *world) tokensOf(org string, registered bool) []string {
+	var out []string
+	for t, r := range w.tokens {
+		if r.org == org && r.registered == registered && w.observers[org] != t {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// tokenFor returns a token of org for a new user: mostly a fresh one, sometimes one already
+// in use (tokens shared by several configurations).
+func (w *world) tokenFor(org string) string {
+	if existing := w.tokensOf(org, true); len(existing) > 0 && w.chance(0.35) {
+		return pick(w, existing)
+	}
+	return w.newTokenLocked(org)
+}
+
+// holders returns the journal keys of the live Secrets and inline configurations that hold
+// token.
+func (w *world) holders(token string) []string {
+	var keys []string
+	for _, k := range w.liveSecrets("") {
+		if w.secrets[k].token == token {
+			keys = append(keys, keySecret(splitNsName(k)))
+		}
+	}
+	for _, k := range w.liveConfigs("") {
+		if c := w.configs[k]; c.inline && c.token == token {
+			keys = append(keys, keyConfig(splitNsName(k)))
+		}
+	}
+	return keys
+}
+
+// heldTokens returns the registered tokens some live Secret or inline configuration holds.
+func (w *world) heldTokens(registered bool) []string {
+	var out []string
+	for t, r := range w.tokens {
+		if r.registered == registered && len(w.holders(t)) > 0 {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// grantSatisfied reports whether a live grant permits need.
+func (w *world) grantSatisfied(n grantNeed) bool {
+	for _, k := range w.liveGrants(n.ns) {
+		g := w.grants[k]
+		if g.fromGroup == n.fromGroup && g.fromKind == n.fromKind && g.fromNs == n.fromNs &&
+			g.toGroup == n.toGroup && g.toKind == n.toKind && (g.toName == "" || g.toName == n.toName) {
+			return true
+		}
+	}
+	return false
+}
+
+// nsLive reports whether ns is one of the live namespaces.
+func (w *world) nsLive(ns string) bool { return slices.Contains(w.namespaces, ns) }
+
+// planeKeyByUID returns the journal key of the control plane object with this UID, "".
+func (w *world) planeKeyByUID(uid string) string {
+	for k, p := range w.planes {
+		if p.uid == uid {
+			return keyPlane(splitNsName(k))
+		}
+	}
+	return ""
+}
+
+// opContext bounds one API call of the workload.
+func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 30*time.Second)
+}
