@@ -296,6 +296,9 @@ func checkCertificates(s *Snapshot, r *Result) {
 			excused := ""
 			var keys []string
 			for _, x := range exts {
+				if s.extOn(x.e, cp.ControlPlane.ID) {
+					keys = append(keys, x.c.Keys...)
+				}
 				if reg := x.e.Annotations[annotationDPCert]; strings.HasPrefix(reg, cp.ControlPlane.ID+"/"+cert.ID+"/") {
 					keys = append(keys, x.c.Keys...)
 					if !x.c.OK {
@@ -335,6 +338,13 @@ func checkCertificates(s *Snapshot, r *Result) {
 				Keys:   x.c.Keys})
 		}
 	}
+}
+
+// extOn reports whether an extension's control plane object names this Konnect control plane
+// (its status.id, or the one it mirrors).
+func (s *Snapshot) extOn(e *konnectv1alpha2.KonnectExtension, id string) bool {
+	p := s.Planes[nsName(e.Namespace, extPlaneName(e))]
+	return p != nil && (p.Status.ID == id || mirrorID(p) == id)
 }
 
 // checkCreates: at most one successful POST /v2/control-planes per k8s-uid, plus one for each
@@ -388,19 +398,32 @@ func checkStuckObjects(s *Snapshot, r *Result) {
 		}
 		return out
 	}
-	stuck := func(kind string, m metav1.Object, fins []string, key string) {
+	// stuck reports m; why is what its own condition says, keys the journal keys of what it
+	// depends on.
+	stuck := func(kind string, m metav1.Object, fins []string, why string, keys ...string) {
+		detail := fmt.Sprintf("Terminating since %s with finalizers %v", m.GetDeletionTimestamp().Format("15:04:05"), fins)
+		if why != "" {
+			detail += "; it says: " + why
+		}
 		r.Violations = append(r.Violations, Violation{Check: checkStuck, Object: fmt.Sprintf("%s %s/%s", kind, m.GetNamespace(), m.GetName()),
-			Detail: fmt.Sprintf("Terminating since %s with finalizers %v", m.GetDeletionTimestamp().Format("15:04:05"), fins),
-			Keys:   []string{key, keyNamespace(m.GetNamespace()), keyUID(string(m.GetUID()))}})
+			Detail: detail, Keys: append(keys, keyNamespace(m.GetNamespace()), keyUID(string(m.GetUID())))})
 	}
 	for _, k := range sortedKeys(s.Planes) {
 		if p := s.Planes[k]; old(p) && len(ours(p)) > 0 {
-			stuck("KonnectGatewayControlPlane", p, ours(p), keyPlane(p.Namespace, p.Name))
+			// The chain as if it were not being deleted: what its clean-up needs.
+			live := p.DeepCopy()
+			live.DeletionTimestamp = nil
+			stuck("KonnectGatewayControlPlane", p, ours(p), conditionMessage(p.Status.Conditions, konnectv1alpha2.ConditionProgrammed),
+				append([]string{keyPlane(p.Namespace, p.Name)}, s.plane(live).Keys...)...)
 		}
 	}
 	for _, k := range sortedKeys(s.Exts) {
 		if e := s.Exts[k]; old(e) && len(ours(e)) > 0 {
-			stuck("KonnectExtension", e, ours(e), keyExt(e.Namespace, e.Name))
+			live := e.DeepCopy()
+			live.DeletionTimestamp = nil
+			c, _ := s.ext(live)
+			stuck("KonnectExtension", e, ours(e), conditionMessage(e.Status.Conditions, konnectv1alpha2.ConditionReady),
+				append([]string{keyExt(e.Namespace, e.Name)}, c.Keys...)...)
 		}
 	}
 	for _, k := range sortedKeys(s.Configs) {
@@ -412,7 +435,8 @@ func checkStuckObjects(s *Snapshot, r *Result) {
 			r.Notes = append(r.Notes, fmt.Sprintf("KonnectAPIAuthConfiguration %s/%s is held: %s", cfg.Namespace, cfg.Name, by))
 			continue
 		}
-		stuck("KonnectAPIAuthConfiguration", cfg, ours(cfg), keyConfig(cfg.Namespace, cfg.Name))
+		stuck("KonnectAPIAuthConfiguration", cfg, ours(cfg), conditionMessage(cfg.Status.Conditions, konnectv1alpha1.ConditionAPIAuthValid),
+			s.config(cfg.Namespace, cfg.Name).Keys...)
 	}
 	for _, k := range sortedKeys(s.Secrets) {
 		sec := s.Secrets[k]
@@ -423,7 +447,7 @@ func checkStuckObjects(s *Snapshot, r *Result) {
 			r.Notes = append(r.Notes, fmt.Sprintf("Secret %s/%s is held: %s", sec.Namespace, sec.Name, by))
 			continue
 		}
-		stuck("Secret", sec, ours(sec), keySecret(sec.Namespace, sec.Name))
+		stuck("Secret", sec, ours(sec), "", keySecret(sec.Namespace, sec.Name))
 	}
 	for _, name := range sortedKeys(s.Namespaces) {
 		ns := s.Namespaces[name]

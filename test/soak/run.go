@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (sum Summary, err error
 	keep := cfg.Keep
 	defer func() {
 		if keep || err != nil || sum.Violations > 0 {
-			fmt.Fprintf(out, "soak: work folder kept: %s (controller logs in %s)\n", work, filepath.Join(work, "logs"))
+			fmt.Fprintf(out, "soak: work folder kept: %s (controller logs in logs/, everything that happened in journal.log)\n", work)
 			return
 		}
 		_ = os.RemoveAll(work)
@@ -329,6 +329,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (sum Summary, err error
 	sum.Violations = len(res.Violations)
 
 	report(out, j, w, fl, res, snap, transitions, trueToUnknown)
+	_ = os.WriteFile(filepath.Join(work, "journal.log"), []byte(j.format(j.between(start, time.Now()), 1<<30, "")), 0o644)
 	return sum, nil
 }
 
