@@ -475,9 +475,12 @@ func (w *world) createMirror(ctx context.Context) ([]string, string, error) {
 	}
 	ns := pick(w, nss)
 	cfg := w.configs[pick(w, w.liveConfigs(ns))]
+	// Whether a mirrored control plane was deleted out of band is not looked at: the workload's
+	// choices must not depend on the timing of the out-of-band changes (a Mirror of a deleted
+	// one is a legitimate thing for a user to make, and is not Programmed).
 	var targets []*mirrorRec
 	for _, m := range w.mirrors {
-		if !m.deleted && m.org == cfg.org && m.region == cfg.region {
+		if m.org == cfg.org && m.region == cfg.region {
 			targets = append(targets, m)
 		}
 	}

@@ -111,6 +111,11 @@ func (w *watcher) compare(kind string, obj metav1.Object, old, cur []metav1.Cond
 			w.trueToUnknown++
 		}
 		w.mu.Unlock()
+		if was == metav1.ConditionTrue && c.Status == metav1.ConditionUnknown {
+			// Not a violation (the checks are about False), but worth seeing in the history.
+			w.j.add(kindFlip, []string{keyUID(string(obj.GetUID())), kindKey(kind, obj.GetNamespace(), obj.GetName())},
+				"%s %s/%s %s True→Unknown (%s: %.120q)", kind, obj.GetNamespace(), obj.GetName(), c.Type, c.Reason, c.Message)
+		}
 		if was != metav1.ConditionTrue || c.Status != metav1.ConditionFalse {
 			continue
 		}

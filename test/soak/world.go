@@ -7,6 +7,7 @@ package soak
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -18,7 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
@@ -144,9 +144,15 @@ func newWorld(j *journal, seed uint64, kube kubernetes.Interface, client clients
 	return w
 }
 
-// newTokenLocked issues a fresh token that the fake accepts for org.
+// newTokenLocked issues a fresh token that the fake accepts for org. It is drawn from the
+// seeded generator (a well-formed personal access token, kpat_ and 40 hex digits), so that the
+// same seed makes the same choices among tokens, which are ordered by their text.
 func (w *world) newTokenLocked(org string) string {
-	t := framework.RandomToken()
+	b := make([]byte, 20)
+	for i := range b {
+		b[i] = byte(w.rng.UintN(256))
+	}
+	t := "kpat_" + hex.EncodeToString(b)
 	w.fake.AddToken(t, org)
 	w.tokens[t] = &tokenRec{token: t, org: org, registered: true}
 	w.issued = append(w.issued, t)
