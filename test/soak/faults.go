@@ -156,6 +156,7 @@ func (w *world) oobLoop(ctx context.Context, rng *rand.Rand) {
 		w.oobs++
 		w.mu.Unlock()
 		w.j.add(kindOOB, keys, "%s", text)
+		w.notify()
 	}
 }
 

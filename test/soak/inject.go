@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,7 +47,7 @@ func injectStuck(ctx context.Context, kube kubernetes.Interface, j *journal) err
 
 // injectLate makes the other violations on the settled world snap describes.
 func injectLate(ctx context.Context, inject []string, w *world, fr *front, kube kubernetes.Interface, client clientset.Interface,
-	fl *fleet, j *journal, snap *Snapshot, window time.Duration) error {
+	fl *fleet, j *journal, snap *Snapshot, wat *watcher) error {
 	// Healthy Origin control planes with exactly one control plane in Konnect, in a stable
 	// order: each injection takes another one, so that they do not mask each other.
 	var healthy []fakekonnect.ControlPlaneEntry
@@ -134,7 +133,7 @@ func injectLate(ctx context.Context, inject []string, w *world, fr *front, kube 
 			}
 			j.add(kindInject, []string{keyKonnectCP(e.ControlPlane.ID), keyUID(e.ControlPlane.Labels[labelUIDKey])}, "deleted control plane %s in Konnect, with the controllers stopped", e.ControlPlane.ID)
 		case "false-flip":
-			if err := injectFlip(ctx, client, j, snap, window); err != nil {
+			if err := injectFlip(ctx, client, j, snap, wat); err != nil {
 				return err
 			}
 		case "token-leak":
@@ -160,7 +159,7 @@ func injectLate(ctx context.Context, inject []string, w *world, fr *front, kube 
 // injectFlip turns APIAuthValid of a healthy configuration whose chain has not changed for the
 // flip window from True to False, as a controller that lost its verdict to a transient fault
 // would: the watcher must classify it as false.
-func injectFlip(ctx context.Context, client clientset.Interface, j *journal, snap *Snapshot, window time.Duration) error {
+func injectFlip(ctx context.Context, client clientset.Interface, j *journal, snap *Snapshot, wat *watcher) error {
 	var target *konnectv1alpha1.KonnectAPIAuthConfiguration
 	var quietSince time.Time
 	for _, k := range sortedKeys(snap.Configs) {
@@ -170,10 +169,8 @@ func injectFlip(ctx context.Context, client clientset.Interface, j *journal, sna
 			continue
 		}
 		last := j.start
-		for _, e := range j.history(c.Keys...) {
-			if slices.Contains(causeKinds, e.Kind) && e.At.After(last) {
-				last = e.At
-			}
+		if b, ok := wat.brokenSince(string(cfg.UID)); ok {
+			last = b.At
 		}
 		if target == nil || last.Before(quietSince) {
 			target, quietSince = cfg, last
@@ -182,8 +179,8 @@ func injectFlip(ctx context.Context, client clientset.Interface, j *journal, sna
 	if target == nil {
 		return fmt.Errorf("inject false-flip: no valid configuration")
 	}
-	// The watcher's window: wait until nothing on the chain changed within it.
-	if wait := time.Until(quietSince.Add(window + time.Second)); wait > 0 {
+	// The watcher's window: wait until the chain was last broken longer ago than that.
+	if wait := time.Until(quietSince.Add(wat.window + time.Second)); wait > 0 {
 		time.Sleep(wait)
 	}
 	cfg, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations(target.Namespace).Get(ctx, target.Name, metav1.GetOptions{})

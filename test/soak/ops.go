@@ -698,6 +698,7 @@ func (w *world) run(ctx context.Context, rate float64) {
 	mean := time.Duration(float64(time.Second) / rate)
 	for ctx.Err() == nil {
 		w.step(ctx)
+		w.notify()
 		w.mu.Lock()
 		d := time.Duration(float64(mean) * (0.5 + w.rng.Float64()))
 		w.mu.Unlock()

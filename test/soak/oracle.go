@@ -108,7 +108,7 @@ func Check(s *Snapshot) Result {
 		if !f.Legit {
 			r.Violations = append(r.Violations, Violation{Check: checkFalseFlip,
 				Object: fmt.Sprintf("%s %s/%s", f.Kind, f.Namespace, f.Name),
-				Detail: fmt.Sprintf("%s turned True→False at %s (reason %s: %q) with its chain healthy and unchanged: %s",
+				Detail: fmt.Sprintf("%s turned True→False at %s (reason %s: %q): %s",
 					f.Type, f.At.Format("15:04:05.000"), f.Reason, f.Message, f.Why),
 				Keys: f.Keys})
 		}

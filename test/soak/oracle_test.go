@@ -299,35 +299,39 @@ func TestOracleAccepts(t *testing.T) {
 	}
 }
 
-// TestClassifyFlip: a flip is legitimate only with its chain broken, or changed within the
-// window before; else it is false.
+// TestClassifyFlip: a flip is legitimate only when the object is being deleted or its chain is
+// broken, now or within the window before; a change that left the chain healthy (a rotation to
+// another valid token) does not explain it, nor do faults and kills.
 func TestClassifyFlip(t *testing.T) {
 	start := time.Now().Add(-10 * time.Minute)
 	cases := []struct {
 		name      string
-		setup     func(s *Snapshot, j *journal)
+		setup     func(s *Snapshot, j *journal, broken map[string]brokenAt)
 		wantLegit bool
 		why       string
 	}{
-		{"nothing changed", func(*Snapshot, *journal) {}, false, "nothing on its chain changed"},
-		{"the token was revoked", func(s *Snapshot, _ *journal) {
-			s.Tokens[fakekonnect.TokenHash(testToken)] = TokenInfo{Org: orgA, Registered: false}
+		{"nothing changed", func(*Snapshot, *journal, map[string]brokenAt) {}, false, "nothing on its chain changed"},
+		{"the token was revoked", func(s *Snapshot, _ *journal, _ map[string]brokenAt) {
+			s.View.Tokens[fakekonnect.TokenHash(testToken)] = TokenInfo{Org: orgA, Registered: false}
 		}, true, "revoked"},
-		{"the Secret was rotated just before", func(_ *Snapshot, j *journal) {
+		{"the chain was broken shortly before, and repaired", func(_ *Snapshot, _ *journal, broken map[string]brokenAt) {
+			broken["uid-1"] = brokenAt{At: time.Now().Add(-30 * time.Second), Why: "the token was revoked"}
+		}, true, "was broken"},
+		{"the chain was broken long before", func(_ *Snapshot, _ *journal, broken map[string]brokenAt) {
+			broken["uid-1"] = brokenAt{At: time.Now().Add(-5 * time.Minute), Why: "the token was revoked"}
+		}, false, "nothing on its chain changed"},
+		{"the Secret was rotated to another valid token just before", func(_ *Snapshot, j *journal, _ map[string]brokenAt) {
 			j.add(kindOp, []string{keySecret("a", "token")}, "rotate-token-secret")
-		}, true, "rotate-token-secret"},
-		{"a fault just before explains nothing", func(_ *Snapshot, j *journal) {
+		}, false, "changed without breaking"},
+		{"a fault just before explains nothing", func(_ *Snapshot, j *journal, _ map[string]brokenAt) {
 			j.add(kindFault, nil, "outage")
 			j.add(kindKill, nil, "SIGKILL replica-0")
 		}, false, "outage"},
-		{"an unrelated object changed", func(_ *Snapshot, j *journal) {
-			j.add(kindOp, []string{keySecret("b", "token")}, "rotate-token-secret")
-		}, false, "nothing on its chain changed"},
-		{"the object is being deleted", func(s *Snapshot, _ *journal) {
+		{"the object is being deleted", func(s *Snapshot, _ *journal, _ map[string]brokenAt) {
 			now := metav1.Now()
 			s.Planes["a/cp"].DeletionTimestamp = &now
 		}, true, "being deleted"},
-		{"a grant revoked on the chain", func(s *Snapshot, j *journal) {
+		{"a grant missing on the chain", func(s *Snapshot, _ *journal, _ map[string]brokenAt) {
 			s.Planes["a/cp"].Spec.KonnectConfiguration.APIAuthConfigurationRef.Namespace = ptr.To("z")
 			s.Configs["z/auth"] = s.Configs["a/auth"].DeepCopy()
 			s.Configs["z/auth"].Namespace = "z"
@@ -338,12 +342,31 @@ func TestClassifyFlip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := healthyWorld(t)
 			j := newJournal(start)
-			tc.setup(s, j)
+			broken := map[string]brokenAt{}
+			tc.setup(s, j, broken)
 			f := flip{At: time.Now().Add(time.Second), Kind: "KonnectGatewayControlPlane", Namespace: "a", Name: "cp", UID: string(types.UID("uid-1")), Type: "Programmed"}
-			classifyFlip(s.View, j, &f, 90*time.Second)
+			classifyFlip(s.View, j, func(uid string) (brokenAt, bool) { b, ok := broken[uid]; return b, ok }, &f, 90*time.Second)
 			if f.Legit != tc.wantLegit || !strings.Contains(f.Why, tc.why) {
 				t.Errorf("legit=%v why=%q; want legit=%v and a why with %q", f.Legit, f.Why, tc.wantLegit, tc.why)
 			}
 		})
+	}
+}
+
+// TestSampleRecordsBrokenChains: the sampler remembers which objects' chains were broken.
+func TestSampleRecordsBrokenChains(t *testing.T) {
+	s, _ := healthyWorld(t)
+	w := newWatcher(newJournal(time.Now()), 90*time.Second, nil)
+	w.sample(s.View, time.Now())
+	if _, ok := w.brokenSince("uid-1"); ok {
+		t.Fatal("a healthy control plane recorded as broken")
+	}
+	s.View.Tokens[fakekonnect.TokenHash(testToken)] = TokenInfo{Org: orgA, Registered: false}
+	at := time.Now()
+	w.sample(s.View, at)
+	for _, uid := range []string{"cfg-uid", "uid-1", "ext-uid"} {
+		if b, ok := w.brokenSince(uid); !ok || !b.At.Equal(at) || !strings.Contains(b.Why, "revoked") {
+			t.Errorf("%s: brokenSince = %+v, %v; want broken at %v (revoked)", uid, b, ok, at)
+		}
 	}
 }

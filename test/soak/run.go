@@ -169,6 +169,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (sum Summary, err error
 	runCtx, stopAll := context.WithCancel(ctx)
 	defer stopAll()
 	wat := newWatcher(j, cfg.FlipWindow, viewNow)
+	w.changed = wat.changed
 	if err := wat.start(runCtx, informers.NewSharedInformerFactory(client, 0)); err != nil {
 		return sum, err
 	}
@@ -306,7 +307,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (sum Summary, err error
 	wat.drain(ctx)
 	fl.stop(30 * time.Second)
 	if len(cfg.Inject) > 0 {
-		if err := injectLate(ctx, cfg.Inject, w, fr, kube, client, fl, j, snap, cfg.FlipWindow); err != nil {
+		if err := injectLate(ctx, cfg.Inject, w, fr, kube, client, fl, j, snap, wat); err != nil {
 			return sum, err
 		}
 		time.Sleep(2 * time.Second) // the watcher sees an injected flip

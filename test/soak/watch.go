@@ -2,9 +2,14 @@ package soak
 
 // The watcher: informers on the three kinds with conditions record every condition that turns
 // from True to False, and classify it at once, while the world that explains it is still
-// there: legitimate when the object's chain of dependencies is broken now, or something on
-// that chain changed within the window before (a rotation, a deletion, an out-of-band change
-// in Konnect); false otherwise — a transient fault, a restart or a failover turned it.
+// there. A sampler looks at every object's chain of dependencies once a second and remembers
+// when each was last broken (a token revoked, a grant revoked, a Secret or a configuration
+// deleted, a name taken, a mirrored control plane gone...). A flip is legitimate when the
+// object is being deleted, or its chain is broken now or was within the window before (the
+// controller may learn of a break late: a revoked token at the next re-validation); it is
+// false otherwise — a transient fault, a restart or a failover turned it, also when something
+// on the chain changed without breaking it (a token rotated to another valid one: only
+// Konnect's availability stood between the object and its verdict).
 
 import (
 	"context"
@@ -42,15 +47,25 @@ type watcher struct {
 	viewFunc func(context.Context) (*View, error)
 
 	pending chan flip
+	// poke asks the sampler to look now (after a change), not only once a second.
+	poke chan struct{}
 
 	mu            sync.Mutex
 	flips         []flip
 	trueToUnknown int
 	transitions   int
+	// lastBroken is when the sampler last saw each object's chain broken, by UID, and why.
+	lastBroken map[string]brokenAt
+}
+
+// brokenAt is when an object's chain was last seen broken, and why.
+type brokenAt struct {
+	At  time.Time
+	Why string
 }
 
 func newWatcher(j *journal, window time.Duration, viewFunc func(context.Context) (*View, error)) *watcher {
-	return &watcher{window: window, j: j, viewFunc: viewFunc, pending: make(chan flip, 10000)}
+	return &watcher{window: window, j: j, viewFunc: viewFunc, pending: make(chan flip, 10000), poke: make(chan struct{}, 1), lastBroken: map[string]brokenAt{}}
 }
 
 // start runs the informers and the classifier until ctx ends, and waits for the caches.
@@ -82,7 +97,64 @@ func (w *watcher) start(ctx context.Context, factory informers.SharedInformerFac
 		}
 	}
 	go w.classifyLoop(ctx)
+	go w.sampleLoop(ctx)
 	return nil
+}
+
+// sampleLoop records, once a second until ctx ends, which objects' chains are broken.
+func (w *watcher) sampleLoop(ctx context.Context) {
+	for {
+		if v, err := w.viewFunc(ctx); err == nil {
+			w.sample(v, time.Now())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.poke:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// changed tells the sampler that something changed: it looks again at once.
+func (w *watcher) changed() {
+	select {
+	case w.poke <- struct{}{}:
+	default:
+	}
+}
+
+// sample records the objects of v whose chain is broken at now.
+func (w *watcher) sample(v *View, now time.Time) {
+	broken := map[string]string{}
+	for _, cfg := range v.Configs {
+		if c := v.config(cfg.Namespace, cfg.Name); !c.OK {
+			broken[string(cfg.UID)] = c.Why
+		}
+	}
+	for _, p := range v.Planes {
+		if c := v.plane(p); !c.OK {
+			broken[string(p.UID)] = c.Why
+		}
+	}
+	for _, e := range v.Exts {
+		if c, _ := v.ext(e); !c.OK {
+			broken[string(e.UID)] = c.Why
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for uid, why := range broken {
+		w.lastBroken[uid] = brokenAt{At: now, Why: why}
+	}
+}
+
+// brokenSince returns when uid's chain was last seen broken, if it was.
+func (w *watcher) brokenSince(uid string) (brokenAt, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b, ok := w.lastBroken[uid]
+	return b, ok
 }
 
 func conditionsOf(obj any) []metav1.Condition {
@@ -159,7 +231,7 @@ func (w *watcher) classifyLoop(ctx context.Context) {
 			if err != nil {
 				f.Legit, f.Why = true, "not classified: "+err.Error()
 			} else {
-				classifyFlip(v, w.j, &f, w.window)
+				classifyFlip(v, w.j, w.brokenSince, &f, w.window)
 			}
 			w.record(f)
 		}
@@ -202,8 +274,9 @@ func (w *watcher) stats() (transitions, trueToUnknown int) {
 
 func kindKey(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
 
-// classifyFlip decides whether a flip is legitimate, from the View at the time and the journal.
-func classifyFlip(v *View, j *journal, f *flip, window time.Duration) {
+// classifyFlip decides whether a flip is legitimate, from the View at the time, when the
+// object's chain was last seen broken, and (to say what happened) the journal.
+func classifyFlip(v *View, j *journal, brokenSince func(uid string) (brokenAt, bool), f *flip, window time.Duration) {
 	var c chain
 	switch f.Kind {
 	case "KonnectAPIAuthConfiguration":
@@ -240,13 +313,18 @@ func classifyFlip(v *View, j *journal, f *flip, window time.Duration) {
 		f.Legit, f.Why = true, "its chain is broken: "+c.Why
 		return
 	}
-	if e, ok := j.lastCause(c.Keys, f.At.Add(-window)); ok {
-		f.Legit, f.Why = true, fmt.Sprintf("its chain changed %.1fs before: %s", f.At.Sub(e.At).Seconds(), e.Text)
+	if b, ok := brokenSince(f.UID); ok && !b.At.Before(f.At.Add(-window)) {
+		f.Legit, f.Why = true, fmt.Sprintf("its chain was broken %.1fs before: %s", f.At.Sub(b.At).Seconds(), b.Why)
 		return
+	}
+	changed := "nothing on its chain changed"
+	if e, ok := j.lastCause(c.Keys, f.At.Add(-window)); ok {
+		changed = fmt.Sprintf("its chain changed without breaking %.1fs before (%s)", f.At.Sub(e.At).Seconds(), e.Text)
 	}
 	var around []string
 	for _, e := range j.between(f.At.Add(-window), f.At, kindFault, kindKill) {
 		around = append(around, fmt.Sprintf("%.1fs before: %s", f.At.Sub(e.At).Seconds(), e.Text))
 	}
-	f.Why = fmt.Sprintf("nothing on its chain changed in the %v before; faults and kills then: [%s]", window, strings.Join(around, "; "))
+	f.Why = fmt.Sprintf("its chain is healthy and was not seen broken in the %v before; %s; faults and kills then: [%s]",
+		window, changed, strings.Join(around, "; "))
 }

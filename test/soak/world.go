@@ -127,6 +127,15 @@ type world struct {
 
 	ops, opsFailed, faults, oobs int
 	opCounts                     map[string]int
+
+	// changed, if set, is called (without mu held) after every change the soak makes.
+	changed func()
+}
+
+func (w *world) notify() {
+	if w.changed != nil {
+		w.changed()
+	}
 }
 
 func newWorld(j *journal, seed uint64, kube kubernetes.Interface, client clientset.Interface, fake *fakekonnect.Server, f *front) *world {
