@@ -303,4 +303,5 @@ func (w *world) heal() {
 	}
 	w.squatters = nil
 	w.j.add(kindHeal, nil, "faults cleared")
+	go w.notify() // mu is held here
 }

@@ -366,7 +366,7 @@ func report(out io.Writer, j *journal, w *world, fl *fleet, res Result, snap *Sn
 			legit++
 		}
 	}
-	fmt.Fprintf(out, "soak: condition transitions seen: %d; True→False: %d (%d explained by a change on the chain); True→Unknown: %d\n",
+	fmt.Fprintf(out, "soak: condition transitions seen: %d; True→False: %d (%d legitimate: a deletion, or a chain broken then or shortly before); True→Unknown: %d\n",
 		transitions, len(snap.Flips), legit, trueToUnknown)
 	if exits := fl.exitsOnTheirOwn(); len(exits) > 0 {
 		fmt.Fprintf(out, "soak: replicas that exited on their own and were started again: %d\n", len(exits))
