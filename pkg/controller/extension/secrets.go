@@ -150,6 +150,16 @@ func (c *Controller) automaticCertificate(ctx context.Context, ext *konnectv1alp
 	}
 	maps.Copy(updated.Labels, desired.Labels)
 	if _, err := c.kubeClient.CoreV1().Secrets(ext.Namespace).Update(ctx, updated, metav1.UpdateOptions{FieldManager: Name}); err != nil {
+		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			// A Conflict or NotFound only means the cache was behind; anything else is a renewal
+			// that failed (counted by pkg/metrics). The reason only, never the API's text.
+			reason := string(apierrors.ReasonForError(err))
+			if reason == "" {
+				reason = "no answer from the API server"
+			}
+			c.events.Eventf(ext, corev1.EventTypeWarning, "CertificateRenewalFailed",
+				"Renewing the certificate in Secret %s failed (%s); retrying with backoff", name, reason)
+		}
 		return nil, fmt.Errorf("renewing the certificate in Secret %s/%s: %w", ext.Namespace, name, err)
 	}
 	logger.V(2).Info("Renewed the client certificate", "secret", klog.KObj(secret), "why", why, "notAfter", pair.cert.NotAfter)
