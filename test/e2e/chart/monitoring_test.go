@@ -14,6 +14,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
 // alertsAndDashboard turns on both monitoring objects of the chart (and the ServiceMonitor).
@@ -65,7 +67,7 @@ func TestPrometheusRuleAndDashboard(t *testing.T) {
 
 	off := template(t, defaults)
 	if find(off, "PrometheusRule", ruleName) != nil || find(off, "ConfigMap", dashboardName) != nil {
-		t.Errorf("the defaults render a PrometheusRule or the dashboard: %v", keys(off))
+		t.Errorf("the defaults render a PrometheusRule or the dashboard: %v", off.Keys())
 	}
 	for _, one := range []struct{ set, kind, name string }{
 		{"metrics.prometheusRule.enabled=true", "PrometheusRule", ruleName},
@@ -73,17 +75,17 @@ func TestPrometheusRuleAndDashboard(t *testing.T) {
 	} {
 		objs := template(t, mode{name: one.set, set: []string{one.set}})
 		if find(objs, one.kind, one.name) == nil {
-			t.Errorf("--set %s renders no %s %s: %v", one.set, one.kind, one.name, keys(objs))
+			t.Errorf("--set %s renders no %s %s: %v", one.set, one.kind, one.name, objs.Keys())
 		}
 	}
 
 	rendered := mustHelm(t, nil, append([]string{"template", release, chartDir, "-n", releaseNS}, alertsAndDashboard.args()...)...)
-	objs := decode(t, alertsAndDashboard.name, rendered)
+	objs := framework.DecodeObjects(t, alertsAndDashboard.name, rendered)
 
 	// The PrometheusRule ships the rule file as it is.
 	rule := find(objs, "PrometheusRule", ruleName)
 	if rule == nil {
-		t.Fatalf("no PrometheusRule %s: %v", ruleName, keys(objs))
+		t.Fatalf("no PrometheusRule %s: %v", ruleName, objs.Keys())
 	}
 	if rule.GetNamespace() != releaseNS || rule.GetLabels()["release"] != "prometheus" || rule.GetLabels()["app.kubernetes.io/instance"] != release {
 		t.Errorf("PrometheusRule %s/%s labels %v: want the release namespace, the chart's labels and metrics.prometheusRule.labels", rule.GetNamespace(), rule.GetName(), rule.GetLabels())
@@ -108,7 +110,7 @@ func TestPrometheusRuleAndDashboard(t *testing.T) {
 	// The dashboard ConfigMap.
 	cm := find(objs, "ConfigMap", dashboardName)
 	if cm == nil {
-		t.Fatalf("no ConfigMap %s: %v", dashboardName, keys(objs))
+		t.Fatalf("no ConfigMap %s: %v", dashboardName, objs.Keys())
 	}
 	if cm.GetLabels()["grafana_dashboard"] != "1" || cm.GetAnnotations()["grafana_folder"] != "Kong" || cm.GetNamespace() != releaseNS {
 		t.Errorf("dashboard ConfigMap %s/%s labels %v annotations %v: want grafana_dashboard=1 and the annotation asked for", cm.GetNamespace(), cm.GetName(), cm.GetLabels(), cm.GetAnnotations())
@@ -164,19 +166,19 @@ func TestPrometheusRuleAndDashboard(t *testing.T) {
 
 	// The ServiceMonitor keeps the objects' namespace label.
 	if sm := find(objs, "ServiceMonitor", release); sm == nil {
-		t.Errorf("no ServiceMonitor: %v", keys(objs))
+		t.Errorf("no ServiceMonitor: %v", objs.Keys())
 	} else if endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints"); len(endpoints) != 1 || endpoints[0].(map[string]any)["honorLabels"] != true {
 		t.Errorf("ServiceMonitor endpoints %v: want honorLabels true", endpoints)
 	}
 
 	// The apiserver accepts all of it.
-	out, stderr := kubectl(t, cp, rendered, "apply", "--dry-run=server", "--validate=strict", "-f", "-")
+	out, stderr := framework.MustKubectl(t, cp, rendered, "apply", "--dry-run=server", "--validate=strict", "-f", "-")
 	t.Logf("$ helm template ... %s | kubectl apply --dry-run=server --validate=strict -f -\n%s%s", strings.Join(alertsAndDashboard.args(), " "), out, stderr)
 	if strings.Contains(stderr, "Warning") {
 		t.Errorf("the apiserver warned:\n%s", stderr)
 	}
 	if n := strings.Count(out, "(server dry run)"); n != len(objs) {
-		t.Errorf("the dry run accepted %d objects, the chart renders %d: %v", n, len(objs), keys(objs))
+		t.Errorf("the dry run accepted %d objects, the chart renders %d: %v", n, len(objs), objs.Keys())
 	}
 	for _, k := range []string{"prometheusrule.monitoring.coreos.com/" + ruleName, "configmap/" + dashboardName} {
 		if !strings.Contains(out, k+" created (server dry run)") {

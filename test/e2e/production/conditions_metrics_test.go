@@ -14,9 +14,9 @@ import (
 
 const statusCondition = "konnect_auth_controller_status_condition"
 
-// metricsTimeout bounds how long the controller's own /metrics may take to show what it did:
+// conditionMetricsTimeout bounds how long the controller's own /metrics may take to show what it did:
 // one sync, then the next scrape (the gauge is read from the informer cache at scrape time).
-const metricsTimeout = framework.VerdictTimeout
+const conditionMetricsTimeout = framework.VerdictTimeout
 
 // series returns the samples of name whose labels include want.
 func series(samples []sample, name string, want map[string]string) []sample {
@@ -60,7 +60,7 @@ func waitForMetrics(t *testing.T, p *proc, what string, check func(text string, 
 	t.Helper()
 	var text string
 	var m []sample
-	framework.WaitFor(t, metricsTimeout, what, func() (bool, string) {
+	framework.WaitFor(t, conditionMetricsTimeout, what, func() (bool, string) {
 		code, body, err := p.get("/metrics")
 		if err != nil || code != 200 {
 			return false, fmt.Sprintf("GET /metrics: %d %v", code, err)
@@ -136,8 +136,8 @@ func TestConditionMetrics(t *testing.T) {
 	}
 	// Konnect's answers by class and organization: the valid tokens under the fake's
 	// organization, the token Konnect never accepted under "unknown".
-	if n, _ := sum(m, "konnect_auth_controller_konnect_responses_total", map[string]string{"organization": orgID, "class": "ok"}); n < 2 {
-		t.Errorf("konnect_responses_total{organization=%q,class=\"ok\"} = %v, want at least 2 (two valid tokens)", orgID, n)
+	if n, _ := sum(m, "konnect_auth_controller_konnect_responses_total", map[string]string{"organization": env.OrgID, "class": "ok"}); n < 2 {
+		t.Errorf("konnect_responses_total{organization=%q,class=\"ok\"} = %v, want at least 2 (two valid tokens)", env.OrgID, n)
 	}
 	if n, _ := sum(m, "konnect_auth_controller_konnect_responses_total", map[string]string{"organization": "unknown", "class": "unauthorized"}); n < 1 {
 		t.Errorf("konnect_responses_total{organization=\"unknown\",class=\"unauthorized\"} = %v, want at least 1 (the revoked token)", n)
@@ -209,7 +209,7 @@ spec:
 		return false, describe(got)
 	})
 	since := time.Unix(int64(series(m, waiting, map[string]string{"namespace": ns, "name": "valid"})[0].value), 0)
-	if d := time.Since(since); d < 0 || d > metricsTimeout+time.Minute {
+	if d := time.Since(since); d < 0 || d > conditionMetricsTimeout+time.Minute {
 		t.Errorf("the deletion has waited %v by the gauge, want a few seconds", d)
 	}
 	framework.MustKubectl(t, cp, "", "delete", "konnectextension", "dp", "-n", ns, "--wait=false")
