@@ -94,7 +94,7 @@ func TestPrometheusRuleAndDashboard(t *testing.T) {
 	if err := yaml.Unmarshal(readChartFile(t, "alerts.yaml"), &ruleFile); err != nil {
 		t.Fatal(err)
 	}
-	if spec, _, _ := unstructured.NestedMap(rule.Object, "spec"); !reflect.DeepEqual(normalise(t, spec), normalise(t, ruleFile)) {
+	if spec, _, _ := unstructured.NestedMap(rule.Object, "spec"); !reflect.DeepEqual(framework.Normalise(t, spec), framework.Normalise(t, ruleFile)) {
 		t.Errorf("the PrometheusRule's spec differs from files/alerts.yaml:\n%v\n%v", spec, ruleFile)
 	}
 	var alerts []string
@@ -202,28 +202,6 @@ func TestMonitoringValuesRefused(t *testing.T) {
 		{"metrics.enabled=false,metrics.grafanaDashboard.enabled=true", "metrics.grafanaDashboard.enabled needs metrics.enabled"},
 	} {
 		out, stderr, err := helm(nil, "template", release, chartDir, "-n", releaseNS, "--set", c.set)
-		if err == nil {
-			t.Errorf("helm template --set %s was accepted:\n%.300s", c.set, out)
-			continue
-		}
-		if !strings.Contains(stderr, c.message) {
-			t.Errorf("helm template --set %s: stderr %q lacks %q", c.set, stderr, c.message)
-			continue
-		}
-		t.Logf("$ helm template ... --set %s\n%s", c.set, strings.TrimSpace(stderr))
+		expectRefused(t, "helm template ... --set "+c.set, c.message, out, stderr, err)
 	}
-}
-
-// normalise round-trips v through JSON, so that maps decoded by different decoders compare.
-func normalise(t *testing.T, v any) any {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

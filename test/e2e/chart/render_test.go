@@ -576,15 +576,7 @@ func TestBadValuesRefused(t *testing.T) {
 		{"metrics.service.enabled=false,metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.enabled needs metrics.enabled and metrics.service.enabled"},
 	} {
 		out, stderr, err := helm(cp, "install", "bad", chartDir, "-n", releaseNS, "--set", c.set)
-		if err == nil {
-			t.Errorf("helm install --set %s was accepted:\n%s", c.set, out)
-			continue
-		}
-		if !strings.Contains(stderr, c.message) {
-			t.Errorf("helm install --set %s: stderr %q lacks %q", c.set, stderr, c.message)
-			continue
-		}
-		t.Logf("$ helm install bad charts/konnect-auth-controller -n %s --set %s\n%s", releaseNS, c.set, strings.TrimSpace(stderr))
+		expectRefused(t, "helm install bad charts/konnect-auth-controller -n "+releaseNS+" --set "+c.set, c.message, out, stderr, err)
 	}
 	out := mustHelm(t, cp, "list", "-n", releaseNS, "-a", "-q")
 	if strings.TrimSpace(out) != "" {
@@ -630,5 +622,19 @@ func TestCASecretRole(t *testing.T) {
 		if !slices.Contains(perms, p) {
 			t.Errorf("watchNamespace=%s: the controller's Role lacks %s: %v", releaseNS, p, perms)
 		}
+	}
+}
+
+// expectRefused fails the test unless the helm command (what) failed with message in its stderr,
+// and logs the refusal a user sees.
+func expectRefused(t *testing.T, what, message, out, stderr string, err error) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Errorf("%s was accepted:\n%.300s", what, out)
+	case !strings.Contains(stderr, message):
+		t.Errorf("%s: stderr %q lacks %q", what, stderr, message)
+	default:
+		t.Logf("$ %s\n%s", what, strings.TrimSpace(stderr))
 	}
 }

@@ -150,3 +150,18 @@ func WaitForFinalizers(t testing.TB, c *controlplane.ControlPlane, ns, name, wan
 		return out == want, out
 	})
 }
+
+// Normalise round-trips v through JSON, so that values decoded from YAML and from JSON (or by
+// different decoders) compare equal.
+func Normalise(t testing.TB, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
