@@ -41,8 +41,11 @@ func parseRegistration(s string) registration {
 // only when it is not there) and that a certificate it replaced is removed from Konnect. It
 // decides DataPlaneCertificateProvisioned. konnectErr is a transient Konnect failure, to be
 // retried with backoff; err is an API-server write that failed.
+//
+// With staging set, it only registers the certificate (a staged renewal): the one it replaces
+// stays registered and recorded, because the data plane still uses it.
 func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
-	cert *certificate, conds conditions) (konnectErr, err error) {
+	cert *certificate, conds conditions, staging bool) (konnectErr, err error) {
 	logger := klog.FromContext(ctx)
 	key := cache.MetaObjectToName(ext)
 	old := parseRegistration(ext.Annotations[CertificateAnnotation])
@@ -89,6 +92,11 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 		logger.V(2).Info("Registered the data-plane certificate", "controlPlaneID", cpID, "certificateID", id)
 		c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRegistered",
 			"Registered the certificate in Secret %s with control plane %s as %s", cert.secretName, cpID, id)
+	}
+
+	if staging {
+		provisioned(id)
+		return nil, nil
 	}
 
 	// The certificate this one replaced on the same control plane (a renewal, a changed Manual

@@ -137,6 +137,11 @@ func (c *Controller) automaticCertificate(ctx context.Context, ext *konnectv1alp
 	if why == "" {
 		why = "it lost its labels"
 	}
+	if live, err := parseKeyPair(secret.Data); err == nil && ext.Annotations[CertificateAnnotation] != "" {
+		// Registered with Konnect and in use: the new certificate is staged, and replaces
+		// this one only once Konnect holds it (renew.go).
+		return c.stageRenewal(ctx, ext, secret, live, ca, why)
+	}
 	pair, err = newClientCertificate(ca, cn, now)
 	if err != nil {
 		return nil, err
