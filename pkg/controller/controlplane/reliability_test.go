@@ -7,9 +7,13 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
+	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
 )
@@ -101,4 +105,48 @@ func TestDeletionWithoutIDWaitsForCredentials(t *testing.T) {
 		"may have created")
 	f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse, konnectv1alpha2.ReasonConditionWithStatusFalseExists,
 		konnectv1alpha2.SkipCleanupAnnotation)
+}
+
+// TestGrantRevokedDuringDeletion: a control plane created through a KongReferenceGrant whose
+// grant is revoked and that is then deleted still deletes its control plane in Konnect with the
+// configuration the grant permitted, which stays in use until then: revocation stops new use,
+// not the clean-up that is owed.
+func TestGrantRevokedDuringDeletion(t *testing.T) {
+	f := newFixture(t, fixtureOptions{
+		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{withAuthNamespace(origin(objName, cpName), "other")},
+		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig("other", authName)},
+		grants: []*configurationv1alpha1.KongReferenceGrant{controllertest.ReferenceGrant("other", "cp-auth",
+			configurationv1alpha1.ReferenceGrantFrom{Group: konnectv1alpha2.GroupName, Kind: planeKind, Namespace: namespace},
+			configurationv1alpha1.ReferenceGrantTo{Group: konnectv1alpha1.GroupName, Kind: "KonnectAPIAuthConfiguration"})},
+	})
+	f.sync(objName)
+	f.expectProgrammed(objName)
+	inUse := func() bool {
+		t.Helper()
+		if _, err := f.ctrl.reconcileInUse(f.ctx, cache.ObjectName{Namespace: "other", Name: authName}); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(f.refreshConfig("other", authName).Finalizers, konnectv1alpha2.APIAuthInUseFinalizer)
+	}
+	if !inUse() {
+		t.Fatal("the permitted configuration is not held in use")
+	}
+
+	indexer := f.Context.GrantInformer().Informer().GetIndexer()
+	for _, g := range indexer.List() {
+		if err := indexer.Delete(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.markDeleted(objName)
+	if !inUse() {
+		t.Fatal("the configuration was released when the grant was revoked, with the DELETE still owed")
+	}
+	f.sync(objName)
+	if n := len(f.api.ControlPlanes(serverURL)); n != 0 {
+		t.Fatalf("%d control planes left in Konnect after the deletion", n)
+	}
+	if cp, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Get(f.ctx, objName, metav1.GetOptions{}); err == nil && hasCleanupFinalizer(cp) {
+		t.Fatal("the control plane object is still held")
+	}
 }
