@@ -10,6 +10,7 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/credentials"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/indexes"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
@@ -35,7 +36,10 @@ func (c *Controller) resolveAuth(ctx context.Context, cp *konnectv1alpha2.Konnec
 		meta.RemoveStatusCondition(conds, konnectv1alpha2.ConditionAPIAuthValid)
 		return resolved{}
 	}
-	if ref.Namespace != cp.Namespace {
+	// A deletion owed in Konnect goes ahead after the grant that permitted the reference is
+	// revoked (cleaningUp): the revocation stops new use only.
+	cleaningUp := cp.DeletionTimestamp != nil && hasCleanupFinalizer(cp)
+	if ref.Namespace != cp.Namespace && !cleaningUp {
 		if c.creds.Namespaced() {
 			set(konnectv1alpha2.ConditionAPIAuthResolvedRef, metav1.ConditionFalse, konnectv1alpha2.ReasonRefNotPermitted,
 				fmt.Sprintf("spec.konnect.authRef names KonnectAPIAuthConfiguration %s in another namespace, and this controller watches only namespace %q (--namespace): "+
@@ -53,7 +57,7 @@ func (c *Controller) resolveAuth(ctx context.Context, cp *konnectv1alpha2.Konnec
 		}
 	}
 	cfg, err := c.configs.KonnectAPIAuthConfigurations(ref.Namespace).Get(ref.Name)
-	if apierrors.IsNotFound(err) || (err == nil && cfg.DeletionTimestamp != nil && !isInUseBy(cfg)) {
+	if apierrors.IsNotFound(err) || (err == nil && cfg.DeletionTimestamp != nil && !credentials.HeldForCleanup(cfg)) {
 		set(konnectv1alpha2.ConditionAPIAuthResolvedRef, metav1.ConditionFalse, konnectv1alpha2.ReasonRefNotFound,
 			fmt.Sprintf("KonnectAPIAuthConfiguration %s not found", ref))
 		meta.RemoveStatusCondition(conds, konnectv1alpha2.ConditionAPIAuthValid)
@@ -88,16 +92,4 @@ func (c *Controller) resolveAuth(ctx context.Context, cp *konnectv1alpha2.Konnec
 	set(konnectv1alpha2.ConditionAPIAuthValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid,
 		fmt.Sprintf("KonnectAPIAuthConfiguration %s is valid", ref))
 	return resolved{cfg: cfg, auth: konnect.Auth{Token: src.Token, ServerURL: cfg.Status.ServerURL}, ok: true}
-}
-
-// isInUseBy reports whether a terminating auth configuration is still held by the in-use
-// finalizer: then it stays usable, so that control planes being deleted can still be deleted
-// in Konnect with its token.
-func isInUseBy(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) bool {
-	for _, f := range cfg.Finalizers {
-		if f == konnectv1alpha2.APIAuthInUseFinalizer {
-			return true
-		}
-	}
-	return false
 }

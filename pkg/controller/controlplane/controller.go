@@ -45,6 +45,7 @@ type Controller struct {
 
 	planes       listers.KonnectGatewayControlPlaneLister
 	planeIndexer cache.Indexer
+	extIndexer   cache.Indexer
 	configs      authlisters.KonnectAPIAuthConfigurationLister
 
 	// creds resolves auth references' grants and tokens (auth.go).
@@ -128,6 +129,21 @@ func New(c *controller.Context) (*Controller, error) {
 	if err := ctrl.inUse.Watch(ctx, configInformer.Informer(), indexes.OnChange(indexes.Each(func(obj metav1.Object) { ctrl.inUse.Enqueue(obj) }))); err != nil {
 		return nil, err
 	}
+	// Extensions: one holding a registration keeps the configuration its clean-up needs (the
+	// one its status recorded) in use, even after its control plane is gone.
+	extInformer := c.CRDInformers.Konnect().V1alpha2().KonnectExtensions()
+	if err := indexes.AddExtensionAuthRefIndex(extInformer.Informer()); err != nil {
+		return nil, err
+	}
+	ctrl.extIndexer = extInformer.Informer().GetIndexer()
+	if err := ctrl.inUse.Watch(ctx, extInformer.Informer(), indexes.OnChange(indexes.Each(func(obj metav1.Object) {
+		if ref, ok := indexes.ExtensionAuthRef(obj.(*konnectv1alpha2.KonnectExtension)); ok {
+			ctrl.inUse.Add(ref)
+		}
+	}))); err != nil {
+		return nil, err
+	}
+
 	// Secrets are read through the auth configurations, whose status tells of their changes.
 	ctrl.loop.WaitFor(secretInformer.Informer().HasSynced)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
@@ -24,19 +25,34 @@ func (c *Controller) syncDeletion(ctx context.Context, cp *konnectv1alpha2.Konne
 	if isMirror(cp) {
 		return c.releaseCleanup(ctx, cp)
 	}
+	if cp.Annotations[konnectv1alpha2.SkipCleanupAnnotation] == "true" {
+		logger.Info("Released without deleting the control plane from Konnect, as the annotation asks", "id", cp.Status.ID)
+		c.events.Eventf(cp, corev1.EventTypeWarning, "CleanupSkipped",
+			"Released without deleting control plane %q from Konnect (annotation %s): delete it there by hand if it is not wanted",
+			cp.Status.ID, konnectv1alpha2.SkipCleanupAnnotation)
+		return c.releaseCleanup(ctx, cp)
+	}
 	id := c.konnectID(cp)
 
 	status := *cp.Status.DeepCopy()
 	res := c.resolveAuth(ctx, cp, &status.Conditions)
-	if !res.ok {
-		if id == "" {
-			// Nothing is created in Konnect without working credentials.
-			return c.releaseCleanup(ctx, cp)
-		}
-		c.setCondition(&status.Conditions, cp, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse,
-			konnectv1alpha2.ReasonConditionWithStatusFalseExists,
-			fmt.Sprintf("control plane %s cannot be deleted from Konnect until the credentials work: %s", id, falseConditionsMessage(status.Conditions)))
+	waiting := func(reason, why string) (loop.Result, error) {
+		c.setCondition(&status.Conditions, cp, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse, reason,
+			why+"; to release this object without deleting its control plane in Konnect, annotate it "+konnectv1alpha2.SkipCleanupAnnotation+"=true")
 		return c.finish(ctx, cp, status, loop.Result{After: wait.Jitter(c.syncPeriod, syncJitter)})
+	}
+	if !res.ok {
+		// The finalizer was added only once the credentials worked, just before a create: one
+		// may have reached Konnect even with no id recorded (its answer lost, or a crash), so
+		// the deletion waits for credentials to look.
+		what := "control plane " + id
+		if id == "" {
+			what = "a control plane this object may have created"
+		}
+		return waiting(konnectv1alpha2.ReasonConditionWithStatusFalseExists, fmt.Sprintf("%s cannot be deleted from Konnect until the credentials work: %s", what, falseConditionsMessage(status.Conditions)))
+	}
+	if moved := organizationMoved(cp, res.cfg); moved != "" {
+		return waiting(ReasonDeletionWaiting, moved)
 	}
 	if id == "" {
 		// No id recorded: a create whose answer or status write was lost may still have made
@@ -82,6 +98,11 @@ func (c *Controller) deletionFailed(ctx context.Context, cp *konnectv1alpha2.Kon
 		return loop.Result{Transient: err}, nil
 	}
 	c.setCondition(&status.Conditions, cp, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse, konnectv1alpha2.ReasonKonnectAPIOpFailed,
-		fmt.Sprintf("deleting control plane %s from Konnect failed; the object is kept until it succeeds: %v", cp.Status.ID, err))
+		fmt.Sprintf("deleting control plane %s from Konnect failed; the object is kept until it succeeds: %v; to release this object without deleting its control plane in Konnect, annotate it %s=true",
+			cp.Status.ID, err, konnectv1alpha2.SkipCleanupAnnotation))
 	return c.finish(ctx, cp, status, loop.Result{After: wait.Jitter(c.syncPeriod, syncJitter)})
 }
+
+// ReasonDeletionWaiting: the object is being deleted and waits for what it made in Konnect to be
+// deleted; the message says why it cannot be yet and what the user can do (Programmed False).
+const ReasonDeletionWaiting = "DeletionWaiting"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -57,7 +58,8 @@ func (c *Controller) reconcileInUse(ctx context.Context, key cache.ObjectName) (
 // authUser returns a control plane that uses the auth configuration: one that names it (from
 // its own namespace, or from another that a KongReferenceGrant permits) and is not being
 // deleted, or is being deleted but still needs the token to delete its control plane in
-// Konnect.
+// Konnect (then whatever the grants say now); or an extension whose registered certificate its
+// clean-up must remove with the configuration's token.
 func (c *Controller) authUser(key cache.ObjectName) (cache.ObjectName, bool) {
 	objs, err := c.planeIndexer.ByIndex(indexes.ControlPlaneAuthRefIndex, key.String())
 	if err != nil {
@@ -74,7 +76,9 @@ func (c *Controller) authUser(key cache.ObjectName) (cache.ObjectName, bool) {
 		if ref, ok := indexes.ControlPlaneAuthRef(cp); !ok || ref != key {
 			continue
 		}
-		if key.Namespace != cp.Namespace {
+		// A control plane being deleted keeps its configuration after the grant is revoked: the
+		// revocation stops new use, not the deletion in Konnect that is owed.
+		if key.Namespace != cp.Namespace && cp.DeletionTimestamp == nil {
 			if c.creds.Namespaced() {
 				continue
 			}
@@ -83,6 +87,15 @@ func (c *Controller) authUser(key cache.ObjectName) (cache.ObjectName, bool) {
 			}
 		}
 		return cache.MetaObjectToName(cp), true
+	}
+	// An extension whose certificate is registered needs the token to remove it.
+	exts, err := c.extIndexer.ByIndex(indexes.ExtensionAuthRefIndex, key.String())
+	if err != nil {
+		utilruntime.HandleError(err)
+		return cache.ObjectName{}, true
+	}
+	if len(exts) > 0 {
+		return cache.MetaObjectToName(exts[0].(metav1.Object)), true
 	}
 	return cache.ObjectName{}, false
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
@@ -51,6 +52,9 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 	if !res.ok {
 		out = outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonConditionWithStatusFalseExists,
 			message: falseConditionsMessage(status.Conditions)}
+	} else if moved := organizationMoved(cp, res.cfg); moved != "" && !isMirror(cp) {
+		// Never create in an organization other than the one that holds ours.
+		out = outcome{status: metav1.ConditionFalse, reason: ReasonOrganizationChanged, message: moved}
 	} else {
 		status.OrgID = res.cfg.Status.OrganizationID
 		status.ServerURL = res.auth.ServerURL
@@ -216,6 +220,17 @@ func (c *Controller) konnectID(cp *konnectv1alpha2.KonnectGatewayControlPlane) s
 func (c *Controller) create(ctx context.Context, cp *konnectv1alpha2.KonnectGatewayControlPlane, auth konnect.Auth,
 	want konnect.ControlPlaneSpec) (*konnect.ControlPlane, outcome) {
 	logger := klog.FromContext(ctx)
+	// Our own first, by the k8s-uid label: a create whose answer was lost (or whose status write
+	// a crash lost) made one, perhaps under the name the spec had then. At most one POST
+	// succeeds per object.
+	own, out, ok := c.findOwn(ctx, cp, auth)
+	if !ok {
+		return nil, out
+	}
+	if own != nil {
+		logger.V(2).Info("Adopted the control plane this object created before", "id", own.ID)
+		return own, outcome{}
+	}
 	if refusedForName(cp) {
 		// The last create of this generation found the name taken: look (a read) before
 		// sending the same POST again every sync period.
@@ -235,19 +250,7 @@ func (c *Controller) create(ctx context.Context, cp *konnectv1alpha2.KonnectGate
 	case konnect.IsTransient(err):
 		return nil, transient(err)
 	case konnect.IsConflict(err):
-		own, err := c.api.ListControlPlanes(ctx, auth, konnect.ControlPlaneFilter{Labels: map[string]string{labelUID: string(cp.UID)}})
-		if err != nil {
-			if konnect.IsTransient(err) {
-				return nil, transient(err)
-			}
-			return nil, outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonKonnectAPIOpFailed, message: err.Error()}
-		}
-		for i := range own {
-			if own[i].Labels[labelUID] == string(cp.UID) {
-				logger.V(2).Info("Adopted the control plane this object created before", "id", own[i].ID)
-				return &own[i], outcome{}
-			}
-		}
+		// Ours were looked for just before: the name is someone else's.
 		return nil, nameTaken(want.Name)
 	default:
 		return nil, outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonFailedToCreate,
@@ -332,4 +335,39 @@ func (c *Controller) setCleanupFinalizer(ctx context.Context, cp *konnectv1alpha
 		return cp, err
 	}
 	return updated, nil
+}
+
+// findOwn looks for the control plane that carries cp's k8s-uid label. ok is false when Konnect
+// could not be asked; out then says why.
+func (c *Controller) findOwn(ctx context.Context, cp *konnectv1alpha2.KonnectGatewayControlPlane, auth konnect.Auth) (*konnect.ControlPlane, outcome, bool) {
+	own, err := c.api.ListControlPlanes(ctx, auth, konnect.ControlPlaneFilter{Labels: map[string]string{labelUID: string(cp.UID)}})
+	switch {
+	case konnect.IsTransient(err):
+		return nil, transient(err), false
+	case err != nil:
+		return nil, outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonKonnectAPIOpFailed, message: err.Error()}, false
+	}
+	for i := range own {
+		if own[i].Labels[labelUID] == string(cp.UID) {
+			return &own[i], outcome{}, true
+		}
+	}
+	return nil, outcome{}, true
+}
+
+// ReasonOrganizationChanged: the auth configuration's token now belongs to another Konnect
+// organization than the one that holds the control plane (Programmed False).
+const ReasonOrganizationChanged = "OrganizationChanged"
+
+// organizationMoved says why cp may not be synced with cfg's token, or "": the control plane was
+// made in the organization its status records, and the token now belongs to another. Creating
+// it again there would leave the first one orphaned; deleting it with this token cannot reach it.
+func organizationMoved(cp *konnectv1alpha2.KonnectGatewayControlPlane, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) string {
+	was, now := cp.Status.OrgID, cfg.Status.OrganizationID
+	if was == "" || now == "" || was == now || (cp.Status.ID == "" && !hasCleanupFinalizer(cp)) {
+		return ""
+	}
+	return fmt.Sprintf("control plane %s is in Konnect organization %s, but the token of KonnectAPIAuthConfiguration %s/%s now belongs to organization %s: "+
+		"point spec.konnect.authRef at credentials of organization %s (or restore the token); nothing is created in the other organization",
+		cp.Status.ID, was, cfg.Namespace, cfg.Name, now, was)
 }

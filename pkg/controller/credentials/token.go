@@ -6,6 +6,7 @@ package credentials
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 )
 
 // maxTokenLength matches the CRD's limit on spec.token; Konnect tokens are far shorter.
@@ -78,7 +80,9 @@ func (r *Resolver) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.
 	secretNamespace := cfg.Namespace
 	if ref.Namespace != "" && ref.Namespace != cfg.Namespace {
 		// Without a KongReferenceGrant the Secret is not even looked at.
-		if p := r.CheckSecretRef(cfg); !p.Permitted {
+		// A configuration held for a clean-up keeps its Secret after a revocation: the grant
+		// stops new use, not the deletion in Konnect of what was made through it.
+		if p := r.CheckSecretRef(cfg); !p.Permitted && !HeldForCleanup(cfg) {
 			return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonRefNotPermitted, p.Message}
 		}
 		secretNamespace = ref.Namespace
@@ -153,4 +157,11 @@ func (r *Resolver) PermitsAuthRef(group, kind, fromNamespace string, ref cache.O
 	return r.Grants.Permits(
 		RefFrom{Group: group, Kind: kind, Namespace: fromNamespace},
 		RefTo{Group: AuthConfigGroup, Kind: AuthConfigKind, Namespace: ref.Namespace, Name: ref.Name})
+}
+
+// HeldForCleanup reports whether a configuration is being deleted while a control plane or an
+// extension still needs its token to delete what it made in Konnect: it then carries the in-use
+// finalizer, and stays usable — token, Secret and grant included — until that is done.
+func HeldForCleanup(cfg metav1.Object) bool {
+	return cfg.GetDeletionTimestamp() != nil && slices.Contains(cfg.GetFinalizers(), konnectv1alpha2.APIAuthInUseFinalizer)
 }

@@ -44,7 +44,7 @@ const (
 	// Konnect, and the registered one be removed when the extension is deleted. It lives in
 	// metadata rather than status because status can be wiped (a restore, a status-less
 	// re-apply) and a lost id would leave a certificate pinned in Konnect for good.
-	CertificateAnnotation = "konnect.konghq.com/dp-certificate"
+	CertificateAnnotation = konnectv1alpha2.DataPlaneCertificateAnnotation
 
 	// controlPlaneIndex indexes extensions by the "namespace/name" of their control plane.
 	controlPlaneIndex = "extension.controlPlane"

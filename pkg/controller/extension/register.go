@@ -6,7 +6,6 @@ package extension
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,8 +14,6 @@ import (
 	"k8s.io/klog/v2"
 
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
 
@@ -44,8 +41,11 @@ func parseRegistration(s string) registration {
 // only when it is not there) and that a certificate it replaced is removed from Konnect. It
 // decides DataPlaneCertificateProvisioned. konnectErr is a transient Konnect failure, to be
 // retried with backoff; err is an API-server write that failed.
+//
+// With staging set, it only registers the certificate (a staged renewal): the one it replaces
+// stays registered and recorded, because the data plane still uses it.
 func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
-	cert *certificate, conds conditions) (konnectErr, err error) {
+	cert *certificate, conds conditions, staging bool) (konnectErr, err error) {
 	logger := klog.FromContext(ctx)
 	key := cache.MetaObjectToName(ext)
 	old := parseRegistration(ext.Annotations[CertificateAnnotation])
@@ -94,13 +94,18 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 			"Registered the certificate in Secret %s with control plane %s as %s", cert.secretName, cpID, id)
 	}
 
+	if staging {
+		provisioned(id)
+		return nil, nil
+	}
+
 	// The certificate this one replaced on the same control plane (a renewal, a changed Manual
 	// Secret) is removed from Konnect before the annotation forgets it, so a failed removal is
 	// tried again (and the new one is then found by the LIST, not created twice). One
 	// registered with another control plane (the extension names another one now, or its
 	// control plane was re-created) is not removed: the credentials at hand are the current
 	// control plane's.
-	if old.certificateID != "" && old.certificateID != id && old.controlPlaneID == cpID {
+	if old.certificateID != "" && old.certificateID != id && old.controlPlaneID == cpID && c.otherUser(ext, old) == "" {
 		if err := c.api.DeleteDataPlaneCertificate(ctx, auth, cpID, old.certificateID); err != nil && !konnect.IsNotFound(err) {
 			return failed(err)
 		}
@@ -166,49 +171,6 @@ func (c *Controller) patchMetadata(ctx context.Context, ext *konnectv1alpha2.Kon
 	ext.Annotations = updated.Annotations
 	ext.Finalizers = updated.Finalizers
 	return nil
-}
-
-// finalize removes the registered certificate from Konnect, then the finalizer. A transient
-// failure keeps the finalizer and is retried with backoff; the generated Secret goes with the
-// garbage collector (owner reference).
-func (c *Controller) finalize(ctx context.Context, ext *konnectv1alpha2.KonnectExtension) (loop.Result, error) {
-	logger := klog.FromContext(ctx)
-	if !slices.Contains(ext.Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
-		return loop.Result{}, nil
-	}
-	reg := parseRegistration(ext.Annotations[CertificateAnnotation])
-	if reg.certificateID != "" {
-		conds := conditions{}
-		cp, auth := c.resolveControlPlane(ctx, ext, conds, ext.Status.DeepCopy())
-		switch {
-		case cp == nil || auth == nil:
-			// Without a Programmed control plane and valid credentials nothing can be asked of
-			// Konnect; a deleted control plane takes its certificates with it.
-			msg := fmt.Sprintf("Certificate %s could not be removed from control plane %s: %s", reg.certificateID, reg.controlPlaneID, firstProblem(conds))
-			logger.Info("Leaving the certificate in Konnect", "controlPlaneID", reg.controlPlaneID, "certificateID", reg.certificateID, "problem", firstProblem(conds))
-			c.events.Event(ext, corev1.EventTypeWarning, "CertificateNotRemoved", msg)
-		case cp.Status.ID != reg.controlPlaneID:
-			logger.Info("The control plane was re-created; its old certificate went with it", "certificateID", reg.certificateID)
-		default:
-			err := c.api.DeleteDataPlaneCertificate(ctx, *auth, reg.controlPlaneID, reg.certificateID)
-			switch {
-			case err == nil || konnect.IsNotFound(err):
-				logger.V(2).Info("Removed the data-plane certificate from Konnect", "controlPlaneID", reg.controlPlaneID, "certificateID", reg.certificateID)
-			case konnect.IsTransient(err):
-				return loop.Result{Transient: err}, nil
-			default:
-				// A definitive refusal (the token may no longer permit it) would hold the
-				// extension, and its namespace, forever: say so and let go.
-				c.events.Eventf(ext, corev1.EventTypeWarning, "CertificateNotRemoved",
-					"Certificate %s could not be removed from control plane %s: %v", reg.certificateID, reg.controlPlaneID, err)
-			}
-		}
-	}
-	if _, _, err := c.writer.SetFinalizer(ctx, ext, konnectv1alpha2.KonnectCleanupFinalizer, false); err != nil {
-		return objpatch.WriteFailed(ctx, err)
-	}
-	c.forgetVerified(cache.MetaObjectToName(ext))
-	return loop.Result{}, nil
 }
 
 func firstProblem(conds conditions) string {

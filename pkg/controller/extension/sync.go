@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,6 +43,11 @@ type certificate struct {
 	secretName string
 	// renewAt is when a generated certificate is replaced (zero for Manual ones).
 	renewAt time.Time
+	// next is the renewal staged in the generated Secret (renew.go): it replaces cert there
+	// only once Konnect holds it.
+	next *keyPair
+	// secret is the generated Secret that holds next.
+	secret *corev1.Secret
 }
 
 // reconcile brings one extension in line: certificate Secret, registration in Konnect, status.
@@ -100,9 +106,18 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 		}
 		// Whether this very certificate is the one registered: only then may a Konnect outage
 		// leave a True DataPlaneCertificateProvisioned True (read before register rewrites it).
+		// A staged renewal is registered first and only then put in place (renew.go).
+		konnectErr, err := error(nil), error(nil)
+		if cert.next != nil {
+			if cert, konnectErr, err = c.renew(ctx, ext, *auth, cp.Status.ID, cert, conds); err != nil {
+				return objpatch.WriteFailed(ctx, err)
+			}
+		}
 		registered := parseRegistration(ext.Annotations[CertificateAnnotation])
 		unchanged := registered.controlPlaneID == cp.Status.ID && registered.fingerprint == fingerprint(cert.cert)
-		konnectErr, err := c.register(ctx, ext, *auth, cp.Status.ID, cert, conds)
+		if konnectErr == nil {
+			konnectErr, err = c.register(ctx, ext, *auth, cp.Status.ID, cert, conds, false)
+		}
 		if err != nil {
 			return objpatch.WriteFailed(ctx, err)
 		}
@@ -212,8 +227,12 @@ func (c *Controller) resolveControlPlane(ctx context.Context, ext *konnectv1alph
 		status.Konnect = nil
 		return nil, nil
 	}
+	// A control plane whose last update Konnect refused still exists and serves with the
+	// endpoints its status holds: its data planes keep them (the refusal is the control
+	// plane's to report, not a reason to cut its data planes off).
 	programmed := meta.FindStatusCondition(cp.Status.Conditions, konnectv1alpha2.ConditionProgrammed)
-	if programmed == nil || programmed.Status != metav1.ConditionTrue || cp.Status.ID == "" || cp.Status.Endpoints == nil {
+	serving := programmed != nil && (programmed.Status == metav1.ConditionTrue || programmed.Reason == konnectv1alpha2.ReasonFailedToUpdate)
+	if !serving || cp.Status.ID == "" || cp.Status.Endpoints == nil {
 		msg := fmt.Sprintf("KonnectGatewayControlPlane %s is not Programmed yet", cpName)
 		if programmed != nil && programmed.Message != "" {
 			msg += ": " + programmed.Message

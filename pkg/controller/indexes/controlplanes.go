@@ -2,6 +2,7 @@ package indexes
 
 import (
 	"fmt"
+	"slices"
 
 	"k8s.io/client-go/tools/cache"
 
@@ -44,6 +45,45 @@ func AddControlPlaneAuthRefIndex(informer cache.SharedIndexInformer) error {
 	}})
 	if err != nil {
 		return fmt.Errorf("adding the control planes' auth reference index: %w", err)
+	}
+	return nil
+}
+
+// ExtensionAuthRefIndex indexes KonnectExtensions that hold a certificate registration by the
+// "namespace/name" of the KonnectAPIAuthConfiguration their status recorded: the credentials
+// their clean-up in Konnect needs, which the configuration's in-use finalizer keeps.
+const ExtensionAuthRefIndex = "extension.authRef"
+
+// ExtensionAuthRef returns the auth configuration whose token an extension's clean-up needs: the
+// one its status recorded, while it carries the cleanup finalizer and a registration.
+func ExtensionAuthRef(ext *konnectv1alpha2.KonnectExtension) (cache.ObjectName, bool) {
+	k := ext.Status.Konnect
+	if k == nil || k.AuthRef == nil || k.AuthRef.Name == "" || ext.Annotations[konnectv1alpha2.DataPlaneCertificateAnnotation] == "" ||
+		!slices.Contains(ext.Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
+		return cache.ObjectName{}, false
+	}
+	ns := ext.Namespace
+	if k.AuthRef.Namespace != nil && *k.AuthRef.Namespace != "" {
+		ns = *k.AuthRef.Namespace
+	}
+	return cache.ObjectName{Namespace: ns, Name: k.AuthRef.Name}, true
+}
+
+// AddExtensionAuthRefIndex adds ExtensionAuthRefIndex to an extension informer, once.
+func AddExtensionAuthRefIndex(informer cache.SharedIndexInformer) error {
+	if _, ok := informer.GetIndexer().GetIndexers()[ExtensionAuthRefIndex]; ok {
+		return nil
+	}
+	err := informer.AddIndexers(cache.Indexers{ExtensionAuthRefIndex: func(obj any) ([]string, error) {
+		if ext, ok := obj.(*konnectv1alpha2.KonnectExtension); ok {
+			if ref, ok := ExtensionAuthRef(ext); ok {
+				return []string{ref.String()}, nil
+			}
+		}
+		return nil, nil
+	}})
+	if err != nil {
+		return fmt.Errorf("adding the extensions' auth reference index: %w", err)
 	}
 	return nil
 }

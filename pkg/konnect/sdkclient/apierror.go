@@ -41,9 +41,12 @@ func classifyCall(r request, token string, o outcome) *konnect.APIError {
 
 // apiErrorOf is classifyCall before the Message is finished.
 func apiErrorOf(r request, token string, o outcome) *konnect.APIError {
+	// A success whose body cannot be used (HTML from a proxy, "{}", no id) says nothing
+	// definitive: the change may or may not have taken effect. It is transient — retried, and
+	// a create then finds its own by label — never a verdict that turns True into False.
 	var unusable *unusableAnswer
 	if errors.As(o.err, &unusable) {
-		return &konnect.APIError{Op: r.op, Kind: konnect.ErrorRejected, StatusCode: o.status,
+		return &konnect.APIError{Op: r.op, Kind: konnect.ErrorTransient, StatusCode: o.status,
 			Message: "Konnect answered " + strconv.Itoa(o.status) + " " + unusable.what}
 	}
 	w := wording{call: "the request", answer: r.answer, explain: explanation.text}
@@ -52,6 +55,9 @@ func apiErrorOf(r request, token string, o outcome) *konnect.APIError {
 	case findingStatus:
 		return apiFromStatus(r.op, f.status, f.header, f.text, o.now)
 	case findingBadBody:
+		if f.status >= 200 && f.status <= 299 {
+			return &konnect.APIError{Op: r.op, Kind: konnect.ErrorTransient, StatusCode: f.status, Message: f.text}
+		}
 		return &konnect.APIError{Op: r.op, Kind: konnect.ErrorRejected, StatusCode: f.status, Message: f.text}
 	default:
 		return &konnect.APIError{Op: r.op, Kind: konnect.ErrorTransient, StatusCode: f.status, Message: f.text}
@@ -61,7 +67,8 @@ func apiErrorOf(r request, token string, o outcome) *konnect.APIError {
 // apiFromStatus classifies a complete answer that is not the call's success. detail is
 // Konnect's explanation, already sanitised, or "".
 func apiFromStatus(op string, status int, header http.Header, detail string, now time.Time) *konnect.APIError {
-	kind, unexpected := statusKind(status)
+	kind := apiStatusKind(status)
+	_, unexpected := statusKind(status)
 	msg := "Konnect answered " + statusString(status)
 	if unexpected {
 		msg = "Konnect answered with unexpected status " + statusString(status)
@@ -175,4 +182,15 @@ func serverURLProblem(serverURL string) string {
 		return "the server URL is not of the form https://host[:port]"
 	}
 	return ""
+}
+
+// apiStatusKind is statusKind for the control-plane and certificate calls, where a success
+// status the call does not define (a 200 to a create) is transient like an unusable success:
+// the change may have taken effect, and only a second look can tell.
+func apiStatusKind(status int) konnect.ErrorKind {
+	if status >= 200 && status <= 299 {
+		return konnect.ErrorTransient
+	}
+	kind, _ := statusKind(status)
+	return kind
 }

@@ -209,7 +209,7 @@ func TestAPIUndecodableSuccess(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(op.name+"/"+tc.name, func(t *testing.T) {
 				f.set(tc.handler)
-				e := assertAPIError(t, op.call(context.Background(), c, testAuth), konnect.ErrorRejected, op.success)
+				e := assertAPIError(t, op.call(context.Background(), c, testAuth), konnect.ErrorTransient, op.success)
 				if e.Message != tc.message {
 					t.Errorf("Message = %q, want %q", e.Message, tc.message)
 				}
@@ -490,12 +490,12 @@ func checkCallInvariants(t *testing.T, op apiOp, status int, err error) {
 		t.Fatalf("%s: RetryAfter = %v on a %v error", op.name, e.RetryAfter, e.Kind)
 	}
 	if status == op.success {
-		if e.Kind != konnect.ErrorRejected {
-			t.Fatalf("%s: %v for its success status with an unusable body, want rejected", op.name, e.Kind)
+		if e.Kind != konnect.ErrorTransient {
+			t.Fatalf("%s: %v for its success status with an unusable body, want transient", op.name, e.Kind)
 		}
 		return
 	}
-	if kind, _ := statusKind(status); e.Kind != kind {
+	if kind := apiStatusKind(status); e.Kind != kind {
 		t.Fatalf("%s: status %d gave %v, want %v", op.name, status, e.Kind, kind)
 	}
 }

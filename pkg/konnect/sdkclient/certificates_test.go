@@ -112,7 +112,8 @@ func TestCertificateUnusableAnswers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f.set(tc.handler)
-			e := assertAPIError(t, tc.call(), konnect.ErrorRejected, tc.status)
+			// A success that cannot be used is transient: a second look tells.
+			e := assertAPIError(t, tc.call(), konnect.ErrorTransient, tc.status)
 			if e.Message != tc.message {
 				t.Errorf("Message = %q, want %q", e.Message, tc.message)
 			}

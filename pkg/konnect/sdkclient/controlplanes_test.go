@@ -451,7 +451,8 @@ func TestControlPlaneUnusableAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f.set(tc.handler)
 			err := tc.call()
-			e := assertAPIError(t, err, konnect.ErrorRejected, tc.status)
+			// A success that cannot be used is transient: a second look tells.
+			e := assertAPIError(t, err, konnect.ErrorTransient, tc.status)
 			if e.Message != tc.message {
 				t.Errorf("Message = %q, want %q", e.Message, tc.message)
 			}

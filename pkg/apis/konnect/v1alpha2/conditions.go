@@ -79,6 +79,18 @@ const (
 	// APIAuthInUseFinalizer is on every KonnectAPIAuthConfiguration a control plane names.
 	APIAuthInUseFinalizer = "konnect.konghq.com/konnectapiauth-in-use"
 
+	// DataPlaneCertificateAnnotation records, on a KonnectExtension, the certificate registered
+	// with Konnect for it: "<control plane id>/<certificate id>/<sha256 of the certificate's
+	// DER>". It lives in metadata rather than status because status can be wiped (a restore, a
+	// status-less re-apply) and a lost id would leave a certificate pinned in Konnect for good.
+	DataPlaneCertificateAnnotation = "konnect.konghq.com/dp-certificate"
+
+	// SkipCleanupAnnotation, set to "true" on a KonnectGatewayControlPlane or KonnectExtension
+	// being deleted, releases it without touching Konnect: the escape hatch for a deletion that
+	// nothing can complete (credentials gone for good). What the object made in Konnect is left
+	// there; an Event records that it was.
+	SkipCleanupAnnotation = "konnect.konghq.com/skip-cleanup"
+
 	// DataPlaneCertificateLabel marks a Secret that holds a data plane's client certificate:
 	// the ones the controller generates and the Manual ones it may read.
 	DataPlaneCertificateLabel = "konghq.com/konnect-dp-cert"

@@ -85,6 +85,7 @@ type ControlPlaneLabelValue string
 // CreateControlPlaneRequest is the body of Konnect's POST /v2/control-planes.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.cluster_type) == has(oldSelf.cluster_type) && (!has(self.cluster_type) || self.cluster_type == oldSelf.cluster_type)",message="spec.createControlPlaneRequest.cluster_type cannot be changed: Konnect does not change a control plane's type after creation"
+// +kubebuilder:validation:XValidation:rule="has(self.cloud_gateway) == has(oldSelf.cloud_gateway) && (!has(self.cloud_gateway) || self.cloud_gateway == oldSelf.cloud_gateway)",message="spec.createControlPlaneRequest.cloud_gateway cannot be changed: it is sent when the control plane is created, and Konnect's update does not change it; delete and re-create the object to change it"
 // +kubebuilder:validation:XValidation:rule="!has(self.cluster_type) || self.cluster_type != 'CLUSTER_TYPE_K8S_INGRESS_CONTROLLER' || !has(self.cloud_gateway)",message="spec.createControlPlaneRequest.cloud_gateway cannot be set when cluster_type is CLUSTER_TYPE_K8S_INGRESS_CONTROLLER"
 type CreateControlPlaneRequest struct {
 	// name is the control plane's name in Konnect, unique in the organization.
