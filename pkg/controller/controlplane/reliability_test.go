@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
@@ -148,5 +149,47 @@ func TestGrantRevokedDuringDeletion(t *testing.T) {
 	}
 	if cp, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Get(f.ctx, objName, metav1.GetOptions{}); err == nil && hasCleanupFinalizer(cp) {
 		t.Fatal("the control plane object is still held")
+	}
+}
+
+// orgChecker answers every token check as Konnect would for a token of org, or pending.
+type orgChecker struct{ org string }
+
+func (o orgChecker) Check(_, _ string, _ types.NamespacedName) konnect.Result {
+	if o.org == "" {
+		return konnect.Result{Verdict: konnect.VerdictPending}
+	}
+	return konnect.Result{Verdict: konnect.VerdictValid, OrganizationID: o.org}
+}
+
+// TestRotatedTokenOfAnotherOrganization: the auth configuration's status still names the first
+// organization (its re-validation has not run yet) when its token is rotated to one of another
+// organization. The control plane's reconciler acts on what Konnect says of the token in hand:
+// while that is unconfirmed it writes nothing; once confirmed it refuses (OrganizationChanged),
+// and even a GET answered 404 with the new token re-creates nothing.
+func TestRotatedTokenOfAnotherOrganization(t *testing.T) {
+	f := newFixture(t, standardOptions())
+	f.sync(objName)
+	f.expectProgrammed(objName)
+	first := f.get(objName).Status
+
+	f.ctrl.checker = orgChecker{}     // the new token: not confirmed yet
+	f.api.Remove(serverURL, first.ID) // with the new token Konnect no longer shows it
+	res := f.sync(objName)
+	if res.Transient == nil {
+		t.Error("a sync with an unconfirmed token was not retried as transient")
+	}
+	if n := f.api.Count(konnecttest.OpCreateControlPlane); n != 1 {
+		t.Fatalf("%d creates, want only the first: it created with a token whose organization was not confirmed", n)
+	}
+	if got := f.get(objName).Status; got.ID != first.ID || got.OrgID != first.OrgID {
+		t.Fatalf("status %s/%s, want the control plane's record %s/%s kept", got.OrgID, got.ID, first.OrgID, first.ID)
+	}
+
+	f.ctrl.checker = orgChecker{org: "another-organization"}
+	f.sync(objName)
+	f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, metav1.ConditionFalse, ReasonOrganizationChanged, "another-organization")
+	if n := f.api.Count(konnecttest.OpCreateControlPlane); n != 1 {
+		t.Fatalf("%d creates, want only the first", n)
 	}
 }

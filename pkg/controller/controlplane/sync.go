@@ -2,12 +2,14 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -52,11 +54,16 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 	if !res.ok {
 		out = outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonConditionWithStatusFalseExists,
 			message: falseConditionsMessage(status.Conditions)}
-	} else if moved := organizationMoved(cp, res.cfg); moved != "" && !isMirror(cp) {
+	} else if org, known := c.tokenOrganization(res); !known && !isMirror(cp) {
+		out = transient(errOrganizationUnconfirmed)
+	} else if moved := organizationMoved(cp, res.cfg, org); moved != "" && !isMirror(cp) {
 		// Never create in an organization other than the one that holds ours.
 		out = outcome{status: metav1.ConditionFalse, reason: ReasonOrganizationChanged, message: moved}
 	} else {
 		status.OrgID = res.cfg.Status.OrganizationID
+		if org != "" {
+			status.OrgID = org // what Konnect said of the token in hand
+		}
 		status.ServerURL = res.auth.ServerURL
 		if isMirror(cp) {
 			out = c.syncMirror(ctx, cp, res.auth, &status)
@@ -362,12 +369,33 @@ const ReasonOrganizationChanged = "OrganizationChanged"
 // organizationMoved says why cp may not be synced with cfg's token, or "": the control plane was
 // made in the organization its status records, and the token now belongs to another. Creating
 // it again there would leave the first one orphaned; deleting it with this token cannot reach it.
-func organizationMoved(cp *konnectv1alpha2.KonnectGatewayControlPlane, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) string {
-	was, now := cp.Status.OrgID, cfg.Status.OrganizationID
+func organizationMoved(cp *konnectv1alpha2.KonnectGatewayControlPlane, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration, now string) string {
+	was := cp.Status.OrgID
 	if was == "" || now == "" || was == now || (cp.Status.ID == "" && !hasCleanupFinalizer(cp)) {
 		return ""
 	}
 	return fmt.Sprintf("control plane %s is in Konnect organization %s, but the token of KonnectAPIAuthConfiguration %s/%s now belongs to organization %s: "+
 		"point spec.konnect.authRef at credentials of organization %s (or restore the token); nothing is created in the other organization",
 		cp.Status.ID, was, cfg.Namespace, cfg.Name, now, was)
+}
+
+// errOrganizationUnconfirmed: the token checker has not yet heard from Konnect which
+// organization the token in hand belongs to (a token just rotated); nothing is written to
+// Konnect with it until then.
+var errOrganizationUnconfirmed = errors.New("waiting for Konnect to confirm which organization the token belongs to")
+
+// tokenOrganization is the organization the token in hand belongs to, as the token checker last
+// heard from Konnect, asking it in the background when it has not (the same one call per token
+// the auth configurations' reconciler makes). The auth configuration's status may still tell of
+// the token it had before a rotation; a control plane is never created or deleted on that word.
+// Without a checker (unit tests) the status is taken as it is.
+func (c *Controller) tokenOrganization(res resolved) (string, bool) {
+	if c.checker == nil {
+		return res.cfg.Status.OrganizationID, true
+	}
+	r := c.checker.Check(res.auth.Token, res.auth.ServerURL, types.NamespacedName{Namespace: res.cfg.Namespace, Name: res.cfg.Name})
+	if r.Verdict != konnect.VerdictValid {
+		return "", false
+	}
+	return r.OrganizationID, true
 }

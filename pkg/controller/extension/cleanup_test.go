@@ -23,6 +23,12 @@ func TestDeletionAfterItsControlPlaneIsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Resync()
+	// A sync in between clears status.konnect (the control plane is gone): the credentials
+	// that registered the certificate are recorded beside the registration.
+	f.sync(extName)
+	if f.get(extName).Status.Konnect != nil {
+		t.Fatal("status.konnect kept the endpoints of a control plane that is gone")
+	}
 	f.markDeleted(extName)
 	f.sync(extName)
 	if got := f.api.Certificates(f.cpID); len(got) != 0 {

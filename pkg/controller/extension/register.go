@@ -45,7 +45,7 @@ func parseRegistration(s string) registration {
 // With staging set, it only registers the certificate (a staged renewal): the one it replaces
 // stays registered and recorded, because the data plane still uses it.
 func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
-	cert *certificate, conds conditions, staging bool) (konnectErr, err error) {
+	cert *certificate, conds conditions, staging bool, authRef string) (konnectErr, err error) {
 	logger := klog.FromContext(ctx)
 	key := cache.MetaObjectToName(ext)
 	old := parseRegistration(ext.Annotations[CertificateAnnotation])
@@ -115,8 +115,9 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 	}
 
 	now := registration{controlPlaneID: cpID, certificateID: id, fingerprint: fp}
-	if now != old {
-		if err := c.patchMetadata(ctx, ext, map[string]any{"annotations": map[string]any{CertificateAnnotation: now.String()}}); err != nil {
+	if now != old || ext.Annotations[konnectv1alpha2.DataPlaneCertificateAuthAnnotation] != authRef {
+		if err := c.patchMetadata(ctx, ext, map[string]any{"annotations": map[string]any{CertificateAnnotation: now.String(),
+			konnectv1alpha2.DataPlaneCertificateAuthAnnotation: authRef}}); err != nil {
 			return nil, err
 		}
 	}

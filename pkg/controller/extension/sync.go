@@ -109,14 +109,14 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 		// A staged renewal is registered first and only then put in place (renew.go).
 		konnectErr, err := error(nil), error(nil)
 		if cert.next != nil {
-			if cert, konnectErr, err = c.renew(ctx, ext, *auth, cp.Status.ID, cert, conds); err != nil {
+			if cert, konnectErr, err = c.renew(ctx, ext, *auth, authRefOf(ext, status), cp.Status.ID, cert, conds); err != nil {
 				return objpatch.WriteFailed(ctx, err)
 			}
 		}
 		registered := parseRegistration(ext.Annotations[CertificateAnnotation])
 		unchanged := registered.controlPlaneID == cp.Status.ID && registered.fingerprint == fingerprint(cert.cert)
 		if konnectErr == nil {
-			konnectErr, err = c.register(ctx, ext, *auth, cp.Status.ID, cert, conds, false)
+			konnectErr, err = c.register(ctx, ext, *auth, cp.Status.ID, cert, conds, false, authRefOf(ext, status))
 		}
 		if err != nil {
 			return objpatch.WriteFailed(ctx, err)
@@ -303,4 +303,16 @@ func extensionClusterType(t string) konnectv1alpha2.ExtensionClusterType {
 		// Konnect's default, and what an empty cluster_type means.
 		return konnectv1alpha2.ExtensionClusterTypeControlPlane
 	}
+}
+
+// authRefOf is "namespace/name" of the auth configuration status.konnect records, or "".
+func authRefOf(ext *konnectv1alpha2.KonnectExtension, status *konnectv1alpha2.KonnectExtensionStatus) string {
+	if status.Konnect == nil || status.Konnect.AuthRef == nil || status.Konnect.AuthRef.Name == "" {
+		return ""
+	}
+	ns := ext.Namespace
+	if status.Konnect.AuthRef.Namespace != nil && *status.Konnect.AuthRef.Namespace != "" {
+		ns = *status.Konnect.AuthRef.Namespace
+	}
+	return ns + "/" + status.Konnect.AuthRef.Name
 }
