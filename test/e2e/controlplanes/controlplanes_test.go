@@ -339,7 +339,7 @@ func TestMirror(t *testing.T) {
 	t.Run("missing", func(t *testing.T) {
 		t.Parallel()
 		tn := newTenant(t)
-		id := newUUID()
+		id := framework.NewUUID()
 		tn.applyAuth()
 		tn.apply(tn.mirrorYAML(id))
 		obj := tn.waitProgrammed(condFalse, konnectv1alpha2.ReasonKonnectAPIOpFailed)

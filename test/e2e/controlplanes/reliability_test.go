@@ -107,14 +107,7 @@ func TestReliabilityGrantRevokedThenDeleted(t *testing.T) {
 
 	out = tn.kubectl("delete", "konnectgatewaycontrolplane", cpName, "--wait=false")
 	t.Logf("$ kubectl delete konnectgatewaycontrolplane %s -n %s --wait=false\n%s", cpName, tn.ns, out)
-	tn.waitGone()
-	if n := tn.count("DELETE", "/v2/control-planes/"+id, succeeded); n != 1 {
-		t.Errorf("%d successful DELETE /v2/control-planes/%s, want 1", n, id)
-	}
-	if cps := tn.inKonnect(); len(cps) != 0 {
-		t.Errorf("Konnect still holds %s", names(cps))
-	}
-	t.Logf("fake Konnect, this token: writes %v", tn.writes())
+	tn.waitDeletedFromKonnect(id)
 }
 
 // TestReliabilityLostCreateThenRename (issue 18, scenario 4): Konnect creates the control
@@ -196,7 +189,7 @@ func TestReliabilityOrganizationChanged(t *testing.T) {
 	tn := newTenant(t)
 	obj := tn.programmedOrigin()
 	id := obj.Status.ID
-	otherOrg := newUUID()
+	otherOrg := framework.NewUUID()
 	other := env.NewTokenFor(t, otherOrg)
 	otherCPs := func() []fakekonnect.ControlPlane { return env.Konnect.ControlPlanes(other, region) }
 	otherWrites := func() int {
@@ -400,14 +393,7 @@ func TestReliabilityCrashAfterCreate(t *testing.T) {
 	tn.table()
 
 	tn.apply(secretYAML)
-	tn.waitGone()
-	if n := tn.count("DELETE", "/v2/control-planes/"+made.ID, succeeded); n != 1 {
-		t.Errorf("%d successful DELETE /v2/control-planes/%s, want 1", n, made.ID)
-	}
-	if cps := tn.inKonnect(); len(cps) != 0 {
-		t.Errorf("Konnect still holds %s", names(cps))
-	}
-	t.Logf("fake Konnect, this token: writes %v", tn.writes())
+	tn.waitDeletedFromKonnect(made.ID)
 }
 
 // TestReliabilityCloudGatewayImmutable (issue 18, scenario 10): kubectl apply changing
@@ -449,4 +435,18 @@ func TestReliabilityCloudGatewayImmutable(t *testing.T) {
 	if cps := tn.inKonnect(); len(cps) != 1 || cps[0].Config.CloudGateway {
 		t.Errorf("Konnect holds %+v, want one control plane with cloud_gateway false", cps)
 	}
+}
+
+// waitDeletedFromKonnect waits for the object to be gone, then checks that its control plane id
+// was deleted from Konnect by exactly one successful DELETE and that the organization holds none.
+func (tn *tenant) waitDeletedFromKonnect(id string) {
+	tn.t.Helper()
+	tn.waitGone()
+	if n := tn.count("DELETE", "/v2/control-planes/"+id, succeeded); n != 1 {
+		tn.t.Errorf("%d successful DELETE /v2/control-planes/%s, want 1", n, id)
+	}
+	if cps := tn.inKonnect(); len(cps) != 0 {
+		tn.t.Errorf("Konnect still holds %s", names(cps))
+	}
+	tn.t.Logf("fake Konnect, this token: writes %v", tn.writes())
 }

@@ -10,7 +10,6 @@ package extensions_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"strings"
 	"testing"
@@ -39,19 +38,10 @@ const (
 	namespaceRecheck = 8 * time.Second
 )
 
-// newOrgID returns a fresh Konnect organization id.
-func newOrgID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
 // ownConnected is connected with a token of a Konnect organization of the test's own.
 func ownConnected(t *testing.T, ns string) (string, *konnectv1alpha2.KonnectGatewayControlPlane) {
 	t.Helper()
-	token := env.NewTokenFor(t, newOrgID())
+	token := env.NewTokenFor(t, framework.NewUUID())
 	framework.Apply(t, cp, framework.TokenConfigYAML(ns, authName, token, "us.api.konghq.com"))
 	framework.Apply(t, cp, controlPlaneYAML(ns, cpName, authName))
 	return token, waitProgrammed(t, ns, cpName)
@@ -111,7 +101,7 @@ func TestReliabilityNamespaceDeletedDuringOutage(t *testing.T) {
 	const outage = 10 * time.Second
 	ctx := context.Background()
 	ns := controlplane.NewNamespace(t, cp)
-	token := env.NewTokenFor(t, newOrgID())
+	token := env.NewTokenFor(t, framework.NewUUID())
 	framework.Apply(t, cp, framework.SecretYAML(ns, "konnect-token", framework.CredentialLabels, "token", token))
 	framework.Apply(t, cp, framework.SecretRefConfigYAML(ns, authName, "konnect-token", "", "us.api.konghq.com"))
 	framework.Apply(t, cp, controlPlaneYAML(ns, cpName, authName))
@@ -217,7 +207,7 @@ func TestReliabilityNamespaceDeletedDuringOutage(t *testing.T) {
 func TestReliabilityCertificateRemovedWithoutProgrammedControlPlane(t *testing.T) {
 	t.Run("mirror deleted first", func(t *testing.T) {
 		ns := controlplane.NewNamespace(t, cp)
-		token := env.NewTokenFor(t, newOrgID())
+		token := env.NewTokenFor(t, framework.NewUUID())
 		id, err := env.Konnect.AddControlPlane(token, region, fakekonnect.ControlPlaneSpec{Name: "made-in-konnect"})
 		if err != nil {
 			t.Fatal(err)
@@ -401,8 +391,7 @@ func TestReliabilitySharedManualCertificate(t *testing.T) {
 	token, ctlPlane := ownConnected(t, ns)
 	cpID := ctlPlane.Status.ID
 	certFile, keyFile, der := selfSigned(t, "shared.example.com")
-	framework.KubectlOutput(t, cp, "create", "secret", "tls", manualName, "-n", ns, "--cert="+certFile, "--key="+keyFile)
-	framework.KubectlOutput(t, cp, "label", "secret", manualName, "-n", ns, dpCertLabel+"=true", "konghq.com/secret=true")
+	createManualSecret(t, ns, certFile, keyFile)
 
 	framework.Apply(t, cp, manualExtensionYAML(ns, "first", cpName, manualName))
 	waitReady(t, ns, "first")
