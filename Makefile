@@ -16,25 +16,34 @@ FUZZTIME ?= 10s
 # lists exactly what it runs, so make demo does not spend minutes on helm or kube-controller-manager.
 # The demo and the bench start etcd and kube-apiserver and run kubectl (test/controlplane);
 # make test also runs kube-controller-manager (test/e2e/{extensions,grants,production},
-# test/controlplane) and helm (test/e2e/chart).
+# test/controlplane), helm (test/e2e/chart) and promtool (test/alerts).
 CONTROLPLANE_TOOLS := etcd kube-apiserver kubectl
 DEMO_TOOLS := $(CONTROLPLANE_TOOLS)
 BENCH_TOOLS := $(CONTROLPLANE_TOOLS)
 # The soak deletes whole namespaces: it needs namespace deletion and garbage collection.
 SOAK_TOOLS := $(CONTROLPLANE_TOOLS) kube-controller-manager
-TEST_TOOLS := $(CONTROLPLANE_TOOLS) kube-controller-manager helm
-ALL_TOOLS := $(CONTROLPLANE_TOOLS) kube-controller-manager helm
+TEST_TOOLS := $(CONTROLPLANE_TOOLS) kube-controller-manager helm promtool
+ALL_TOOLS := $(CONTROLPLANE_TOOLS) kube-controller-manager helm promtool
 
 .PHONY: all
 all: build
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, kubectl, kube-controller-manager and helm into bin/ (skips those already built).
+tools: ## Build etcd, kube-apiserver, kubectl, kube-controller-manager, helm and promtool into bin/ (skips those already built).
 	hack/build-tools.sh $(ALL_TOOLS)
 
 .PHONY: helm
 helm: ## Build helm (pinned in hack/tools/helm/go.mod) into bin/ (skips it when built).
 	hack/build-tools.sh helm
+
+.PHONY: promtool
+promtool: ## Build promtool (pinned in hack/tools/promtool/go.mod) into bin/ (skips it when built).
+	hack/build-tools.sh promtool
+
+.PHONY: test-alerts
+test-alerts: promtool ## Check the chart's alerts and run their unit tests with promtool (make test runs them in go test ./test/alerts).
+	$(BIN)/promtool check rules $(CHART)/files/alerts.yaml
+	$(BIN)/promtool test rules test/alerts/alerts_test.yaml
 
 # The tools of make test, make demo and make bench (the lists above), as prerequisites.
 .PHONY: test-tools demo-tools bench-tools

@@ -5,23 +5,24 @@
 #   etcd kube-apiserver kubectl   the control plane the tests, the demo and the bench run
 #   kube-controller-manager       for the tests that delete namespaces and need garbage collection
 #   helm                          for the chart tests and make chart (hack/build-helm.sh)
-# With no TOOL it builds all five (make tools). Each make target names only the tools it runs
+#   promtool                      for the alerts' rule tests (hack/build-promtool.sh)
+# With no TOOL it builds all six (make tools). Each make target names only the tools it runs
 # (see the *_TOOLS lists in the Makefile), so that, say, make demo does not build helm.
 # Release downloads are not assumed: everything comes from the Go module proxy, at the versions
-# pinned in hack/tools/{etcd,kube,helm}.
+# pinned in hack/tools/{etcd,kube,helm,promtool}.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin="${root}/bin"
 
-all_tools=(etcd kube-apiserver kubectl kube-controller-manager helm)
+all_tools=(etcd kube-apiserver kubectl kube-controller-manager helm promtool)
 if [[ $# -eq 0 ]]; then
   set -- "${all_tools[@]}"
 fi
 # Check every name before building anything: a typo fails now, not after a long build.
 for tool in "$@"; do
   case "${tool}" in
-    etcd | kube-apiserver | kubectl | kube-controller-manager | helm) ;;
+    etcd | kube-apiserver | kubectl | kube-controller-manager | helm | promtool) ;;
     *)
       echo "build-tools: unknown tool '${tool}' (known: ${all_tools[*]})" >&2
       exit 2
@@ -61,5 +62,6 @@ for tool in "$@"; do
     kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl "${kube_ldflags}" ;;
     kube-controller-manager) build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "${kube_ldflags}" ;;
     helm) "${root}/hack/build-helm.sh" ;;
+    promtool) "${root}/hack/build-promtool.sh" ;;
   esac
 done

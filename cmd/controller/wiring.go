@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"golang.org/x/time/rate"
@@ -79,7 +80,13 @@ func newContext(ctx context.Context, opts options, m *metrics.Metrics, wake *ato
 	m.RegisterCache(checker.Stats)
 	c.TokenChecker = checker
 	c.KonnectAPI = konnect.WithLimiter(m.InstrumentControlPlaneAPI(client), limiter)
-	return c, c.Complete()
+	if err := c.Complete(); err != nil {
+		return nil, err
+	}
+	// Every reconciler's Events pass through the metrics, which count certificate renewals.
+	recorder := c.Recorder
+	c.Recorder = func(component string) record.EventRecorder { return m.CountEvents(recorder(component)) }
+	return c, nil
 }
 
 // newReconcilers builds the reconcilers and returns their loops: auth configurations always,
@@ -94,6 +101,7 @@ func newReconcilers(c *controller.Context, m *metrics.Metrics, connect bool, wak
 	m.RegisterConfigurations(auth.Lister())
 	loops := auth.Loops()
 	if !connect {
+		m.RegisterObjects(metrics.Objects{AuthConfigurations: auth.Lister()})
 		klog.FromContext(c.RootContext).Info("The API server does not serve konnectgatewaycontrolplanes and konnectextensions: " +
 			"control planes and extensions are not reconciled; install their CRDs from manifests/crd/ and restart to reconcile them")
 		return loops, nil
@@ -106,6 +114,13 @@ func newReconcilers(c *controller.Context, m *metrics.Metrics, connect bool, wak
 	if err != nil {
 		return nil, err
 	}
+	// The informers the reconcilers registered, read again at every scrape.
+	m.RegisterObjects(metrics.Objects{
+		AuthConfigurations: auth.Lister(),
+		ControlPlanes:      c.CRDInformers.Konnect().V1alpha2().KonnectGatewayControlPlanes().Lister(),
+		Extensions:         c.CRDInformers.Konnect().V1alpha2().KonnectExtensions().Lister(),
+		CertificateSecrets: c.CertificateSecrets.Core().V1().Secrets().Lister(),
+	})
 	return append(append(loops, planes.Loops()...), extensions.Loops()...), nil
 }
 

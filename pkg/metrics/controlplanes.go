@@ -40,61 +40,65 @@ func (m *Metrics) InstrumentControlPlaneAPI(next konnect.ControlPlaneAPI) konnec
 		}
 	}
 	m.registry.MustRegister(requests, duration)
-	return &instrumentedAPI{next: next, requests: requests, duration: duration}
+	return &instrumentedAPI{next: next, requests: requests, duration: duration, m: m}
 }
 
 type instrumentedAPI struct {
 	next     konnect.ControlPlaneAPI
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// m counts the answer by class and organization too (konnect_responses_total).
+	m *Metrics
 }
 
-// observe records one call of op that started at start and ended with err.
-func (a *instrumentedAPI) observe(op string, start time.Time, err error) {
+// observe records one call of op with auth that started at start and ended with err.
+func (a *instrumentedAPI) observe(op string, auth konnect.Auth, start time.Time, err error) {
+	elapsed := time.Since(start).Seconds()
 	outcome := "ok"
 	if err != nil {
 		outcome = konnect.KindOf(err).String()
 	}
 	a.requests.WithLabelValues(op, outcome).Inc()
-	a.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	a.duration.WithLabelValues(op).Observe(elapsed)
+	a.m.observeResponse(a.m.orgs.of(auth.Token, auth.ServerURL), classOfError(err), elapsed)
 }
 
 func (a *instrumentedAPI) CreateControlPlane(ctx context.Context, auth konnect.Auth, spec konnect.ControlPlaneSpec) (cp *konnect.ControlPlane, err error) {
-	defer func(start time.Time) { a.observe("create_control_plane", start, err) }(time.Now())
+	defer func(start time.Time) { a.observe("create_control_plane", auth, start, err) }(time.Now())
 	return a.next.CreateControlPlane(ctx, auth, spec)
 }
 
 func (a *instrumentedAPI) GetControlPlane(ctx context.Context, auth konnect.Auth, id string) (cp *konnect.ControlPlane, err error) {
-	defer func(start time.Time) { a.observe("get_control_plane", start, err) }(time.Now())
+	defer func(start time.Time) { a.observe("get_control_plane", auth, start, err) }(time.Now())
 	return a.next.GetControlPlane(ctx, auth, id)
 }
 
 func (a *instrumentedAPI) ListControlPlanes(ctx context.Context, auth konnect.Auth, filter konnect.ControlPlaneFilter) (cps []konnect.ControlPlane, err error) {
-	defer func(start time.Time) { a.observe("list_control_planes", start, err) }(time.Now())
+	defer func(start time.Time) { a.observe("list_control_planes", auth, start, err) }(time.Now())
 	return a.next.ListControlPlanes(ctx, auth, filter)
 }
 
 func (a *instrumentedAPI) UpdateControlPlane(ctx context.Context, auth konnect.Auth, id string, spec konnect.ControlPlaneSpec) (cp *konnect.ControlPlane, err error) {
-	defer func(start time.Time) { a.observe("update_control_plane", start, err) }(time.Now())
+	defer func(start time.Time) { a.observe("update_control_plane", auth, start, err) }(time.Now())
 	return a.next.UpdateControlPlane(ctx, auth, id, spec)
 }
 
 func (a *instrumentedAPI) DeleteControlPlane(ctx context.Context, auth konnect.Auth, id string) (err error) {
-	defer func(start time.Time) { a.observe("delete_control_plane", start, err) }(time.Now())
+	defer func(start time.Time) { a.observe("delete_control_plane", auth, start, err) }(time.Now())
 	return a.next.DeleteControlPlane(ctx, auth, id)
 }
 
 func (a *instrumentedAPI) ListDataPlaneCertificates(ctx context.Context, auth konnect.Auth, controlPlaneID string) (certs []konnect.DataPlaneCertificate, err error) {
-	defer func(start time.Time) { a.observe("list_dp_certificates", start, err) }(time.Now())
+	defer func(start time.Time) { a.observe("list_dp_certificates", auth, start, err) }(time.Now())
 	return a.next.ListDataPlaneCertificates(ctx, auth, controlPlaneID)
 }
 
 func (a *instrumentedAPI) CreateDataPlaneCertificate(ctx context.Context, auth konnect.Auth, controlPlaneID, certPEM string) (cert *konnect.DataPlaneCertificate, err error) {
-	defer func(start time.Time) { a.observe("create_dp_certificate", start, err) }(time.Now())
+	defer func(start time.Time) { a.observe("create_dp_certificate", auth, start, err) }(time.Now())
 	return a.next.CreateDataPlaneCertificate(ctx, auth, controlPlaneID, certPEM)
 }
 
 func (a *instrumentedAPI) DeleteDataPlaneCertificate(ctx context.Context, auth konnect.Auth, controlPlaneID, certID string) (err error) {
-	defer func(start time.Time) { a.observe("delete_dp_certificate", start, err) }(time.Now())
+	defer func(start time.Time) { a.observe("delete_dp_certificate", auth, start, err) }(time.Now())
 	return a.next.DeleteDataPlaneCertificate(ctx, auth, controlPlaneID, certID)
 }

@@ -1,7 +1,10 @@
 // Package metrics exposes the controller's Prometheus metrics: the workqueue's, Konnect calls
-// by outcome and latency, the validation cache's hits and misses, configurations by verdict,
-// and the build. No label ever carries a token, a Secret's data or a hash of either: labels
-// are fixed sets (outcomes, condition statuses and reasons) or the queue's name.
+// by outcome, by class and organization, and latency, the validation cache's hits and misses,
+// configurations by verdict, every object's conditions, deletions waiting, client
+// certificates' expiry and renewals (objects.go, events.go), and the build. No label ever
+// carries a token, a Secret's data or a hash of either: labels are fixed sets (outcomes,
+// classes, condition types, statuses and reasons), the queue's name, Konnect organization ids,
+// and the kind, namespace and name of the controller's own objects.
 package metrics
 
 import (
@@ -28,6 +31,14 @@ type Metrics struct {
 	registry        *prometheus.Registry
 	konnectRequests *prometheus.CounterVec
 	konnectDuration *prometheus.HistogramVec
+	// responses and responseDuration count and time every answer from Konnect, token checks
+	// and control-plane calls alike, by class (and responses by organization, from orgs).
+	responses        *prometheus.CounterVec
+	responseDuration *prometheus.HistogramVec
+	orgs             *organizations
+	// renewals and renewalFailures count client-certificate renewals (CountEvents).
+	renewals        prometheus.Counter
+	renewalFailures prometheus.Counter
 }
 
 // New creates a registry holding the Go runtime and process collectors and build_info.
@@ -43,6 +54,28 @@ func New(version string) *Metrics {
 			Help:    "Latency of token checks sent to Konnect, by outcome.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"outcome"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "konnect_responses_total",
+			Help: "Answers from Konnect (token checks, control-plane and certificate calls) by the organization of the token " +
+				"(\"unknown\" until a check accepted it) and class (ok, unauthorized, forbidden, rate_limited, transient, rejected).",
+		}, []string{"organization", "class"}),
+		responseDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "konnect_response_duration_seconds",
+			Help:    "Latency of every call to Konnect (token checks, control-plane and certificate calls), by the class of its answer.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"class"}),
+		orgs: newOrganizations(),
+		renewals: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "client_certificate_renewals_total",
+			Help: "Client certificates of KonnectExtensions (provisioning Automatic) renewed: replaced with a new key and certificate.",
+		}),
+		renewalFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "client_certificate_renewal_failures_total",
+			Help: "Client-certificate renewals that failed to write the new certificate (each failed attempt; retried with backoff).",
+		}),
+	}
+	for _, class := range responseClasses {
+		m.responseDuration.WithLabelValues(class)
 	}
 	// Every outcome exists from the start, so rate() and absence alerts work before the first call.
 	for v := konnect.VerdictValid; v <= konnect.VerdictUnavailable; v++ {
@@ -56,7 +89,7 @@ func New(version string) *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.konnectRequests, m.konnectDuration, buildInfo,
+		m.konnectRequests, m.konnectDuration, m.responses, m.responseDuration, m.renewals, m.renewalFailures, buildInfo,
 	)
 	return m
 }
@@ -67,16 +100,29 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // InstrumentValidator counts and times every call that reaches next. Put it between the
-// validation cache and the Konnect client, so that it sees real calls only.
+// validation cache and the Konnect client, so that it sees real calls only. A valid answer
+// teaches it the token's organization, under which later answers for that token (token checks
+// and control-plane calls) are counted.
 func (m *Metrics) InstrumentValidator(next konnect.Validator) konnect.Validator {
 	return konnect.ValidatorFunc(func(ctx context.Context, token, serverURL string) konnect.Result {
 		start := time.Now()
 		result := next.Validate(ctx, token, serverURL)
+		elapsed := time.Since(start).Seconds()
 		outcome := result.Verdict.String()
 		m.konnectRequests.WithLabelValues(outcome).Inc()
-		m.konnectDuration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+		m.konnectDuration.WithLabelValues(outcome).Observe(elapsed)
+		if result.Verdict == konnect.VerdictValid {
+			m.orgs.learn(token, serverURL, result.OrganizationID)
+		}
+		m.observeResponse(m.orgs.of(token, serverURL), classOfVerdict(result), elapsed)
 		return result
 	})
+}
+
+// observeResponse counts one answer from Konnect.
+func (m *Metrics) observeResponse(org, class string, seconds float64) {
+	m.responses.WithLabelValues(org, class).Inc()
+	m.responseDuration.WithLabelValues(class).Observe(seconds)
 }
 
 // RegisterCache exposes the validation cache's hit and miss counts.

@@ -75,6 +75,12 @@ Checks across values that the schema cannot express; each fails the install with
 {{- if and .Values.metrics.serviceMonitor.enabled (not (and .Values.metrics.enabled .Values.metrics.service.enabled)) -}}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled and metrics.service.enabled: the ServiceMonitor scrapes the metrics Service" -}}
 {{- end -}}
+{{- if and .Values.metrics.prometheusRule.enabled (not .Values.metrics.enabled) -}}
+{{- fail "metrics.prometheusRule.enabled needs metrics.enabled: the alerts are about the controller's metrics" -}}
+{{- end -}}
+{{- if and .Values.metrics.grafanaDashboard.enabled (not .Values.metrics.enabled) -}}
+{{- fail "metrics.grafanaDashboard.enabled needs metrics.enabled: the dashboard shows the controller's metrics" -}}
+{{- end -}}
 {{- if eq (int .Values.metrics.port) (int .Values.healthProbePort) -}}
 {{- fail (printf "metrics.port and healthProbePort are both %d" (int .Values.healthProbePort)) -}}
 {{- end -}}

@@ -15,6 +15,7 @@ import (
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 )
@@ -38,6 +39,10 @@ func TestSecretFinalizerDecisions(t *testing.T) {
 		wantNoSync bool
 	}
 	withFinalizers := func(s *corev1.Secret, f ...string) *corev1.Secret { s.Finalizers = f; return s }
+	heldForCleanup := func(c *konnectv1alpha1.KonnectAPIAuthConfiguration) *konnectv1alpha1.KonnectAPIAuthConfiguration {
+		c.Finalizers = append(c.Finalizers, konnectv1alpha2.APIAuthInUseFinalizer)
+		return c
+	}
 	deleting := func(s *corev1.Secret) *corev1.Secret { s.DeletionTimestamp = &metav1.Time{}; return s }
 	local := func(name string) *konnectv1alpha1.KonnectAPIAuthConfiguration {
 		c := secretConfig(name, "creds")
@@ -62,6 +67,13 @@ func TestSecretFinalizerDecisions(t *testing.T) {
 			configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{crossConfig("a", "creds")}, want: []string{}},
 		{name: "only user terminating: removed", secret: withFinalizers(vaultSecret("creds", tokenValid), konnectv1alpha1.SecretInUseFinalizer),
 			configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{terminating(local("a"))}, want: []string{}},
+		// A configuration a control plane or an extension still needs for its clean-up in
+		// Konnect (it carries the in-use finalizer) holds its Secret, also during a namespace
+		// deletion, and also after the grant that permitted it is revoked.
+		{name: "only user terminating but held for a clean-up: kept", secret: withFinalizers(vaultSecret("creds", tokenValid), konnectv1alpha1.SecretInUseFinalizer),
+			configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{heldForCleanup(terminating(local("a")))}},
+		{name: "held for a clean-up, grant revoked: kept", secret: withFinalizers(vaultSecret("creds", tokenValid), konnectv1alpha1.SecretInUseFinalizer),
+			configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{heldForCleanup(terminating(crossConfig("a", "creds")))}},
 		{name: "one user terminating, one not: kept", secret: withFinalizers(vaultSecret("creds", tokenValid), konnectv1alpha1.SecretInUseFinalizer),
 			configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{terminating(local("a")), local("b")}},
 		{name: "Secret being deleted, still used: kept", secret: deleting(withFinalizers(vaultSecret("creds", tokenValid), konnectv1alpha1.SecretInUseFinalizer)),

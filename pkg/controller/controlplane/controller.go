@@ -50,6 +50,8 @@ type Controller struct {
 
 	// creds resolves auth references' grants and tokens (auth.go).
 	creds *credentials.Resolver
+	// checker says which organization a token belongs to (tokenOrganization); nil in tests.
+	checker controller.TokenChecker
 
 	// planeWriter writes control planes' status and cleanup finalizer; configWriter the auth
 	// configurations' in-use finalizer (inuse.go).
@@ -90,13 +92,14 @@ func New(c *controller.Context) (*Controller, error) {
 		planeIndexer: planeInformer.Informer().GetIndexer(),
 		configs:      configInformer.Lister(),
 		creds:        c.Credentials,
+		checker:      c.TokenChecker,
 		planeWriter:  objpatch.NewWriter[*konnectv1alpha2.KonnectGatewayControlPlane](Name, crd.KonnectV1alpha2().KonnectGatewayControlPlanes),
 		configWriter: objpatch.NewWriter[*konnectv1alpha1.KonnectAPIAuthConfiguration](Name, crd.KonnectV1alpha1().KonnectAPIAuthConfigurations),
 		events:       objpatch.NewEvents(c.Recorder(Name)),
 		clock:        c.Clock,
 		syncPeriod:   c.KonnectSyncPeriod,
 	}
-	ctrl.loop = c.NewLoop(Name, ctrl.reconcile, loop.Options{LogKey: "konnectGatewayControlPlane"})
+	ctrl.loop = c.NewLoop(Name, ctrl.reconcile, loop.Options{LogKey: "konnectGatewayControlPlane", MaxKonnectBackoff: c.KonnectSyncPeriod})
 	// The in-use finalizer: every item is at most one small patch, so few workers and a lower
 	// overall bucket.
 	ctrl.inUse = c.NewLoop(inUseQueueName, ctrl.reconcileInUse, loop.Options{MaxWorkers: maxInUseWorkers, QPS: 20, Burst: 100,

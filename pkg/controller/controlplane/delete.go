@@ -51,7 +51,11 @@ func (c *Controller) syncDeletion(ctx context.Context, cp *konnectv1alpha2.Konne
 		}
 		return waiting(konnectv1alpha2.ReasonConditionWithStatusFalseExists, fmt.Sprintf("%s cannot be deleted from Konnect until the credentials work: %s", what, falseConditionsMessage(status.Conditions)))
 	}
-	if moved := organizationMoved(cp, res.cfg); moved != "" {
+	org, known := c.tokenOrganization(res)
+	if !known {
+		return loop.Result{Transient: errOrganizationUnconfirmed}, nil
+	}
+	if moved := organizationMoved(cp, res.cfg, org); moved != "" {
 		return waiting(ReasonDeletionWaiting, moved)
 	}
 	if id == "" {

@@ -86,19 +86,18 @@ func (c *Controller) deletionWaits(ctx context.Context, ext *konnectv1alpha2.Kon
 const ReasonDeletionWaiting = "DeletionWaiting"
 
 // cleanupAuth finds the credentials to remove the extension's certificate with: those of the
-// auth configuration its status recorded (status.konnect.authRef) when it was last Ready, else
-// those its control plane names. The control plane object may be gone (a Mirror deleted first)
+// auth configuration that registered it (recorded beside the registration, or in
+// status.konnect.authRef), else those its control plane names. The control plane object may be gone (a Mirror deleted first)
 // or not Programmed: the certificate is still registered in Konnect, and the configuration,
 // held by its in-use finalizer, still says how to reach it.
 func (c *Controller) cleanupAuth(ctx context.Context, ext *konnectv1alpha2.KonnectExtension) (konnect.Auth, string) {
-	var ref cache.ObjectName
-	if k := ext.Status.Konnect; k != nil && k.AuthRef != nil {
-		ref = cache.ObjectName{Namespace: ext.Namespace, Name: k.AuthRef.Name}
-		if k.AuthRef.Namespace != nil && *k.AuthRef.Namespace != "" {
-			ref.Namespace = *k.AuthRef.Namespace
+	// The configuration that registered the certificate (its annotation, or the status), else
+	// the one its control plane names.
+	ref, ok := indexes.ExtensionAuthRef(ext)
+	if !ok {
+		if cp, err := c.controlPlanes.KonnectGatewayControlPlanes(ext.Namespace).Get(controlPlaneName(ext)); err == nil {
+			ref, _ = indexes.ControlPlaneAuthRef(cp)
 		}
-	} else if cp, err := c.controlPlanes.KonnectGatewayControlPlanes(ext.Namespace).Get(controlPlaneName(ext)); err == nil {
-		ref, _ = indexes.ControlPlaneAuthRef(cp)
 	}
 	if ref.Name == "" {
 		return konnect.Auth{}, "no KonnectAPIAuthConfiguration is known for it (status.konnect.authRef is empty and the control plane is gone)"

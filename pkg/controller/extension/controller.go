@@ -136,7 +136,7 @@ func New(c *controller.Context) (*Controller, error) {
 	if c.MetadataClient != nil {
 		ctrl.secretMetadata = c.MetadataClient.Resource(controller.SecretsResource)
 	}
-	ctrl.loop = c.NewLoop(Name, ctrl.reconcile, loop.Options{LogKey: "konnectExtension"})
+	ctrl.loop = c.NewLoop(Name, ctrl.reconcile, loop.Options{LogKey: "konnectExtension", MaxKonnectBackoff: c.KonnectSyncPeriod})
 
 	if err := extInformer.Informer().AddIndexers(cache.Indexers{
 		controlPlaneIndex: indexByControlPlane,

@@ -41,8 +41,11 @@ func parseRegistration(s string) registration {
 // only when it is not there) and that a certificate it replaced is removed from Konnect. It
 // decides DataPlaneCertificateProvisioned. konnectErr is a transient Konnect failure, to be
 // retried with backoff; err is an API-server write that failed.
+//
+// With staging set, it only registers the certificate (a staged renewal): the one it replaces
+// stays registered and recorded, because the data plane still uses it.
 func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
-	cert *certificate, conds conditions) (konnectErr, err error) {
+	cert *certificate, conds conditions, staging bool, authRef string) (konnectErr, err error) {
 	logger := klog.FromContext(ctx)
 	key := cache.MetaObjectToName(ext)
 	old := parseRegistration(ext.Annotations[CertificateAnnotation])
@@ -91,6 +94,11 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 			"Registered the certificate in Secret %s with control plane %s as %s", cert.secretName, cpID, id)
 	}
 
+	if staging {
+		provisioned(id)
+		return nil, nil
+	}
+
 	// The certificate this one replaced on the same control plane (a renewal, a changed Manual
 	// Secret) is removed from Konnect before the annotation forgets it, so a failed removal is
 	// tried again (and the new one is then found by the LIST, not created twice). One
@@ -107,8 +115,9 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 	}
 
 	now := registration{controlPlaneID: cpID, certificateID: id, fingerprint: fp}
-	if now != old {
-		if err := c.patchMetadata(ctx, ext, map[string]any{"annotations": map[string]any{CertificateAnnotation: now.String()}}); err != nil {
+	if now != old || ext.Annotations[konnectv1alpha2.DataPlaneCertificateAuthAnnotation] != authRef {
+		if err := c.patchMetadata(ctx, ext, map[string]any{"annotations": map[string]any{CertificateAnnotation: now.String(),
+			konnectv1alpha2.DataPlaneCertificateAuthAnnotation: authRef}}); err != nil {
 			return nil, err
 		}
 	}

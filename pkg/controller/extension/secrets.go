@@ -137,6 +137,11 @@ func (c *Controller) automaticCertificate(ctx context.Context, ext *konnectv1alp
 	if why == "" {
 		why = "it lost its labels"
 	}
+	if live, err := parseKeyPair(secret.Data); err == nil && ext.Annotations[CertificateAnnotation] != "" {
+		// Registered with Konnect and in use: the new certificate is staged, and replaces
+		// this one only once Konnect holds it (renew.go).
+		return c.stageRenewal(ctx, ext, secret, live, ca, why)
+	}
 	pair, err = newClientCertificate(ca, cn, now)
 	if err != nil {
 		return nil, err
@@ -150,7 +155,7 @@ func (c *Controller) automaticCertificate(ctx context.Context, ext *konnectv1alp
 	}
 	maps.Copy(updated.Labels, desired.Labels)
 	if _, err := c.kubeClient.CoreV1().Secrets(ext.Namespace).Update(ctx, updated, metav1.UpdateOptions{FieldManager: Name}); err != nil {
-		return nil, fmt.Errorf("renewing the certificate in Secret %s/%s: %w", ext.Namespace, name, err)
+		return nil, c.renewalFailed(ext, name, err)
 	}
 	logger.V(2).Info("Renewed the client certificate", "secret", klog.KObj(secret), "why", why, "notAfter", pair.cert.NotAfter)
 	c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRenewed", "Renewed the certificate in Secret %s: %s", name, why)
@@ -227,4 +232,20 @@ func (c *Controller) ensureCA(ctx context.Context) (*keyPair, error) {
 	}
 	c.ca, c.caVersion = pair, secret.ResourceVersion
 	return pair, nil
+}
+
+// renewalFailed records a Warning CertificateRenewalFailed for a write of a renewal that the API
+// server refused (counted by pkg/metrics), and returns the error to retry with backoff. A
+// Conflict or NotFound only means the cache was behind, and records none. The Event names the
+// API's reason only, never its text.
+func (c *Controller) renewalFailed(ext *konnectv1alpha2.KonnectExtension, secretName string, err error) error {
+	if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+		reason := string(apierrors.ReasonForError(err))
+		if reason == "" {
+			reason = "no answer from the API server"
+		}
+		c.events.Eventf(ext, corev1.EventTypeWarning, "CertificateRenewalFailed",
+			"Renewing the certificate in Secret %s failed (%s); retrying with backoff", secretName, reason)
+	}
+	return fmt.Errorf("renewing the certificate in Secret %s/%s: %w", ext.Namespace, secretName, err)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,6 +43,11 @@ type certificate struct {
 	secretName string
 	// renewAt is when a generated certificate is replaced (zero for Manual ones).
 	renewAt time.Time
+	// next is the renewal staged in the generated Secret (renew.go): it replaces cert there
+	// only once Konnect holds it.
+	next *keyPair
+	// secret is the generated Secret that holds next.
+	secret *corev1.Secret
 }
 
 // reconcile brings one extension in line: certificate Secret, registration in Konnect, status.
@@ -100,9 +106,18 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 		}
 		// Whether this very certificate is the one registered: only then may a Konnect outage
 		// leave a True DataPlaneCertificateProvisioned True (read before register rewrites it).
+		// A staged renewal is registered first and only then put in place (renew.go).
+		konnectErr, err := error(nil), error(nil)
+		if cert.next != nil {
+			if cert, konnectErr, err = c.renew(ctx, ext, *auth, authRefOf(ext, status), cp.Status.ID, cert, conds); err != nil {
+				return objpatch.WriteFailed(ctx, err)
+			}
+		}
 		registered := parseRegistration(ext.Annotations[CertificateAnnotation])
 		unchanged := registered.controlPlaneID == cp.Status.ID && registered.fingerprint == fingerprint(cert.cert)
-		konnectErr, err := c.register(ctx, ext, *auth, cp.Status.ID, cert, conds)
+		if konnectErr == nil {
+			konnectErr, err = c.register(ctx, ext, *auth, cp.Status.ID, cert, conds, false, authRefOf(ext, status))
+		}
 		if err != nil {
 			return objpatch.WriteFailed(ctx, err)
 		}
@@ -288,4 +303,16 @@ func extensionClusterType(t string) konnectv1alpha2.ExtensionClusterType {
 		// Konnect's default, and what an empty cluster_type means.
 		return konnectv1alpha2.ExtensionClusterTypeControlPlane
 	}
+}
+
+// authRefOf is "namespace/name" of the auth configuration status.konnect records, or "".
+func authRefOf(ext *konnectv1alpha2.KonnectExtension, status *konnectv1alpha2.KonnectExtensionStatus) string {
+	if status.Konnect == nil || status.Konnect.AuthRef == nil || status.Konnect.AuthRef.Name == "" {
+		return ""
+	}
+	ns := ext.Namespace
+	if status.Konnect.AuthRef.Namespace != nil && *status.Konnect.AuthRef.Namespace != "" {
+		ns = *status.Konnect.AuthRef.Namespace
+	}
+	return ns + "/" + status.Konnect.AuthRef.Name
 }

@@ -3,6 +3,7 @@ package indexes
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"k8s.io/client-go/tools/cache"
 
@@ -57,9 +58,16 @@ const ExtensionAuthRefIndex = "extension.authRef"
 // ExtensionAuthRef returns the auth configuration whose token an extension's clean-up needs: the
 // one its status recorded, while it carries the cleanup finalizer and a registration.
 func ExtensionAuthRef(ext *konnectv1alpha2.KonnectExtension) (cache.ObjectName, bool) {
+	if ext.Annotations[konnectv1alpha2.DataPlaneCertificateAnnotation] == "" || !slices.Contains(ext.Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
+		return cache.ObjectName{}, false
+	}
+	// The configuration that registered it, as its annotation records (metadata: it survives
+	// a status wiped or cleared when the control plane went); else the one status records.
+	if ns, name, ok := strings.Cut(ext.Annotations[konnectv1alpha2.DataPlaneCertificateAuthAnnotation], "/"); ok && ns != "" && name != "" {
+		return cache.ObjectName{Namespace: ns, Name: name}, true
+	}
 	k := ext.Status.Konnect
-	if k == nil || k.AuthRef == nil || k.AuthRef.Name == "" || ext.Annotations[konnectv1alpha2.DataPlaneCertificateAnnotation] == "" ||
-		!slices.Contains(ext.Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
+	if k == nil || k.AuthRef == nil || k.AuthRef.Name == "" {
 		return cache.ObjectName{}, false
 	}
 	ns := ext.Namespace

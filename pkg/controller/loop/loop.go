@@ -57,6 +57,11 @@ type Options struct {
 	// overall bucket). Defaults: 50/s, burst 500.
 	QPS   rate.Limit
 	Burst int
+	// MaxKonnectBackoff caps the per-key backoff after transient Konnect failures (default and
+	// at most 5min). A reconciler whose objects re-sync every period caps it at that period, so
+	// that once Konnect answers again everything waiting — a deletion that holds a namespace —
+	// goes ahead within one period.
+	MaxKonnectBackoff time.Duration
 	// LogKey names the key in the log lines of a Reconcile ("konnectExtension", …), which the
 	// loop adds to the logger it passes on. Default: "key".
 	LogKey string
@@ -102,6 +107,10 @@ func New(name string, reconcile ReconcileFunc, opts Options) *Loop {
 	if opts.LogKey == "" {
 		opts.LogKey = "key"
 	}
+	konnectMax := maxDelay
+	if opts.MaxKonnectBackoff > 0 {
+		konnectMax = min(opts.MaxKonnectBackoff, maxDelay)
+	}
 	limiter := workqueue.NewTypedMaxOfRateLimiter(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](baseDelay, maxDelay),
 		&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(opts.QPS, opts.Burst)},
@@ -112,7 +121,7 @@ func New(name string, reconcile ReconcileFunc, opts Options) *Loop {
 		name:           name,
 		reconcile:      reconcile,
 		logKey:         opts.LogKey,
-		konnectBackoff: workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](baseDelay, maxDelay),
+		konnectBackoff: workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](baseDelay, konnectMax),
 		maxWorkers:     opts.MaxWorkers,
 		clock:          opts.Clock,
 	}

@@ -129,7 +129,7 @@ func getSpec(t testing.TB, k kind, ns, name string) map[string]any {
 func assertSpec(t testing.TB, k kind, ns, name string, want map[string]any) {
 	t.Helper()
 	got := getSpec(t, k, ns, name)
-	if !contains(normalise(t, got), normalise(t, want)) {
+	if !contains(framework.Normalise(t, got), framework.Normalise(t, want)) {
 		t.Errorf("stored spec of %s/%s:\n got  %v\n want %v (and defaults)", ns, name, got, want)
 	}
 }
@@ -163,20 +163,6 @@ func contains(got, want any) bool {
 	default:
 		return reflect.DeepEqual(got, want)
 	}
-}
-
-// normalise round-trips v through JSON so that YAML- and JSON-decoded values compare equal.
-func normalise(t testing.TB, v any) any {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // assertRejected fails the test unless kubectl failed with a message containing every

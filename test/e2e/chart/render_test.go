@@ -422,22 +422,42 @@ func compareDeployments(t *testing.T, chart, kust framework.Objects, help string
 	var got, want appsv1.Deployment
 	chart.Get(t, "Deployment", releaseNS, release, &got)
 	kust.Get(t, "Deployment", releaseNS, release, &want)
-	eq := func(what string, g, w any) {
+	// field is one part of the Deployment the chart must render as kustomize does.
+	type field struct {
+		what string
+		g, w any
+	}
+	eq := func(fields ...field) {
 		t.Helper()
-		if !equality.Semantic.DeepEqual(g, w) {
-			t.Errorf("Deployment %s:\n  chart     %+v\n  kustomize %+v", what, g, w)
+		for _, f := range fields {
+			if !equality.Semantic.DeepEqual(f.g, f.w) {
+				t.Errorf("Deployment %s:\n  chart     %+v\n  kustomize %+v", f.what, f.g, f.w)
+			}
 		}
 	}
-	eq("replicas", got.Spec.Replicas, want.Spec.Replicas)
-	eq("strategy", got.Spec.Strategy, want.Spec.Strategy)
-	eq("revisionHistoryLimit", got.Spec.RevisionHistoryLimit, want.Spec.RevisionHistoryLimit)
 	gp, wp := got.Spec.Template.Spec, want.Spec.Template.Spec
-	eq("serviceAccountName", gp.ServiceAccountName, wp.ServiceAccountName)
-	eq("automountServiceAccountToken", gp.AutomountServiceAccountToken, wp.AutomountServiceAccountToken)
-	eq("enableServiceLinks", gp.EnableServiceLinks, wp.EnableServiceLinks)
-	eq("terminationGracePeriodSeconds", gp.TerminationGracePeriodSeconds, wp.TerminationGracePeriodSeconds)
-	eq("pod securityContext", gp.SecurityContext, wp.SecurityContext)
-	eq("nodeSelector", gp.NodeSelector, wp.NodeSelector)
+	if len(gp.Containers) != 1 {
+		t.Fatalf("%d containers", len(gp.Containers))
+	}
+	gc, wc := gp.Containers[0], wp.Containers[0]
+	eq(field{"replicas", got.Spec.Replicas, want.Spec.Replicas},
+		field{"strategy", got.Spec.Strategy, want.Spec.Strategy},
+		field{"revisionHistoryLimit", got.Spec.RevisionHistoryLimit, want.Spec.RevisionHistoryLimit},
+		field{"serviceAccountName", gp.ServiceAccountName, wp.ServiceAccountName},
+		field{"automountServiceAccountToken", gp.AutomountServiceAccountToken, wp.AutomountServiceAccountToken},
+		field{"enableServiceLinks", gp.EnableServiceLinks, wp.EnableServiceLinks},
+		field{"terminationGracePeriodSeconds", gp.TerminationGracePeriodSeconds, wp.TerminationGracePeriodSeconds},
+		field{"pod securityContext", gp.SecurityContext, wp.SecurityContext},
+		field{"nodeSelector", gp.NodeSelector, wp.NodeSelector},
+		field{"container name", gc.Name, wc.Name},
+		field{"container securityContext", gc.SecurityContext, wc.SecurityContext},
+		field{"resources", gc.Resources, wc.Resources},
+		field{"ports", gc.Ports, wc.Ports},
+		field{"livenessProbe", gc.LivenessProbe, wc.LivenessProbe},
+		field{"readinessProbe", gc.ReadinessProbe, wc.ReadinessProbe},
+		field{"env", gc.Env, wc.Env},
+		field{"imagePullPolicy", gc.ImagePullPolicy, wc.ImagePullPolicy},
+		field{"terminationMessagePolicy", gc.TerminationMessagePolicy, wc.TerminationMessagePolicy})
 	var gTopo, wTopo []string
 	for _, c := range gp.TopologySpreadConstraints {
 		gTopo = append(gTopo, c.TopologyKey+"/"+string(c.WhenUnsatisfiable))
@@ -445,7 +465,7 @@ func compareDeployments(t *testing.T, chart, kust framework.Objects, help string
 	for _, c := range wp.TopologySpreadConstraints {
 		wTopo = append(wTopo, c.TopologyKey+"/"+string(c.WhenUnsatisfiable))
 	}
-	eq("topologySpreadConstraints", gTopo, wTopo)
+	eq(field{"topologySpreadConstraints", gTopo, wTopo})
 	for _, c := range gp.TopologySpreadConstraints {
 		if sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector); err != nil || !sel.Matches(labels.Set(got.Spec.Template.Labels)) {
 			t.Errorf("topology spread %s does not select the chart's Pods", c.TopologyKey)
@@ -459,19 +479,6 @@ func compareDeployments(t *testing.T, chart, kust framework.Objects, help string
 			t.Errorf("Pod annotation %s = %q, kustomize %q", k, got.Spec.Template.Annotations[k], v)
 		}
 	}
-	if len(gp.Containers) != 1 {
-		t.Fatalf("%d containers", len(gp.Containers))
-	}
-	gc, wc := gp.Containers[0], wp.Containers[0]
-	eq("container name", gc.Name, wc.Name)
-	eq("container securityContext", gc.SecurityContext, wc.SecurityContext)
-	eq("resources", gc.Resources, wc.Resources)
-	eq("ports", gc.Ports, wc.Ports)
-	eq("livenessProbe", gc.LivenessProbe, wc.LivenessProbe)
-	eq("readinessProbe", gc.ReadinessProbe, wc.ReadinessProbe)
-	eq("env", gc.Env, wc.Env)
-	eq("imagePullPolicy", gc.ImagePullPolicy, wc.ImagePullPolicy)
-	eq("terminationMessagePolicy", gc.TerminationMessagePolicy, wc.TerminationMessagePolicy)
 	for _, a := range wc.Args {
 		if !slices.Contains(gc.Args, a) {
 			t.Errorf("the chart's args %v lack kustomize's %s", gc.Args, a)
@@ -576,15 +583,7 @@ func TestBadValuesRefused(t *testing.T) {
 		{"metrics.service.enabled=false,metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.enabled needs metrics.enabled and metrics.service.enabled"},
 	} {
 		out, stderr, err := helm(cp, "install", "bad", chartDir, "-n", releaseNS, "--set", c.set)
-		if err == nil {
-			t.Errorf("helm install --set %s was accepted:\n%s", c.set, out)
-			continue
-		}
-		if !strings.Contains(stderr, c.message) {
-			t.Errorf("helm install --set %s: stderr %q lacks %q", c.set, stderr, c.message)
-			continue
-		}
-		t.Logf("$ helm install bad charts/konnect-auth-controller -n %s --set %s\n%s", releaseNS, c.set, strings.TrimSpace(stderr))
+		expectRefused(t, "helm install bad charts/konnect-auth-controller -n "+releaseNS+" --set "+c.set, c.message, out, stderr, err)
 	}
 	out := mustHelm(t, cp, "list", "-n", releaseNS, "-a", "-q")
 	if strings.TrimSpace(out) != "" {
@@ -630,5 +629,19 @@ func TestCASecretRole(t *testing.T) {
 		if !slices.Contains(perms, p) {
 			t.Errorf("watchNamespace=%s: the controller's Role lacks %s: %v", releaseNS, p, perms)
 		}
+	}
+}
+
+// expectRefused fails the test unless the helm command (what) failed with message in its stderr,
+// and logs the refusal a user sees.
+func expectRefused(t *testing.T, what, message, out, stderr string, err error) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Errorf("%s was accepted:\n%.300s", what, out)
+	case !strings.Contains(stderr, message):
+		t.Errorf("%s: stderr %q lacks %q", what, stderr, message)
+	default:
+		t.Logf("$ %s\n%s", what, strings.TrimSpace(stderr))
 	}
 }

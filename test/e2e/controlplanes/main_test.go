@@ -25,7 +25,6 @@
 package controlplanes_test
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -61,20 +60,12 @@ const (
 )
 
 var suite = &framework.Suite{
-	Name: "controlplanes", OrgID: newUUID(),
+	Name: "controlplanes", OrgID: framework.NewUUID(),
 	CP: &cp, Env: &env, Controller: &ctrl,
 	ControllerArgs: []string{"-v=5", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"},
 }
 
 func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
-
-func newUUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
 
 // tenant is one test's Konnect organization, token and namespace.
 type tenant struct {
@@ -89,7 +80,7 @@ type tenant struct {
 // per token).
 func newTenant(t *testing.T) *tenant {
 	t.Helper()
-	tn := &tenant{t: t, ns: controlplane.NewNamespace(t, cp), org: newUUID()}
+	tn := &tenant{t: t, ns: controlplane.NewNamespace(t, cp), org: framework.NewUUID()}
 	tn.token = env.NewTokenFor(t, tn.org)
 	t.Cleanup(func() {
 		env.Konnect.SetTokenBehavior(tn.token, fakekonnect.BehaviorNormal)

@@ -193,8 +193,7 @@ func TestManual(t *testing.T) {
 	cpID := ctlPlane.Status.ID
 
 	certFile, keyFile, der := selfSigned(t, "dp.example.com")
-	framework.KubectlOutput(t, cp, "create", "secret", "tls", manualName, "-n", ns, "--cert="+certFile, "--key="+keyFile)
-	framework.KubectlOutput(t, cp, "label", "secret", manualName, "-n", ns, dpCertLabel+"=true", "konghq.com/secret=true")
+	createManualSecret(t, ns, certFile, keyFile)
 	framework.Apply(t, cp, manualExtensionYAML(ns, extName, cpName, manualName))
 	ext := waitReady(t, ns, extName)
 	kubectlTable(t, ns)
@@ -561,4 +560,12 @@ func TestZNoTokenInLog(t *testing.T) {
 	if !strings.Contains(events, "CertificateRegistered") {
 		t.Errorf("no CertificateRegistered Event: the Events checked are not the extensions'")
 	}
+}
+
+// createManualSecret makes the Manual Secret as a user does: kubectl create secret tls, then the
+// labels the controller reads it by.
+func createManualSecret(t *testing.T, ns, certFile, keyFile string) {
+	t.Helper()
+	framework.KubectlOutput(t, cp, "create", "secret", "tls", manualName, "-n", ns, "--cert="+certFile, "--key="+keyFile)
+	framework.KubectlOutput(t, cp, "label", "secret", manualName, "-n", ns, dpCertLabel+"=true", "konghq.com/secret=true")
 }

@@ -3,6 +3,7 @@ package framework
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"testing"
 
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
@@ -33,4 +34,13 @@ func CheckNoTokenInNamespace(t testing.TB, c *controlplane.ControlPlane, ns, res
 	if found := ContainsAny([]byte(events), tokens...); len(found) > 0 {
 		t.Errorf("events in %s contain tokens %v", ns, found)
 	}
+}
+
+// NewUUID returns a random version-4 UUID: a Konnect organization or control-plane id.
+func NewUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

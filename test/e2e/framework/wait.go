@@ -74,6 +74,37 @@ func Eventually(t testing.TB, timeout time.Duration, check func() []string) {
 	}
 }
 
+// Consistently calls check every 100ms for d, and fails the test (without stopping it) with each
+// problem ("" is none) of the first call that reports any; it returns whether none did. It is for
+// a state that must hold over several sync periods (a condition that must not turn False, an
+// object that must not be released), which one read after a sleep would not prove.
+func Consistently(t testing.TB, d time.Duration, check func() []string) bool {
+	t.Helper()
+	start := time.Now()
+	for {
+		problems := slices.DeleteFunc(check(), func(p string) bool { return p == "" })
+		if len(problems) > 0 {
+			for _, p := range problems {
+				t.Errorf("%s (after %v of %v)", p, time.Since(start).Round(100*time.Millisecond), d)
+			}
+			return false
+		}
+		if time.Since(start) >= d {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Holds is Consistently for a check that reports at most one problem, and stops the test when
+// the check fails.
+func Holds(t testing.TB, d time.Duration, check func() string) {
+	t.Helper()
+	if !Consistently(t, d, func() []string { return []string{check()} }) {
+		t.FailNow()
+	}
+}
+
 // JSON formats v as JSON for a message.
 func JSON(v any) string {
 	b, _ := json.Marshal(v)
@@ -149,4 +180,19 @@ func WaitForFinalizers(t testing.TB, c *controlplane.ControlPlane, ns, name, wan
 		}
 		return out == want, out
 	})
+}
+
+// Normalise round-trips v through JSON, so that values decoded from YAML and from JSON (or by
+// different decoders) compare equal.
+func Normalise(t testing.TB, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

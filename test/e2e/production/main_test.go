@@ -222,20 +222,9 @@ func parseMetrics(t testing.TB, text string) []sample {
 
 // sum adds the values of the samples named name whose labels include want.
 func sum(samples []sample, name string, want map[string]string) (total float64, found bool) {
-	for _, s := range samples {
-		if s.name != name {
-			continue
-		}
-		match := true
-		for k, v := range want {
-			if s.labels[k] != v {
-				match = false
-			}
-		}
-		if match {
-			total += s.value
-			found = true
-		}
+	for _, s := range series(samples, name, want) {
+		total += s.value
+		found = true
 	}
 	return total, found
 }

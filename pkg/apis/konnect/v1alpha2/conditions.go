@@ -84,6 +84,10 @@ const (
 	// DER>". It lives in metadata rather than status because status can be wiped (a restore, a
 	// status-less re-apply) and a lost id would leave a certificate pinned in Konnect for good.
 	DataPlaneCertificateAnnotation = "konnect.konghq.com/dp-certificate"
+	// DataPlaneCertificateAuthAnnotation records, beside DataPlaneCertificateAnnotation, the
+	// KonnectAPIAuthConfiguration ("namespace/name") whose token registered the certificate: the
+	// credentials its removal needs, also once the control plane object (a Mirror) is gone.
+	DataPlaneCertificateAuthAnnotation = "konnect.konghq.com/dp-certificate-auth"
 
 	// SkipCleanupAnnotation, set to "true" on a KonnectGatewayControlPlane or KonnectExtension
 	// being deleted, releases it without touching Konnect: the escape hatch for a deletion that

@@ -1,0 +1,68 @@
+package extension
+
+import (
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+)
+
+// TestDeletionAfterItsControlPlaneIsGone: an extension deleted after its control plane object (a
+// Mirror deleted first: the control plane stays in Konnect) still removes its certificate, with
+// the credentials its status recorded.
+func TestDeletionAfterItsControlPlaneIsGone(t *testing.T) {
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	f.sync(extName)
+	if len(f.api.Certificates(f.cpID)) != 1 {
+		t.Fatal("nothing registered")
+	}
+	if err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Delete(f.ctx, cpName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.Resync()
+	// A sync in between clears status.konnect (the control plane is gone): the credentials
+	// that registered the certificate are recorded beside the registration.
+	f.sync(extName)
+	if f.get(extName).Status.Konnect != nil {
+		t.Fatal("status.konnect kept the endpoints of a control plane that is gone")
+	}
+	f.markDeleted(extName)
+	f.sync(extName)
+	if got := f.api.Certificates(f.cpID); len(got) != 0 {
+		t.Fatalf("Konnect still holds %d certificates: a credential that admits a data plane", len(got))
+	}
+	if slices.Contains(f.get(extName).Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
+		t.Error("finalizer kept after the certificate was removed")
+	}
+}
+
+// TestSharedManualSecret: two extensions on one control plane name the same Manual Secret, so
+// they share one registration; deleting the first leaves it registered for the second, which
+// stays Ready; deleting the second removes it.
+func TestSharedManualSecret(t *testing.T) {
+	secret := userSecret(t, "shared-tls", true)
+	f := newFixture(t, fixtureOptions{
+		extensions: []*konnectv1alpha2.KonnectExtension{manualExtension("first", "shared-tls"), manualExtension("second", "shared-tls")},
+		secrets:    []*corev1.Secret{secret},
+	})
+	f.sync("first")
+	f.sync("second")
+	if got := f.api.Certificates(f.cpID); len(got) != 1 {
+		t.Fatalf("%d certificates registered for one shared Secret, want 1", len(got))
+	}
+	f.markDeleted("first")
+	f.sync("first")
+	if got := f.api.Certificates(f.cpID); len(got) != 1 {
+		t.Fatal("deleting one extension unpinned the certificate the other still uses")
+	}
+	f.sync("second")
+	f.wantCondition("second", konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+	f.markDeleted("second")
+	f.sync("second")
+	if got := f.api.Certificates(f.cpID); len(got) != 0 {
+		t.Errorf("Konnect holds %d certificates after both extensions went", len(got))
+	}
+}
