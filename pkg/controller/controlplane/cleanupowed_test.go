@@ -7,10 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
-	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
-	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 )
 
 // TestLiveControlPlaneKeepsItsConfigurationAfterRevocation: a control plane that made something
@@ -18,21 +16,8 @@ import (
 // is revoked, while it lives: otherwise the configuration could be deleted, and the control
 // plane's later deletion would have no token to delete its control plane in Konnect with.
 func TestLiveControlPlaneKeepsItsConfigurationAfterRevocation(t *testing.T) {
-	f := newFixture(t, fixtureOptions{
-		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{withAuthNamespace(origin(objName, cpName), "other")},
-		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig("other", authName)},
-		grants: []*configurationv1alpha1.KongReferenceGrant{controllertest.ReferenceGrant("other", "cp-auth",
-			configurationv1alpha1.ReferenceGrantFrom{Group: konnectv1alpha2.GroupName, Kind: planeKind, Namespace: namespace},
-			configurationv1alpha1.ReferenceGrantTo{Group: konnectv1alpha1.GroupName, Kind: "KonnectAPIAuthConfiguration"})},
-	})
-	f.sync(objName)
-	f.expectProgrammed(objName)
-	indexer := f.Context.GrantInformer().Informer().GetIndexer()
-	for _, g := range indexer.List() {
-		if err := indexer.Delete(g); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f := newGrantedFixture(t)
+	f.revokeGrants()
 	if _, err := f.ctrl.reconcileInUse(f.ctx, cache.ObjectName{Namespace: "other", Name: authName}); err != nil {
 		t.Fatal(err)
 	}
