@@ -55,12 +55,11 @@ func (c *Controller) watchSecretUsage(cc *controller.Context) error {
 		c.finalizers.metadata = cc.MetadataClient.Resource(controller.SecretsResource)
 	}
 
-	// Only the reference and the deletion matter; status writes do not.
-	// Only the reference, the deletion and the in-use finalizer (a terminating configuration
-	// holds its Secret while it carries it) matter; status writes do not.
+	// Only the reference, the deletion and the in-use finalizer (a configuration holds its
+	// Secret while it carries it) matter; status writes do not.
 	refOrDeletion := func(o, n metav1.Object) bool {
 		return o.GetGeneration() != n.GetGeneration() || (o.GetDeletionTimestamp() == nil) != (n.GetDeletionTimestamp() == nil) ||
-			credentials.HeldForCleanup(o) != credentials.HeldForCleanup(n)
+			credentials.OwesCleanup(o) != credentials.OwesCleanup(n)
 	}
 	configs := indexes.OnChangeIf(indexes.Each(c.enqueueSecretOf), refOrDeletion)
 	if err := c.finalizers.loop.Watch(cc.RootContext, cc.CRDInformers.Konnect().V1alpha1().KonnectAPIAuthConfigurations().Informer(), configs); err != nil {
@@ -151,13 +150,13 @@ func (c *Controller) syncSecretFinalizer(ctx context.Context, key cache.ObjectNa
 	return nil
 }
 
-// secretUser returns a configuration that uses the Secret: one that names it, is in the Secret's
-// namespace or permitted by a KongReferenceGrant, and is not being deleted — or is being deleted
-// but still held by a control plane or extension that needs its token to clean up in Konnect
-// (credentials.HeldForCleanup). Finalizers so release in dependency order: control plane →
-// auth configuration → token Secret, also when a whole namespace is deleted at once. A grant
-// revoked (also by the deletion of the Secret's namespace, which deletes the grants in it) stops
-// new use, but not a clean-up that is owed.
+// secretUser returns a configuration that uses the Secret: one that names it and is in the
+// Secret's namespace or permitted by a KongReferenceGrant, and is not being deleted — or one
+// that a control plane or extension needs to clean up in Konnect with (credentials.OwesCleanup),
+// live or being deleted, whatever the grants say now. Finalizers so release in dependency order:
+// control plane → auth configuration → token Secret, also when a whole namespace is deleted at
+// once. A grant revoked (also by the deletion of the Secret's namespace, which deletes the grants
+// in it) stops new use, but not a clean-up that is owed.
 func (c *Controller) secretUser(key cache.ObjectName) (cache.ObjectName, bool) {
 	cfgs, err := c.byIndex(secretRefIndex, key.String())
 	if err != nil {
@@ -166,7 +165,7 @@ func (c *Controller) secretUser(key cache.ObjectName) (cache.ObjectName, bool) {
 		return cache.ObjectName{}, true
 	}
 	for _, cfg := range cfgs {
-		held := credentials.HeldForCleanup(cfg)
+		held := credentials.OwesCleanup(cfg)
 		if cfg.DeletionTimestamp != nil && !held {
 			continue
 		}

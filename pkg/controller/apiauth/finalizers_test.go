@@ -74,6 +74,10 @@ func TestSecretFinalizerDecisions(t *testing.T) {
 			configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{heldForCleanup(terminating(local("a")))}},
 		{name: "held for a clean-up, grant revoked: kept", secret: withFinalizers(vaultSecret("creds", tokenValid), konnectv1alpha1.SecretInUseFinalizer),
 			configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{heldForCleanup(terminating(crossConfig("a", "creds")))}},
+		// Also while the configuration lives: the grant revoked (the Secret's namespace being
+		// deleted, say) stops its new use, but a control plane that uses it may be deleted later.
+		{name: "live user that owes a clean-up, grant revoked: kept", secret: withFinalizers(vaultSecret("creds", tokenValid), konnectv1alpha1.SecretInUseFinalizer),
+			configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{heldForCleanup(crossConfig("a", "creds"))}},
 		{name: "one user terminating, one not: kept", secret: withFinalizers(vaultSecret("creds", tokenValid), konnectv1alpha1.SecretInUseFinalizer),
 			configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{terminating(local("a")), local("b")}},
 		{name: "Secret being deleted, still used: kept", secret: deleting(withFinalizers(vaultSecret("creds", tokenValid), konnectv1alpha1.SecretInUseFinalizer)),

@@ -139,8 +139,9 @@ func (c *Controller) evaluate(ctx context.Context, cfg *konnectv1alpha1.KonnectA
 	}
 
 	// Konnect could not be asked. That says nothing about the token, so a True verdict on the
-	// same generation stands; otherwise the verdict is Unknown until Konnect answers.
-	if old != nil && old.Status == metav1.ConditionTrue && old.ObservedGeneration == cfg.Generation {
+	// same generation stands, or on a configuration being deleted (the deletion bumps the
+	// generation, not the token); otherwise the verdict is Unknown until Konnect answers.
+	if old != nil && old.Status == metav1.ConditionTrue && (old.ObservedGeneration == cfg.Generation || cfg.DeletionTimestamp != nil) {
 		logger.V(2).Info("Konnect is unavailable; keeping the True verdict", "statusCode", result.StatusCode, "nextCheck", result.NextCheck)
 		return nil, &result
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2/ktesting"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/objpatch"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
@@ -170,6 +171,21 @@ func TestTransientFailureKeepsTrue(t *testing.T) {
 			}
 		})
 	}
+
+	// kubectl delete bumps the generation of an object held by finalizers (the in-use one,
+	// while a control plane still needs the token to delete what it made in Konnect): the
+	// token did not change, and neither does the verdict.
+	t.Run("a deletion keeps True", func(t *testing.T) {
+		cfg := withCondition(inlineConfig("deleted", tokenDown), metav1.ConditionTrue, konnectv1alpha1.ReasonValid, 1)
+		cfg.Generation = 2
+		cfg.DeletionTimestamp = &metav1.Time{}
+		cfg.Finalizers = []string{konnectv1alpha2.APIAuthInUseFinalizer}
+		ctx, f, key := newConfigFixture(t, cfg)
+		f.mustSync(ctx, key)
+		if cond := conditionOf(f.get(cfg.Name)); cond.Status != metav1.ConditionTrue {
+			t.Errorf("condition = %+v, want the True verdict kept", cond)
+		}
+	})
 
 	t.Run("True about an older generation becomes Unknown", func(t *testing.T) {
 		cfg := withCondition(inlineConfig("changed", tokenDown), metav1.ConditionTrue, konnectv1alpha1.ReasonValid, 1)

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -289,4 +290,18 @@ func ConflictOnPatch(client Reactor, resource schema.GroupResource, name string)
 	client.PrependReactor("patch", resource.Resource, func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewConflict(resource, name, errors.New("the object has been modified"))
 	})
+}
+
+// SetConfigVerdict gives the stored auth configuration ns/name another APIAuthValid condition,
+// as its reconciler would write it, and resyncs the caches.
+func (f *Fakes) SetConfigVerdict(ns, name string, status metav1.ConditionStatus, reason string) {
+	f.T.Helper()
+	ctx := context.Background()
+	cfg, err := f.Client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Get(ctx, name, metav1.GetOptions{})
+	f.must(err)
+	meta.SetStatusCondition(&cfg.Status.Conditions, metav1.Condition{Type: konnectv1alpha1.ConditionAPIAuthValid,
+		Status: status, Reason: reason, Message: "set by the test", ObservedGeneration: cfg.Generation})
+	_, err = f.Client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).UpdateStatus(ctx, cfg, metav1.UpdateOptions{})
+	f.must(err)
+	f.Resync()
 }

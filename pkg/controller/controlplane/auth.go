@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,7 +22,15 @@ type resolved struct {
 	auth konnect.Auth
 	// ok: both conditions below are True and auth is usable.
 	ok bool
+	// unconfirmed: the configuration's verdict is Unknown (Konnect could not be asked about
+	// its token) while this control plane's APIAuthValid is True: nothing known changed, so
+	// nothing is decided until Konnect answers.
+	unconfirmed bool
 }
+
+// errCredentialsUnconfirmed: the auth configuration's token could not be validated yet (a
+// rotation or a re-validation during a Konnect outage).
+var errCredentialsUnconfirmed = errors.New("waiting for Konnect to validate the token of the auth configuration")
 
 // resolveAuth sets the APIAuthResolvedRef and APIAuthValid conditions of a control plane from
 // its authRef, and returns the credentials when both are True.
@@ -77,15 +86,25 @@ func (c *Controller) resolveAuth(ctx context.Context, cp *konnectv1alpha2.Konnec
 		return resolved{cfg: cfg}
 	}
 	valid := meta.FindStatusCondition(cfg.Status.Conditions, konnectv1alpha1.ConditionAPIAuthValid)
+	resolve := c.creds.Resolve
+	if cleaningUp {
+		resolve = c.creds.ResolveForCleanup
+	}
 	switch {
 	case valid == nil:
 		return invalid(fmt.Sprintf("KonnectAPIAuthConfiguration %s has not been validated yet", ref))
+	case cleaningUp && valid.Reason == konnectv1alpha1.ReasonRefNotPermitted:
+		// The grant to the configuration's Secret was revoked: that stops new use, not the
+		// deletion owed, which goes ahead with the Secret the configuration still holds.
+	case valid.Status == metav1.ConditionUnknown && meta.IsStatusConditionTrue(*conds, konnectv1alpha2.ConditionAPIAuthValid):
+		return resolved{cfg: cfg, unconfirmed: true}
 	case valid.Status != metav1.ConditionTrue || valid.Reason != konnectv1alpha1.ReasonValid:
 		return invalid(fmt.Sprintf("KonnectAPIAuthConfiguration %s is not valid (%s): %s", ref, valid.Reason, valid.Message))
-	case cfg.Status.ServerURL == "":
+	}
+	if cfg.Status.ServerURL == "" {
 		return invalid(fmt.Sprintf("KonnectAPIAuthConfiguration %s has no status.serverURL yet", ref))
 	}
-	src, problem := c.creds.Resolve(ctx, cfg)
+	src, problem := resolve(ctx, cfg)
 	if problem != nil {
 		return invalid(fmt.Sprintf("the token of KonnectAPIAuthConfiguration %s cannot be used: %s", ref, problem.Message))
 	}

@@ -41,6 +41,9 @@ func (c *Controller) syncDeletion(ctx context.Context, cp *konnectv1alpha2.Konne
 			why+"; to release this object without deleting its control plane in Konnect, annotate it "+konnectv1alpha2.SkipCleanupAnnotation+"=true")
 		return c.finish(ctx, cp, status, loop.Result{After: wait.Jitter(c.syncPeriod, syncJitter)})
 	}
+	if res.unconfirmed {
+		return loop.Result{Transient: errCredentialsUnconfirmed}, nil
+	}
 	if !res.ok {
 		// The finalizer was added only once the credentials worked, just before a create: one
 		// may have reached Konnect even with no id recorded (its answer lost, or a crash), so

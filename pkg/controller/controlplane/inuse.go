@@ -57,9 +57,9 @@ func (c *Controller) reconcileInUse(ctx context.Context, key cache.ObjectName) (
 
 // authUser returns a control plane that uses the auth configuration: one that names it (from
 // its own namespace, or from another that a KongReferenceGrant permits) and is not being
-// deleted, or is being deleted but still needs the token to delete its control plane in
-// Konnect (then whatever the grants say now); or an extension whose registered certificate its
-// clean-up must remove with the configuration's token.
+// deleted, or one that owes a deletion in Konnect (an Origin with the cleanup finalizer, live or
+// being deleted: then whatever the grants say now); or an extension whose registered
+// certificate its clean-up must remove with the configuration's token.
 func (c *Controller) authUser(key cache.ObjectName) (cache.ObjectName, bool) {
 	objs, err := c.planeIndexer.ByIndex(indexes.ControlPlaneAuthRefIndex, key.String())
 	if err != nil {
@@ -70,15 +70,16 @@ func (c *Controller) authUser(key cache.ObjectName) (cache.ObjectName, bool) {
 	}
 	for _, obj := range objs {
 		cp := obj.(*konnectv1alpha2.KonnectGatewayControlPlane)
-		if cp.DeletionTimestamp != nil && !hasCleanupFinalizer(cp) {
+		owes := hasCleanupFinalizer(cp) && !isMirror(cp)
+		if cp.DeletionTimestamp != nil && !owes {
 			continue
 		}
 		if ref, ok := indexes.ControlPlaneAuthRef(cp); !ok || ref != key {
 			continue
 		}
-		// A control plane being deleted keeps its configuration after the grant is revoked: the
-		// revocation stops new use, not the deletion in Konnect that is owed.
-		if key.Namespace != cp.Namespace && cp.DeletionTimestamp == nil {
+		// A control plane that owes a deletion keeps its configuration after the grant is
+		// revoked: the revocation stops new use, not the deletion in Konnect that is owed.
+		if key.Namespace != cp.Namespace && !owes {
 			if c.creds.Namespaced() {
 				continue
 			}

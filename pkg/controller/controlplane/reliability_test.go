@@ -108,11 +108,9 @@ func TestDeletionWithoutIDWaitsForCredentials(t *testing.T) {
 		konnectv1alpha2.SkipCleanupAnnotation)
 }
 
-// TestGrantRevokedDuringDeletion: a control plane created through a KongReferenceGrant whose
-// grant is revoked and that is then deleted still deletes its control plane in Konnect with the
-// configuration the grant permitted, which stays in use until then: revocation stops new use,
-// not the clean-up that is owed.
-func TestGrantRevokedDuringDeletion(t *testing.T) {
+// newGrantedFixture holds a Programmed control plane whose auth configuration is in namespace
+// "other", permitted by a KongReferenceGrant there.
+func newGrantedFixture(t *testing.T) *fixture {
 	f := newFixture(t, fixtureOptions{
 		planes:  []*konnectv1alpha2.KonnectGatewayControlPlane{withAuthNamespace(origin(objName, cpName), "other")},
 		configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig("other", authName)},
@@ -122,6 +120,26 @@ func TestGrantRevokedDuringDeletion(t *testing.T) {
 	})
 	f.sync(objName)
 	f.expectProgrammed(objName)
+	return f
+}
+
+// revokeGrants removes every KongReferenceGrant from the cache, as their deletion does.
+func (f *fixture) revokeGrants() {
+	f.T.Helper()
+	indexer := f.Context.GrantInformer().Informer().GetIndexer()
+	for _, g := range indexer.List() {
+		if err := indexer.Delete(g); err != nil {
+			f.T.Fatal(err)
+		}
+	}
+}
+
+// TestGrantRevokedDuringDeletion: a control plane created through a KongReferenceGrant whose
+// grant is revoked and that is then deleted still deletes its control plane in Konnect with the
+// configuration the grant permitted, which stays in use until then: revocation stops new use,
+// not the clean-up that is owed.
+func TestGrantRevokedDuringDeletion(t *testing.T) {
+	f := newGrantedFixture(t)
 	inUse := func() bool {
 		t.Helper()
 		if _, err := f.ctrl.reconcileInUse(f.ctx, cache.ObjectName{Namespace: "other", Name: authName}); err != nil {
@@ -133,12 +151,7 @@ func TestGrantRevokedDuringDeletion(t *testing.T) {
 		t.Fatal("the permitted configuration is not held in use")
 	}
 
-	indexer := f.Context.GrantInformer().Informer().GetIndexer()
-	for _, g := range indexer.List() {
-		if err := indexer.Delete(g); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.revokeGrants()
 	f.markDeleted(objName)
 	if !inUse() {
 		t.Fatal("the configuration was released when the grant was revoked, with the DELETE still owed")

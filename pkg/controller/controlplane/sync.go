@@ -47,7 +47,9 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 	status := *cp.Status.DeepCopy()
 	res := c.resolveAuth(ctx, cp, &status.Conditions)
 	var out outcome
-	if !res.ok {
+	if res.unconfirmed {
+		out = transient(errCredentialsUnconfirmed)
+	} else if !res.ok {
 		out = outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonConditionWithStatusFalseExists,
 			message: falseConditionsMessage(status.Conditions)}
 	} else if org, known := c.tokenOrganization(res); !known && !isMirror(cp) {

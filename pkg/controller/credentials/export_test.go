@@ -12,5 +12,5 @@ import (
 var GrantPermits = grantPermits
 
 func (r *Resolver) ResolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (TokenSource, *TokenProblem) {
-	return r.resolveSecretToken(ctx, cfg)
+	return r.resolveSecretToken(ctx, cfg, HeldForCleanup(cfg))
 }

@@ -53,6 +53,20 @@ type Resolver struct {
 // labelled Secret that spec.secretRef names, in the configuration's own namespace or in
 // another one whose KongReferenceGrant permits it.
 func (r *Resolver) Resolve(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (TokenSource, *TokenProblem) {
+	return r.resolve(ctx, cfg, HeldForCleanup(cfg))
+}
+
+// ResolveForCleanup resolves the token a deletion owed in Konnect is made with. It differs from
+// Resolve in one way: a configuration that owes a clean-up (OwesCleanup) keeps its
+// cross-namespace Secret after the grant is revoked, also while it is live. The revocation
+// stops new use (Resolve refuses it, and the configuration says RefNotPermitted); the deletion
+// of what was made through the grant is still owed.
+func (r *Resolver) ResolveForCleanup(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (TokenSource, *TokenProblem) {
+	return r.resolve(ctx, cfg, OwesCleanup(cfg))
+}
+
+// resolve finds the token; ignoreRevocation skips the grant check of a cross-namespace Secret.
+func (r *Resolver) resolve(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration, ignoreRevocation bool) (TokenSource, *TokenProblem) {
 	switch cfg.Spec.Type {
 	case konnectv1alpha1.KonnectAPIAuthTypeToken:
 		if problem := checkTokenFormat(cfg.Spec.Token); problem != "" {
@@ -61,7 +75,7 @@ func (r *Resolver) Resolve(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIA
 		return TokenSource{Token: cfg.Spec.Token}, nil
 
 	case konnectv1alpha1.KonnectAPIAuthTypeSecretRef:
-		return r.resolveSecretToken(ctx, cfg)
+		return r.resolveSecretToken(ctx, cfg, ignoreRevocation)
 
 	default:
 		// Admission only lets "token" and "secretRef" through; this is an object stored
@@ -71,7 +85,7 @@ func (r *Resolver) Resolve(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIA
 	}
 }
 
-func (r *Resolver) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) (TokenSource, *TokenProblem) {
+func (r *Resolver) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.KonnectAPIAuthConfiguration, ignoreRevocation bool) (TokenSource, *TokenProblem) {
 	ref := cfg.Spec.SecretRef
 	if ref == nil || ref.Name == "" {
 		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonSecretNotFound,
@@ -79,10 +93,9 @@ func (r *Resolver) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.
 	}
 	secretNamespace := cfg.Namespace
 	if ref.Namespace != "" && ref.Namespace != cfg.Namespace {
-		// Without a KongReferenceGrant the Secret is not even looked at.
-		// A configuration held for a clean-up keeps its Secret after a revocation: the grant
-		// stops new use, not the deletion in Konnect of what was made through it.
-		if p := r.CheckSecretRef(cfg); !p.Permitted && !HeldForCleanup(cfg) {
+		// Without a KongReferenceGrant the Secret is not even looked at, unless a clean-up
+		// owed in Konnect needs it (ignoreRevocation).
+		if p := r.CheckSecretRef(cfg); !p.Permitted && !ignoreRevocation {
 			return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonRefNotPermitted, p.Message}
 		}
 		secretNamespace = ref.Namespace
@@ -159,9 +172,16 @@ func (r *Resolver) PermitsAuthRef(group, kind, fromNamespace string, ref cache.O
 		RefTo{Group: AuthConfigGroup, Kind: AuthConfigKind, Namespace: ref.Namespace, Name: ref.Name})
 }
 
-// HeldForCleanup reports whether a configuration is being deleted while a control plane or an
-// extension still needs its token to delete what it made in Konnect: it then carries the in-use
-// finalizer, and stays usable — token, Secret and grant included — until that is done.
+// OwesCleanup reports whether a control plane or an extension needs the configuration's token
+// to delete what it made in Konnect, live or being deleted: the configuration then carries the
+// in-use finalizer. Its Secret is held while it does, whatever the grants say now (a revocation,
+// also by the deletion of the Secret's namespace, stops new use, not the clean-up that is owed).
+func OwesCleanup(cfg metav1.Object) bool {
+	return slices.Contains(cfg.GetFinalizers(), konnectv1alpha2.APIAuthInUseFinalizer)
+}
+
+// HeldForCleanup reports whether a configuration is being deleted while it OwesCleanup: it
+// stays usable — token, Secret and grant included — until the clean-up is done.
 func HeldForCleanup(cfg metav1.Object) bool {
-	return cfg.GetDeletionTimestamp() != nil && slices.Contains(cfg.GetFinalizers(), konnectv1alpha2.APIAuthInUseFinalizer)
+	return cfg.GetDeletionTimestamp() != nil && OwesCleanup(cfg)
 }

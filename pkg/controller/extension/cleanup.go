@@ -109,15 +109,18 @@ func (c *Controller) cleanupAuth(ctx context.Context, ext *konnectv1alpha2.Konne
 	if cfg.Status.ServerURL == "" {
 		return konnect.Auth{}, fmt.Sprintf("KonnectAPIAuthConfiguration %s has no status.serverURL", ref)
 	}
-	src, problem := c.tokens.Resolve(ctx, cfg)
+	src, problem := c.tokens.ResolveForCleanup(ctx, cfg)
 	if problem != nil {
 		return konnect.Auth{}, fmt.Sprintf("KonnectAPIAuthConfiguration %s: %s", ref, problem.Message)
 	}
 	return konnect.Auth{Token: src.Token, ServerURL: cfg.Status.ServerURL}, ""
 }
 
-// otherUser names another extension, not being deleted, whose registration is the same
-// certificate on the same control plane (two extensions sharing a Manual Secret), or "".
+// otherUser names another extension, not being deleted, that uses the same certificate on the
+// same control plane now (two extensions sharing a Manual Secret), or "". What it uses now is
+// the certificate in its Secret, not the registration its annotation records: after a shared
+// Secret is rotated, the annotation of the extension not yet synced still names the old
+// certificate, which nobody uses any more and must be removed.
 func (c *Controller) otherUser(ext *konnectv1alpha2.KonnectExtension, reg registration) string {
 	objs, err := c.extensionIndexer.ByIndex(cache.NamespaceIndex, ext.Namespace)
 	if err != nil {
@@ -126,12 +129,28 @@ func (c *Controller) otherUser(ext *konnectv1alpha2.KonnectExtension, reg regist
 	}
 	for _, obj := range objs {
 		other, ok := obj.(*konnectv1alpha2.KonnectExtension)
-		if !ok || other.UID == ext.UID || other.DeletionTimestamp != nil {
+		if !ok || other.UID == ext.UID || other.DeletionTimestamp != nil || !isManual(other) {
 			continue
 		}
-		if r := parseRegistration(other.Annotations[CertificateAnnotation]); r.controlPlaneID == reg.controlPlaneID && r.certificateID == reg.certificateID {
+		if c.controlPlaneID(other) != reg.controlPlaneID {
+			continue
+		}
+		secret, err := c.certSecrets.Secrets(other.Namespace).Get(manualSecretName(other))
+		if err != nil {
+			continue
+		}
+		if cert, err := parseCertificatePEM(secret.Data[corev1.TLSCertKey]); err == nil && fingerprint(cert) == reg.fingerprint {
 			return other.Namespace + "/" + other.Name
 		}
 	}
 	return ""
+}
+
+// controlPlaneID is the Konnect id of the control plane an extension names, as its object says,
+// else as the extension's last registration recorded it.
+func (c *Controller) controlPlaneID(ext *konnectv1alpha2.KonnectExtension) string {
+	if cp, err := c.controlPlanes.KonnectGatewayControlPlanes(ext.Namespace).Get(controlPlaneName(ext)); err == nil && cp.Status.ID != "" {
+		return cp.Status.ID
+	}
+	return parseRegistration(ext.Annotations[CertificateAnnotation]).controlPlaneID
 }

@@ -105,9 +105,18 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 	// registered with another control plane (the extension names another one now, or its
 	// control plane was re-created) is not removed: the credentials at hand are the current
 	// control plane's.
+	//
+	// The new certificate is registered by then: the data plane can join with it, whatever
+	// becomes of the removal. A removal that fails leaves DataPlaneCertificateProvisioned True
+	// and the annotation naming the old certificate, so the next sync tries it again.
 	if old.certificateID != "" && old.certificateID != id && old.controlPlaneID == cpID && c.otherUser(ext, old) == "" {
 		if err := c.api.DeleteDataPlaneCertificate(ctx, auth, cpID, old.certificateID); err != nil && !konnect.IsNotFound(err) {
-			return failed(err)
+			logger.V(2).Info("Removing the replaced data-plane certificate failed; trying again later", "controlPlaneID", cpID, "certificateID", old.certificateID, "err", err)
+			provisioned(id)
+			if konnect.IsTransient(err) {
+				return err, nil
+			}
+			return nil, nil
 		}
 		logger.V(2).Info("Removed the replaced data-plane certificate", "controlPlaneID", cpID, "certificateID", old.certificateID)
 		c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRemoved",

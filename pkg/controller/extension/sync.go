@@ -3,6 +3,7 @@ package extension
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"time"
 
@@ -92,8 +93,14 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 		}
 	}
 
-	// 2. The control plane and 3. its credentials.
+	// 2. The control plane and 3. its credentials. While Konnect cannot say whether a token
+	// it accepted before still works (the configuration's verdict is Unknown), nothing known
+	// changed: the status stays as it is until Konnect answers.
 	cp, auth := c.resolveControlPlane(ctx, ext, conds, status)
+	if unconfirmed(conds, ext.Status.Conditions) {
+		logger.V(2).Info("The auth configuration's token is being validated; keeping the status")
+		return loop.Result{Transient: errCredentialsUnconfirmed}, nil
+	}
 
 	// 4. The registration, once everything it needs is there: the clean-up finalizer first,
 	// then the certificate in Konnect (register.go). Until then the certificate is only
@@ -273,7 +280,11 @@ func (c *Controller) resolveControlPlane(ctx context.Context, ext *konnectv1alph
 		if valid != nil && valid.Message != "" {
 			msg += ": " + valid.Message
 		}
-		conds.set(konnectv1alpha2.ConditionAPIAuthValid, metav1.ConditionFalse, konnectv1alpha2.ReasonInvalid, msg)
+		status := metav1.ConditionFalse
+		if valid != nil && valid.Status == metav1.ConditionUnknown {
+			status = metav1.ConditionUnknown
+		}
+		conds.set(konnectv1alpha2.ConditionAPIAuthValid, status, konnectv1alpha2.ReasonInvalid, msg)
 		return nil, nil
 	}
 	if cfg.Status.ServerURL == "" {
@@ -315,4 +326,15 @@ func authRefOf(ext *konnectv1alpha2.KonnectExtension, status *konnectv1alpha2.Ko
 		ns = *status.Konnect.AuthRef.Namespace
 	}
 	return ns + "/" + status.Konnect.AuthRef.Name
+}
+
+// errCredentialsUnconfirmed: the auth configuration's token could not be validated yet (a
+// rotation or a re-validation during a Konnect outage).
+var errCredentialsUnconfirmed = errors.New("waiting for Konnect to validate the token of the auth configuration")
+
+// unconfirmed reports whether the credentials' verdict is Unknown now (Konnect could not be
+// asked) while the extension's APIAuthValid was True.
+func unconfirmed(now conditions, was []metav1.Condition) bool {
+	cond, ok := now[konnectv1alpha2.ConditionAPIAuthValid]
+	return ok && cond.Status == metav1.ConditionUnknown && meta.IsStatusConditionTrue(was, konnectv1alpha2.ConditionAPIAuthValid)
 }

@@ -1,0 +1,80 @@
+package extension
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
+)
+
+// TestReplacedCertificateRemovalFailureKeepsReady: a replaced Manual certificate whose new one is
+// registered is Ready with it even when Konnect fails to remove the old one; the old one stays
+// recorded and is removed at the next sync.
+func TestReplacedCertificateRemovalFailureKeepsReady(t *testing.T) {
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
+		secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}})
+	f.sync(extName)
+	old := parseRegistration(f.get(extName).Annotations[CertificateAnnotation])
+
+	f.replaceCertificate("konnect-client-tls")
+	f.api.Fail(konnecttest.OpDeleteCertificate, konnecttest.Transient("deleting data-plane certificate"))
+	if res := f.sync(extName); res.Transient == nil {
+		t.Error("the failed removal is not retried with backoff")
+	}
+	f.wantCondition(extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionTrue, konnectv1alpha2.ReasonProvisioned, "")
+	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+	if got := parseRegistration(f.get(extName).Annotations[CertificateAnnotation]); got != old {
+		t.Fatalf("annotation %v forgot the certificate still to remove, %v", got, old)
+	}
+
+	f.sync(extName)
+	if got := f.api.Certificates(f.cpID); len(got) != 1 || got[0].ID == old.certificateID {
+		t.Errorf("Konnect holds %d certificates after the retry; want only the new one", len(got))
+	}
+}
+
+// TestSharedManualSecretRotation: two extensions share a Manual Secret whose certificate is
+// replaced. The first to sync registers the new certificate; the old one is removed although
+// the cache still shows the other extension's annotation naming it, because nobody's Secret
+// holds it any more.
+func TestSharedManualSecretRotation(t *testing.T) {
+	f := newFixture(t, fixtureOptions{
+		extensions: []*konnectv1alpha2.KonnectExtension{manualExtension("first", "shared-tls"), manualExtension("second", "shared-tls")},
+		secrets:    []*corev1.Secret{userSecret(t, "shared-tls", true)},
+	})
+	f.sync("first")
+	f.sync("second")
+	f.replaceCertificate("shared-tls")
+	// Both sync before the informer brings the other's new annotation.
+	for _, name := range []string{"first", "second"} {
+		if _, err := f.ctrl.reconcile(f.ctx, cache.ObjectName{Namespace: namespace, Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Resync()
+	if got := f.api.Certificates(f.cpID); len(got) != 1 {
+		t.Fatalf("Konnect holds %d certificates for one shared Secret; the replaced one leaked", len(got))
+	}
+	f.wantCondition("first", konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+	f.wantCondition("second", konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+}
+
+// TestUnconfirmedCredentialsKeepReady: an auth configuration whose verdict turned Unknown (its
+// token rotated, or re-validated, while Konnect could not be asked) says nothing new about the
+// token: a Ready extension stays Ready and is looked at again with backoff.
+func TestUnconfirmedCredentialsKeepReady(t *testing.T) {
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	f.sync(extName)
+	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+	f.SetConfigVerdict(namespace, authName, metav1.ConditionUnknown, konnectv1alpha1.ReasonKonnectUnavailable)
+	if res := f.sync(extName); res.Transient == nil {
+		t.Error("not retried with backoff")
+	}
+	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+	f.wantCondition(extName, konnectv1alpha2.ConditionAPIAuthValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid, "")
+}
