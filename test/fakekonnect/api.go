@@ -128,9 +128,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.handlers.Done()
 
-	hash := TokenHash(bearerToken(r.Header.Get("Authorization")))
+	hash := TokenHash(BearerToken(r.Header.Get("Authorization")))
 	b, org, known, entry := s.record(hash, r, time.Now())
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &StatusWriter{ResponseWriter: w}
 	defer func() {
 		// Also on a panic(http.ErrAbortHandler): the entry then keeps status 0.
 		s.finishRequest(entry, sw.status)
@@ -249,8 +249,8 @@ func (s *Server) trickle(w http.ResponseWriter, r *http.Request, code int, body 
 	}
 }
 
-// bearerToken extracts the token from an Authorization header, "" if there is none.
-func bearerToken(header string) string {
+// BearerToken extracts the token from an Authorization header, "" if there is none.
+func BearerToken(header string) string {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return ""

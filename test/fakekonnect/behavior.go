@@ -126,7 +126,7 @@ func (b Behavior) isOverride() bool { return b.Mode != ModeNormal }
 
 // appliesTo reports whether b overrides the answer to a request with this method and path.
 func (b Behavior) appliesTo(method, path string) bool {
-	return b.isOverride() && b.Scope.includes(method) && (b.Path == "" || pathMatches(b.Path, path))
+	return b.isOverride() && b.Scope.includes(method) && (b.Path == "" || PathMatches(b.Path, path))
 }
 
 // refuses reports whether b answers with an error (or not at all) before the request does

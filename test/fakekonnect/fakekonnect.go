@@ -58,6 +58,9 @@ type Options struct {
 	// MaxLoggedRequests bounds the request log (Requests); 0 means
 	// DefaultMaxLoggedRequests, a negative number keeps no log (counts are kept anyway).
 	MaxLoggedRequests int
+	// Wrap, when set, wraps the API handler the TLS server serves behind the proxy, for a
+	// harness that records or spoils what passes (Handler stays the unwrapped API).
+	Wrap func(api http.Handler) http.Handler
 }
 
 // Server is a running fake Konnect: a TLS server for the Konnect API and a CONNECT proxy
@@ -169,8 +172,12 @@ func Start(opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 
+	served := s.api
+	if opts.Wrap != nil {
+		served = opts.Wrap(s.api)
+	}
 	s.httpSrv = &http.Server{
-		Handler: s.api,
+		Handler: served,
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{certs.serving},
 			MinVersion:   tls.VersionTLS12,

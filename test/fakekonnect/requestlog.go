@@ -137,12 +137,12 @@ func (s *Server) DroppedRequests() int64 {
 
 func (e *Request) matches(method, pathPattern string) bool {
 	return (method == "" || strings.EqualFold(method, e.Method)) &&
-		(pathPattern == "" || pathMatches(pathPattern, e.Path))
+		(pathPattern == "" || PathMatches(pathPattern, e.Path))
 }
 
-// pathMatches reports whether path matches pattern segment by segment, "*" matching any one
+// PathMatches reports whether path matches pattern segment by segment, "*" matching any one
 // non-empty segment.
-func pathMatches(pattern, path string) bool {
+func PathMatches(pattern, path string) bool {
 	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
 	if len(ps) != len(xs) {
 		return false
@@ -158,20 +158,24 @@ func pathMatches(pattern, path string) bool {
 	return true
 }
 
-// statusWriter remembers the status code of the answer written through it, for the log.
-type statusWriter struct {
+// StatusWriter remembers the status code of the answer written through it (the request log's,
+// and a harness's that wraps the API: Options.Wrap).
+type StatusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+// Status is the status code written so far, 0 before any.
+func (w *StatusWriter) Status() int { return w.status }
+
+func (w *StatusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(p []byte) (int, error) {
+func (w *StatusWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -179,4 +183,4 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer, to flush.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

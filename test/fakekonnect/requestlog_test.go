@@ -203,8 +203,8 @@ func TestPathMatches(t *testing.T) {
 		{"/v3/organizations/me", "/v3/organizations/me", true},
 		{"/v3/organizations/me", "/v3/organizations/you", false},
 	} {
-		if got := pathMatches(c.pattern, c.path); got != c.want {
-			t.Errorf("pathMatches(%q, %q) = %t, want %t", c.pattern, c.path, got, c.want)
+		if got := PathMatches(c.pattern, c.path); got != c.want {
+			t.Errorf("PathMatches(%q, %q) = %t, want %t", c.pattern, c.path, got, c.want)
 		}
 	}
 }

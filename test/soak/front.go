@@ -1,7 +1,7 @@
 package soak
 
-// The front: the in-process fake Konnect's API (fakekonnect.Server.Handler) served on a TLS
-// server and CONNECT proxy of the soak's own, so that every write a controller sends is
+// The front: a wrapper around the fake Konnect's API (fakekonnect.Options.Wrap), served by the
+// fake's own TLS server behind its CONNECT proxy, so that every write a controller sends is
 // recorded with what its body says — the k8s-uid label of a created control plane, the
 // fingerprint of a registered certificate — which the fake's own request log does not keep.
 // Everything else (behaviors, counts, the request log) is the fake's, unchanged. The front
@@ -9,28 +9,16 @@ package soak
 // which the fake's spoiling modes cannot do for the 204 of a DELETE.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -97,87 +85,35 @@ type cutRule struct {
 }
 
 func (r cutRule) matches(method, path string) bool {
-	return isWriteMethod(method) && (r.Method == "" || r.Method == method) && (r.Path == "" || pathMatches(r.Path, path))
+	return isWriteMethod(method) && (r.Method == "" || r.Method == method) && (r.Path == "" || fakekonnect.PathMatches(r.Path, path))
 }
 
-// front serves the fake's API over TLS behind a CONNECT proxy, recording writes.
+// front wraps the fake's API, recording writes.
 type front struct {
-	fake    *fakekonnect.Server
-	api     http.Handler
-	admin   http.Handler
-	caFile  string
-	tlsLn   net.Listener
-	proxyLn net.Listener
-	srv     *http.Server
+	fake  *fakekonnect.Server
+	api   http.Handler
+	admin http.Handler
 
 	onWrite func(konnectWrite)
 
 	mu     sync.Mutex
 	writes []konnectWrite
 	cut    *cutRule
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
 }
 
-// startFront starts the front for fake, writing its CA into dir.
-func startFront(fake *fakekonnect.Server, dir string) (*front, error) {
-	caPEM, serving, err := frontCertificates()
+// startFakeKonnect starts the fake Konnect in this process, its CA written into dir, with the
+// front wrapped around its API.
+func startFakeKonnect(dir string) (*fakekonnect.Server, *front, error) {
+	f := &front{}
+	fake, err := fakekonnect.Start(fakekonnect.Options{Dir: dir, Wrap: func(api http.Handler) http.Handler {
+		f.api = api
+		return f
+	}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	f := &front{fake: fake, api: fake.Handler(), admin: fake.AdminHandler(), conns: map[net.Conn]struct{}{}}
-	f.caFile = filepath.Join(dir, "soak-ca.pem")
-	if err := os.WriteFile(f.caFile, caPEM, 0o644); err != nil {
-		return nil, err
-	}
-	if f.tlsLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		return nil, err
-	}
-	if f.proxyLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		f.tlsLn.Close()
-		return nil, err
-	}
-	f.srv = &http.Server{
-		Handler:           f,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{serving}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
-	}
-	f.wg.Add(2)
-	go func() {
-		defer f.wg.Done()
-		_ = f.srv.ServeTLS(f.tlsLn, "", "")
-	}()
-	go func() {
-		defer f.wg.Done()
-		f.acceptProxy()
-	}()
-	return f, nil
-}
-
-// Env is the environment that sends a controller's Konnect traffic to the front.
-func (f *front) Env() []string {
-	proxy := "http://" + f.proxyLn.Addr().String()
-	const noProxy = "127.0.0.1,localhost"
-	return []string{
-		"HTTPS_PROXY=" + proxy, "https_proxy=" + proxy,
-		"NO_PROXY=" + noProxy, "no_proxy=" + noProxy,
-		"SSL_CERT_FILE=" + f.caFile,
-	}
-}
-
-// close stops the proxy and the TLS server and waits for their goroutines.
-func (f *front) close() {
-	f.mu.Lock()
-	f.closed = true
-	f.proxyLn.Close()
-	for c := range f.conns {
-		c.Close()
-	}
-	f.mu.Unlock()
-	_ = f.srv.Close()
-	f.wg.Wait()
+	f.fake, f.admin = fake, fake.AdminHandler()
+	return fake, f, nil
 }
 
 // setCut sets (nil: clears) the rule by which answers to writes are lost.
@@ -204,7 +140,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec := konnectWrite{
 		At: time.Now(), Method: r.Method, Host: r.Host, Path: r.URL.Path,
-		Token: fakekonnect.ShortTokenHash(bearer(r.Header.Get("Authorization"))),
+		Token: fakekonnect.ShortTokenHash(fakekonnect.BearerToken(r.Header.Get("Authorization"))),
 	}
 	seg := strings.Split(strings.TrimPrefix(r.URL.Path, "/v2/control-planes"), "/")
 	if len(seg) >= 2 {
@@ -256,9 +192,9 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(buf.Body.Bytes())
 		return
 	}
-	sw := &statusRecorder{ResponseWriter: w}
+	sw := &fakekonnect.StatusWriter{ResponseWriter: w}
 	defer func() {
-		rec.Status = sw.status
+		rec.Status = sw.Status()
 		f.finish(&rec)
 	}()
 	f.api.ServeHTTP(sw, r)
@@ -324,145 +260,6 @@ func (f *front) call(method, region, path, token string, body any) (int, []byte)
 	return rec.Code, rec.Body.Bytes()
 }
 
-// statusRecorder remembers the status code written through it.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// acceptProxy is the CONNECT proxy: it tunnels *.konghq.com:443 to the TLS server.
-func (f *front) acceptProxy() {
-	for {
-		c, err := f.proxyLn.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		if !f.track(c) {
-			c.Close()
-			return
-		}
-		go f.tunnel(c)
-	}
-}
-
-func (f *front) track(c net.Conn) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return false
-	}
-	f.conns[c] = struct{}{}
-	f.wg.Add(1)
-	return true
-}
-
-func (f *front) untrack(c net.Conn) {
-	c.Close()
-	f.mu.Lock()
-	delete(f.conns, c)
-	f.mu.Unlock()
-	f.wg.Done()
-}
-
-func (f *front) tunnel(c net.Conn) {
-	defer f.untrack(c)
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
-	req, err := http.ReadRequest(br)
-	if err != nil {
-		return
-	}
-	host, port, _ := net.SplitHostPort(req.URL.Host)
-	if req.Method != http.MethodConnect || port != "443" || !strings.HasSuffix(strings.ToLower(host), ".konghq.com") {
-		_, _ = io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-		return
-	}
-	_ = c.SetReadDeadline(time.Time{})
-	up, err := net.DialTimeout("tcp", f.tlsLn.Addr().String(), 5*time.Second)
-	if err != nil {
-		_, _ = io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-		return
-	}
-	if !f.track(up) {
-		up.Close()
-		return
-	}
-	defer f.untrack(up)
-	if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
-		return
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = io.Copy(up, br)
-		up.Close()
-		c.Close()
-	}()
-	_, _ = io.Copy(c, up)
-	c.Close()
-	up.Close()
-	<-done
-}
-
-// frontCertificates makes a throwaway CA and a serving certificate for the Konnect hosts.
-func frontCertificates() (caPEM []byte, serving tls.Certificate, err error) {
-	now := time.Now()
-	serial := func() *big.Int {
-		n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-		return n.Add(n, big.NewInt(1))
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, serving, err
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: serial(), Subject: pkix.Name{CommonName: "konnect soak throwaway CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(14 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, serving, err
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, serving, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(), Subject: pkix.Name{CommonName: "global.api.konghq.com"},
-		DNSNames:  []string{"*.api.konghq.com", "global.api.konghq.com", "*.konghq.com"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(14 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, serving, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
-}
-
 // pemFingerprint is the hex SHA-256 of the DER of the first PEM block, "" if there is none.
 func pemFingerprint(p string) string {
 	block, _ := pem.Decode([]byte(p))
@@ -473,36 +270,10 @@ func pemFingerprint(p string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func bearer(h string) string {
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(tok)
-}
-
 func isWriteMethod(m string) bool {
 	switch m {
 	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 		return true
 	}
 	return false
-}
-
-// pathMatches matches a path against a pattern segment by segment, "*" matching one
-// non-empty segment (as the fake's request log does).
-func pathMatches(pattern, path string) bool {
-	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
-	if len(ps) != len(xs) {
-		return false
-	}
-	for i := range ps {
-		if ps[i] == "*" && xs[i] != "" {
-			continue
-		}
-		if ps[i] != xs[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
 // TestFrontRecordsWrites: the front records what the oracle's create check reads — the k8s-uid
@@ -15,17 +13,12 @@ import (
 // answer after the change took effect when told to.
 func TestFrontRecordsWrites(t *testing.T) {
 	dir := t.TempDir()
-	fake, err := fakekonnect.Start(fakekonnect.Options{Dir: dir})
+	fake, fr, err := startFakeKonnect(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fake.Close()
 	fake.AddToken(testToken, orgA)
-	fr, err := startFront(fake, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fr.close()
 
 	create := func(name string) (code int, panicked bool) {
 		defer func() {

@@ -21,7 +21,6 @@ import (
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
 // Config says how to run the soak.
@@ -124,16 +123,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (sum Summary, err error
 		}
 	}()
 	logf("control plane up: %s (etcd, kube-apiserver, kube-controller-manager)", cp.APIServerURL())
-	fake, err := fakekonnect.Start(fakekonnect.Options{Dir: work})
+	fake, fr, err := startFakeKonnect(work)
 	if err != nil {
 		return sum, err
 	}
 	defer fake.Close()
-	fr, err := startFront(fake, work)
-	if err != nil {
-		return sum, err
-	}
-	defer fr.close()
 
 	restCfg := cp.RESTConfig()
 	restCfg.QPS = -1
@@ -185,7 +179,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (sum Summary, err error
 		"--leader-elect-lease-duration=6s", "--leader-elect-renew-deadline=4s", "--leader-elect-retry-period=1s",
 	}
 	args = append(args, cfg.ExtraArgs...)
-	fl := newFleet(j, kube, cfg.Replicas, framework.ControllerOptions{Kubeconfig: cp.KubeconfigPath(), Env: fr.Env(), Args: args}, filepath.Join(work, "logs"))
+	fl := newFleet(j, kube, cfg.Replicas, framework.ControllerOptions{Kubeconfig: cp.KubeconfigPath(), Env: fake.Env(), Args: args}, filepath.Join(work, "logs"))
 	if err := fl.startAll(); err != nil {
 		return sum, err
 	}
