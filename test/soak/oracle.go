@@ -482,8 +482,9 @@ func checkStuckObjects(s *Snapshot, r *Result) {
 }
 
 // configHolder names what keeps a configuration (being deleted) in use, "" if nothing: a
-// control plane that names it (from another namespace only with a grant, unless it is itself
-// being deleted with a clean-up owed), or an extension whose registration needs its token.
+// control plane that names it (from another namespace only with a grant, unless it owes a
+// clean-up in Konnect: an Origin with the cleanup finalizer, live or being deleted), or an
+// extension whose registration needs its token.
 func (s *Snapshot) configHolder(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) string {
 	for _, k := range sortedKeys(s.Planes) {
 		p := s.Planes[k]
@@ -495,11 +496,11 @@ func (s *Snapshot) configHolder(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration
 		if ref.Name != cfg.Name || refNs != cfg.Namespace {
 			continue
 		}
-		cleaning := p.DeletionTimestamp != nil && slices.Contains(p.Finalizers, finalizerCleanup)
-		if p.DeletionTimestamp != nil && !cleaning {
+		owes := slices.Contains(p.Finalizers, finalizerCleanup) && !isMirror(p)
+		if p.DeletionTimestamp != nil && !owes {
 			continue
 		}
-		if refNs != p.Namespace && !cleaning && !s.permits(refNs, groupKonnect, "KonnectGatewayControlPlane", p.Namespace, groupKonnect, "KonnectAPIAuthConfiguration", ref.Name) {
+		if refNs != p.Namespace && !owes && !s.permits(refNs, groupKonnect, "KonnectGatewayControlPlane", p.Namespace, groupKonnect, "KonnectAPIAuthConfiguration", ref.Name) {
 			continue
 		}
 		return fmt.Sprintf("KonnectGatewayControlPlane %s/%s uses it", p.Namespace, p.Name)
@@ -522,14 +523,15 @@ func (s *Snapshot) configHolder(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration
 }
 
 // secretHolder names the configuration that keeps a token Secret (being deleted) in use, "" if
-// none: one that names it and is live (from another namespace only with a grant), or is held.
+// none: one that names it and is live (from another namespace only with a grant), or that
+// owes a clean-up (whatever the grants say).
 func (s *Snapshot) secretHolder(ns, name string) string {
 	for _, k := range sortedKeys(s.Configs) {
 		cfg := s.Configs[k]
 		if cfg.Spec.SecretRef == nil || cfg.Spec.SecretRef.Name != name || cmpOr(cfg.Spec.SecretRef.Namespace, cfg.Namespace) != ns {
 			continue
 		}
-		held := heldForCleanup(cfg)
+		held := owesCleanup(cfg)
 		if cfg.DeletionTimestamp != nil && !held {
 			continue
 		}

@@ -103,6 +103,20 @@ func TestOracleHealthyWorldPasses(t *testing.T) {
 	}
 }
 
+// crossNamespacePlane moves the control plane of the healthy world (and no extension) into
+// namespace "b", its authRef still naming the configuration in "a", and returns it.
+func crossNamespacePlane(s *Snapshot) *konnectv1alpha2.KonnectGatewayControlPlane {
+	p := s.Planes["a/cp"]
+	delete(s.Planes, "a/cp")
+	p.Namespace = "b"
+	p.Spec.KonnectConfiguration.APIAuthConfigurationRef.Namespace = ptr.To("a")
+	s.Planes["b/cp"] = p
+	delete(s.Exts, "a/ext")
+	s.Konnect[0].Certificates = nil
+	s.Namespaces["b"] = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b"}}
+	return p
+}
+
 // TestOracleCatches breaks one invariant at a time and expects its check to fail.
 func TestOracleCatches(t *testing.T) {
 	old := metav1.NewTime(time.Now().Add(-time.Hour))
@@ -189,14 +203,8 @@ func TestOracleCatches(t *testing.T) {
 			s.Configs["a/auth"].DeletionTimestamp = &old
 		}},
 		{"a configuration held across namespaces without a grant", checkStuck, "konnectapiauth-in-use", func(s *Snapshot, _ string) {
-			delete(s.Exts, "a/ext")
-			s.Konnect[0].Certificates = nil
-			p := s.Planes["a/cp"]
-			delete(s.Planes, "a/cp")
-			p.Namespace = "b"
-			p.Spec.KonnectConfiguration.APIAuthConfigurationRef.Namespace = ptr.To("a")
-			s.Planes["b/cp"] = p
-			s.Namespaces["b"] = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b"}}
+			// A control plane that never made anything in Konnect owes no clean-up.
+			crossNamespacePlane(s).Finalizers = nil
 			s.Configs["a/auth"].DeletionTimestamp = &old
 		}},
 		{"a token Secret stuck", checkStuck, "secret-in-use", func(s *Snapshot, _ string) {
@@ -268,15 +276,20 @@ func TestOracleAccepts(t *testing.T) {
 		{"a legitimate flip", func(s *Snapshot) {
 			s.Flips = []flip{{Kind: "KonnectAPIAuthConfiguration", Namespace: "a", Name: "auth", Legit: true}}
 		}, ""},
+		// A revoked grant stops new use, not the clean-up a control plane owes in Konnect.
+		{"a cross-namespace control plane that owes a clean-up, without a grant", func(s *Snapshot) {
+			crossNamespacePlane(s)
+			s.Configs["a/auth"].DeletionTimestamp = &old
+		}, "is held"},
+		{"a cross-namespace Secret of a configuration that owes a clean-up, without a grant", func(s *Snapshot) {
+			s.Configs["a/auth"].Spec.SecretRef.Namespace = "vault"
+			s.Secrets["vault/token"] = s.Secrets["a/token"]
+			s.Secrets["vault/token"].Namespace = "vault"
+			delete(s.Secrets, "a/token")
+			s.Secrets["vault/token"].DeletionTimestamp = &old
+		}, "Secret vault/token is held"},
 		{"a grant that permits a cross-namespace control plane", func(s *Snapshot) {
-			p := s.Planes["a/cp"]
-			delete(s.Planes, "a/cp")
-			p.Namespace = "b"
-			p.Spec.KonnectConfiguration.APIAuthConfigurationRef.Namespace = ptr.To("a")
-			s.Planes["b/cp"] = p
-			delete(s.Exts, "a/ext")
-			s.Konnect[0].Certificates = nil
-			s.Namespaces["b"] = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b"}}
+			crossNamespacePlane(s)
 			s.Grants["a"] = []*configurationv1alpha1.KongReferenceGrant{{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "a"},
 				Spec: configurationv1alpha1.KongReferenceGrantSpec{
 					From: []configurationv1alpha1.ReferenceGrantFrom{{Group: groupKonnect, Kind: "KonnectGatewayControlPlane", Namespace: "b"}},

@@ -171,10 +171,15 @@ func (v *View) permits(toNamespace, fromGroup, fromKind, fromNamespace, toGroup,
 	return false
 }
 
-// heldForCleanup: a configuration being deleted that still carries the in-use finalizer is
-// still usable (the controller keeps it for a clean-up that is owed).
+// owesCleanup: a configuration that carries the in-use finalizer is needed for a clean-up in
+// Konnect; it holds its Secret whatever the grants say, live or being deleted.
+func owesCleanup(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) bool {
+	return slices.Contains(cfg.Finalizers, finalizerAuthInUse)
+}
+
+// heldForCleanup: a configuration being deleted that owes a clean-up is still usable.
 func heldForCleanup(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) bool {
-	return cfg.DeletionTimestamp != nil && slices.Contains(cfg.Finalizers, finalizerAuthInUse)
+	return cfg.DeletionTimestamp != nil && owesCleanup(cfg)
 }
 
 // regionOf returns the region a serverURL names: "us" for us.api.konghq.com.
