@@ -82,13 +82,15 @@ fuzz: ## Run each fuzz target briefly on top of its committed seed corpus.
 	go test -run='^$$' -fuzz='^FuzzSecretToken$$' -fuzztime=$(FUZZTIME) ./pkg/controller/credentials
 
 .PHONY: test
-test: test-tools build verify ## Everything: generated-code check, unit, fuzz and end-to-end tests against a real apiserver.
+test: test-tools build verify ## Everything: generated-code check, unit, fuzz and end-to-end tests against a real apiserver, and a 2-minute soak.
 	go test $(GO_TEST_FLAGS) ./cmd/... ./pkg/...
 	# One end-to-end package at a time: each runs its own apiserver, and on two cores timing-
 	# sensitive fault tests are more reliable when they do not share the CPUs. test/e2e/chart
 	# uses bin/helm (built by test-tools); test/e2e/image runs make image twice.
 	go test $(GO_TEST_FLAGS) -p 1 ./test/...
 	$(MAKE) fuzz
+	# The chaos soak, two minutes with seed 1 (make soak runs the 15-minute form).
+	$(MAKE) soak-short
 
 .PHONY: demo
 demo: demo-tools build ## Run the product on a local control plane: apiserver, controller, Konnect (fake unless KONNECT_TOKEN is set).
