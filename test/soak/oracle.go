@@ -454,26 +454,37 @@ func checkStuckObjects(s *Snapshot, r *Result) {
 		if !old(ns) {
 			continue
 		}
+		// What is left in it; held: every one of those is held by a live object elsewhere that
+		// owes a clean-up in Konnect with it, and the namespace rightly waits for it.
 		var left []string
+		held := true
 		for _, k := range sortedKeys(s.Secrets) {
 			if sec := s.Secrets[k]; sec.Namespace == name {
 				left = append(left, fmt.Sprintf("Secret %s %v", sec.Name, sec.Finalizers))
+				held = held && s.secretHolder(sec.Namespace, sec.Name) != ""
 			}
 		}
 		for _, k := range sortedKeys(s.Configs) {
 			if c := s.Configs[k]; c.Namespace == name {
 				left = append(left, fmt.Sprintf("KonnectAPIAuthConfiguration %s %v", c.Name, c.Finalizers))
+				held = held && s.configHolder(c) != ""
 			}
 		}
 		for _, k := range sortedKeys(s.Planes) {
 			if p := s.Planes[k]; p.Namespace == name {
 				left = append(left, fmt.Sprintf("KonnectGatewayControlPlane %s %v", p.Name, p.Finalizers))
+				held = false
 			}
 		}
 		for _, k := range sortedKeys(s.Exts) {
 			if e := s.Exts[k]; e.Namespace == name {
 				left = append(left, fmt.Sprintf("KonnectExtension %s %v", e.Name, e.Finalizers))
+				held = false
 			}
+		}
+		if held && len(left) > 0 {
+			r.Notes = append(r.Notes, fmt.Sprintf("Namespace %s waits for what holds its content: %s", name, strings.Join(left, "; ")))
+			continue
 		}
 		r.Violations = append(r.Violations, Violation{Check: checkStuck, Object: "Namespace " + name,
 			Detail: fmt.Sprintf("Terminating since %s; left in it: %s", ns.DeletionTimestamp.Format("15:04:05"), strings.Join(left, "; ")),

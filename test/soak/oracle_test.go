@@ -288,6 +288,13 @@ func TestOracleAccepts(t *testing.T) {
 			delete(s.Secrets, "a/token")
 			s.Secrets["vault/token"].DeletionTimestamp = &old
 		}, "Secret vault/token is held"},
+		{"a namespace whose configuration a control plane elsewhere owes a clean-up with", func(s *Snapshot) {
+			crossNamespacePlane(s)
+			delete(s.Secrets, "a/dp") // no finalizer: gone with the namespace
+			s.Configs["a/auth"].DeletionTimestamp = &old
+			s.Secrets["a/token"].DeletionTimestamp = &old
+			s.Namespaces["a"].DeletionTimestamp = &old
+		}, "Namespace a waits for what holds its content"},
 		{"a grant that permits a cross-namespace control plane", func(s *Snapshot) {
 			crossNamespacePlane(s)
 			s.Grants["a"] = []*configurationv1alpha1.KongReferenceGrant{{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "a"},
