@@ -37,66 +37,23 @@ func parseRegistration(s string) registration {
 	return registration{controlPlaneID: parts[0], certificateID: parts[1], fingerprint: parts[2]}
 }
 
-// register makes sure the certificate is registered with the control plane (LIST first; CREATE
-// only when it is not there) and that a certificate it replaced is removed from Konnect. It
+// register makes sure the certificate is registered with the control plane (ensureRegistered)
+// and that a certificate it replaced is removed from Konnect, and records the registration. It
 // decides DataPlaneCertificateProvisioned. konnectErr is a transient Konnect failure, to be
 // retried with backoff; err is an API-server write that failed.
-//
-// With staging set, it only registers the certificate (a staged renewal): the one it replaces
-// stays registered and recorded, because the data plane still uses it.
 func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
-	cert *certificate, conds conditions, staging bool, authRef string) (konnectErr, err error) {
+	cert *certificate, conds conditions, authRef string) (konnectErr, err error) {
 	logger := klog.FromContext(ctx)
 	key := cache.MetaObjectToName(ext)
 	old := parseRegistration(ext.Annotations[CertificateAnnotation])
 	fp := fingerprint(cert.cert)
-	provisioned := func(id string) {
-		conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionTrue, konnectv1alpha2.ReasonProvisioned,
-			fmt.Sprintf("The certificate in Secret %s (SHA-256 %s…) is registered with control plane %s as %s", cert.secretName, fp[:16], cpID, id))
-	}
 	if old.controlPlaneID == cpID && old.fingerprint == fp && c.recentlyVerified(key, old.String()) {
-		provisioned(old.certificateID)
+		setProvisioned(conds, cert, cpID, old.certificateID)
 		return nil, nil
 	}
-
-	failed := func(apiErr error) (error, error) {
-		status := metav1.ConditionFalse
-		if konnect.IsTransient(apiErr) {
-			status = metav1.ConditionUnknown
-		}
-		conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, status, konnectv1alpha2.ReasonKonnectAPIOpFailed, apiErr.Error())
-		if konnect.IsTransient(apiErr) {
-			return apiErr, nil
-		}
-		// A definitive refusal is not hammered: it is tried again at the next re-sync.
-		return nil, nil
-	}
-
-	registered, err := c.api.ListDataPlaneCertificates(ctx, auth, cpID)
-	if err != nil {
-		return failed(err)
-	}
-	id := ""
-	for _, r := range registered {
-		if sameCertificate(r.Cert, cert.cert) {
-			id = r.ID
-			break
-		}
-	}
+	id, konnectErr := c.ensureRegistered(ctx, ext, auth, cpID, cert, conds)
 	if id == "" {
-		created, err := c.api.CreateDataPlaneCertificate(ctx, auth, cpID, certificatePEM(cert.cert))
-		if err != nil {
-			return failed(err)
-		}
-		id = created.ID
-		logger.V(2).Info("Registered the data-plane certificate", "controlPlaneID", cpID, "certificateID", id)
-		c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRegistered",
-			"Registered the certificate in Secret %s with control plane %s as %s", cert.secretName, cpID, id)
-	}
-
-	if staging {
-		provisioned(id)
-		return nil, nil
+		return konnectErr, nil
 	}
 
 	// The certificate this one replaced on the same control plane (a renewal, a changed Manual
@@ -112,7 +69,6 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 	if old.certificateID != "" && old.certificateID != id && old.controlPlaneID == cpID && c.otherUser(ext, old) == "" {
 		if err := c.api.DeleteDataPlaneCertificate(ctx, auth, cpID, old.certificateID); err != nil && !konnect.IsNotFound(err) {
 			logger.V(2).Info("Removing the replaced data-plane certificate failed; trying again later", "controlPlaneID", cpID, "certificateID", old.certificateID, "err", err)
-			provisioned(id)
 			if konnect.IsTransient(err) {
 				return err, nil
 			}
@@ -131,8 +87,56 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 		}
 	}
 	c.markVerified(key, now.String())
-	provisioned(id)
 	return nil, nil
+}
+
+// ensureRegistered registers the certificate with the control plane unless Konnect holds it
+// already (LIST first; CREATE only when it is not there), and sets DataPlaneCertificateProvisioned
+// from the outcome. It returns the certificate's id in Konnect, "" when Konnect failed (with the
+// failure when it is transient). A staged renewal is registered with it alone: the certificate
+// it replaces stays registered and recorded while the data plane still uses it.
+func (c *Controller) ensureRegistered(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
+	cert *certificate, conds conditions) (id string, konnectErr error) {
+	failed := func(apiErr error) (string, error) {
+		status := metav1.ConditionFalse
+		if konnect.IsTransient(apiErr) {
+			status = metav1.ConditionUnknown
+		}
+		conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, status, konnectv1alpha2.ReasonKonnectAPIOpFailed, apiErr.Error())
+		if konnect.IsTransient(apiErr) {
+			return "", apiErr
+		}
+		// A definitive refusal is not hammered: it is tried again at the next re-sync.
+		return "", nil
+	}
+	registered, err := c.api.ListDataPlaneCertificates(ctx, auth, cpID)
+	if err != nil {
+		return failed(err)
+	}
+	for _, r := range registered {
+		if sameCertificate(r.Cert, cert.cert) {
+			id = r.ID
+			break
+		}
+	}
+	if id == "" {
+		created, err := c.api.CreateDataPlaneCertificate(ctx, auth, cpID, certificatePEM(cert.cert))
+		if err != nil {
+			return failed(err)
+		}
+		id = created.ID
+		klog.FromContext(ctx).V(2).Info("Registered the data-plane certificate", "controlPlaneID", cpID, "certificateID", id)
+		c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRegistered",
+			"Registered the certificate in Secret %s with control plane %s as %s", cert.secretName, cpID, id)
+	}
+	setProvisioned(conds, cert, cpID, id)
+	return id, nil
+}
+
+// setProvisioned records in conds that the certificate is registered with the control plane as id.
+func setProvisioned(conds conditions, cert *certificate, cpID, id string) {
+	conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionTrue, konnectv1alpha2.ReasonProvisioned,
+		fmt.Sprintf("The certificate in Secret %s (SHA-256 %s…) is registered with control plane %s as %s", cert.secretName, fingerprint(cert.cert)[:16], cpID, id))
 }
 
 func (c *Controller) recentlyVerified(key cache.ObjectName, annotation string) bool {

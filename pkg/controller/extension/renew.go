@@ -51,15 +51,13 @@ func (c *Controller) stageRenewal(ctx context.Context, ext *konnectv1alpha2.Konn
 // renew registers the staged certificate with the control plane, then puts it in place in the
 // Secret, and returns it as the extension's certificate. Until Konnect holds it (konnectErr, or
 // a refusal recorded in conds) the live certificate stays in place and is returned.
-func (c *Controller) renew(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, authRef, cpID string,
+func (c *Controller) renew(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
 	cert *certificate, conds conditions) (*certificate, error, error) {
 	next := &certificate{cert: cert.next.cert, secretName: cert.secretName}
-	konnectErr, err := c.register(ctx, ext, auth, cpID, next, conds, true, authRef)
-	if err != nil || konnectErr != nil {
-		return cert, konnectErr, err
-	}
-	if provisioned, ok := conds[konnectv1alpha2.ConditionDataPlaneCertificateProvisioned]; !ok || provisioned.Status != metav1.ConditionTrue {
-		return cert, nil, nil // refused: the live certificate stays, and the refusal is reported
+	id, konnectErr := c.ensureRegistered(ctx, ext, auth, cpID, next, conds)
+	if id == "" {
+		// Konnect failed or refused: the live certificate stays, and the failure is reported.
+		return cert, konnectErr, nil
 	}
 	updated := cert.secret.DeepCopy()
 	updated.Data = maps.Clone(cert.secret.Data)

@@ -116,14 +116,14 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 		// A staged renewal is registered first and only then put in place (renew.go).
 		konnectErr, err := error(nil), error(nil)
 		if cert.next != nil {
-			if cert, konnectErr, err = c.renew(ctx, ext, *auth, authRefOf(ext, status), cp.Status.ID, cert, conds); err != nil {
+			if cert, konnectErr, err = c.renew(ctx, ext, *auth, cp.Status.ID, cert, conds); err != nil {
 				return objpatch.WriteFailed(ctx, err)
 			}
 		}
 		registered := parseRegistration(ext.Annotations[CertificateAnnotation])
 		unchanged := registered.controlPlaneID == cp.Status.ID && registered.fingerprint == fingerprint(cert.cert)
 		if konnectErr == nil {
-			konnectErr, err = c.register(ctx, ext, *auth, cp.Status.ID, cert, conds, false, authRefOf(ext, status))
+			konnectErr, err = c.register(ctx, ext, *auth, cp.Status.ID, cert, conds, authRefOf(ext, status))
 		}
 		if err != nil {
 			return objpatch.WriteFailed(ctx, err)
