@@ -454,31 +454,23 @@ func checkStuckObjects(s *Snapshot, r *Result) {
 		if !old(ns) {
 			continue
 		}
-		var left []string
-		for _, k := range sortedKeys(s.Secrets) {
-			if sec := s.Secrets[k]; sec.Namespace == name {
-				left = append(left, fmt.Sprintf("Secret %s %v", sec.Name, sec.Finalizers))
-			}
-		}
-		for _, k := range sortedKeys(s.Configs) {
-			if c := s.Configs[k]; c.Namespace == name {
-				left = append(left, fmt.Sprintf("KonnectAPIAuthConfiguration %s %v", c.Name, c.Finalizers))
-			}
-		}
-		for _, k := range sortedKeys(s.Planes) {
-			if p := s.Planes[k]; p.Namespace == name {
-				left = append(left, fmt.Sprintf("KonnectGatewayControlPlane %s %v", p.Name, p.Finalizers))
-			}
-		}
-		for _, k := range sortedKeys(s.Exts) {
-			if e := s.Exts[k]; e.Namespace == name {
-				left = append(left, fmt.Sprintf("KonnectExtension %s %v", e.Name, e.Finalizers))
-			}
-		}
+		left := slices.Concat(leftIn(name, "Secret", s.Secrets), leftIn(name, "KonnectAPIAuthConfiguration", s.Configs),
+			leftIn(name, "KonnectGatewayControlPlane", s.Planes), leftIn(name, "KonnectExtension", s.Exts))
 		r.Violations = append(r.Violations, Violation{Check: checkStuck, Object: "Namespace " + name,
 			Detail: fmt.Sprintf("Terminating since %s; left in it: %s", ns.DeletionTimestamp.Format("15:04:05"), strings.Join(left, "; ")),
 			Keys:   []string{keyNamespace(name)}})
 	}
+}
+
+// leftIn describes the objects of m in namespace ns, each as "kind name [finalizers]".
+func leftIn[T metav1.Object](ns, kind string, m map[string]T) []string {
+	var out []string
+	for _, k := range sortedKeys(m) {
+		if o := m[k]; o.GetNamespace() == ns {
+			out = append(out, fmt.Sprintf("%s %s %v", kind, o.GetName(), o.GetFinalizers()))
+		}
+	}
+	return out
 }
 
 // configHolder names what keeps a configuration (being deleted) in use, "" if nothing: a
