@@ -26,10 +26,6 @@ type certificates struct {
 // newCertificates generates a fresh ECDSA P-256 CA and a serving certificate for
 // servingNames, both valid from an hour ago for a week. Nothing is written to disk here.
 func newCertificates(now time.Time) (*certificates, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generating CA key: %w", err)
-	}
 	caTemplate := &x509.Certificate{
 		SerialNumber:          randomSerial(),
 		Subject:               pkix.Name{Organization: []string{"fakekonnect"}, CommonName: "fakekonnect throwaway test CA"},
@@ -40,19 +36,11 @@ func newCertificates(now time.Time) (*certificates, error) {
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
+	caKey, caCert, err := issue("CA", caTemplate, nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("creating CA certificate: %w", err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, fmt.Errorf("parsing CA certificate: %w", err)
+		return nil, err
 	}
 
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generating serving key: %w", err)
-	}
 	template := &x509.Certificate{
 		SerialNumber: randomSerial(),
 		Subject:      pkix.Name{Organization: []string{"fakekonnect"}, CommonName: "global.api.konghq.com"},
@@ -62,33 +50,46 @@ func newCertificates(now time.Time) (*certificates, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)
+	key, leaf, err := issue("serving", template, caCert, caKey)
 	if err != nil {
-		return nil, fmt.Errorf("creating serving certificate: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("parsing serving certificate: %w", err)
+		return nil, err
 	}
 
 	return &certificates{
-		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw}),
 		serving: tls.Certificate{
-			Certificate: [][]byte{der},
+			Certificate: [][]byte{leaf.Raw},
 			PrivateKey:  key,
 			Leaf:        leaf,
 		},
 	}, nil
 }
 
+// issue generates a P-256 key and a certificate of template for it, signed by signer with
+// signerKey, or self-signed when signer is nil; what names the certificate in errors.
+func issue(what string, template, signer *x509.Certificate, signerKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, *x509.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generating %s key: %w", what, err)
+	}
+	if signer == nil {
+		signer, signerKey = template, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating %s certificate: %w", what, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parsing %s certificate: %w", what, err)
+	}
+	return key, cert, nil
+}
+
 // ClientCertificate makes a self-signed client certificate for cn, as a data plane's is made
 // (with openssl, or by Kong's operator): what the dp-client-certificates API takes, for tests
 // that register one. It returns the certificate and its key in PEM, and the certificate's DER.
 func ClientCertificate(cn string) (certPEM, keyPEM, der []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("generating client key: %w", err)
-	}
 	now := time.Now()
 	template := &x509.Certificate{
 		SerialNumber: randomSerial(),
@@ -99,9 +100,11 @@ func ClientCertificate(cn string) (certPEM, keyPEM, der []byte, err error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	if der, err = x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key); err != nil {
-		return nil, nil, nil, fmt.Errorf("creating client certificate: %w", err)
+	key, cert, err := issue("client", template, nil, nil)
+	if err != nil {
+		return nil, nil, nil, err
 	}
+	der = cert.Raw
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("encoding client key: %w", err)

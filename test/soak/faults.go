@@ -177,22 +177,32 @@ func (w *world) ownedEntries() []fakekonnect.ControlPlaneEntry {
 	return out
 }
 
-func (w *world) oobDeleteControlPlane(rng *rand.Rand) ([]string, string) {
+// deleteOwned deletes in Konnect one of the control planes of ownedEntries, and records when;
+// it returns that control plane, the journal key of its object and the keys to journal the
+// deletion with (nil when nothing was deleted).
+func (w *world) deleteOwned(rng *rand.Rand) (e fakekonnect.ControlPlaneEntry, key string, keys []string) {
 	entries := w.ownedEntries()
 	if len(entries) == 0 {
-		return nil, ""
+		return e, "", nil
 	}
-	e := pickR(rng, entries)
+	e = pickR(rng, entries)
 	uid := e.ControlPlane.Labels[labelUIDKey]
 	if !w.fake.DeleteControlPlaneDirect(e.ControlPlane.ID) {
-		return nil, ""
+		return e, "", nil
 	}
 	w.mu.Lock()
 	w.directDeletes[uid] = append(w.directDeletes[uid], time.Now())
-	key := w.planeKeyByUID(uid)
+	key = w.planeKeyByUID(uid)
 	w.mu.Unlock()
-	return []string{keyUID(uid), keyKonnectCP(e.ControlPlane.ID), key},
-		fmt.Sprintf("deleted in Konnect: control plane %s %q of %s (with its %d certificates)", e.ControlPlane.ID, e.ControlPlane.Name, key, len(e.Certificates))
+	return e, key, []string{keyUID(uid), keyKonnectCP(e.ControlPlane.ID), key}
+}
+
+func (w *world) oobDeleteControlPlane(rng *rand.Rand) ([]string, string) {
+	e, key, keys := w.deleteOwned(rng)
+	if keys == nil {
+		return nil, ""
+	}
+	return keys, fmt.Sprintf("deleted in Konnect: control plane %s %q of %s (with its %d certificates)", e.ControlPlane.ID, e.ControlPlane.Name, key, len(e.Certificates))
 }
 
 func (w *world) oobRemoveCertificate(rng *rand.Rand) ([]string, string) {
@@ -230,22 +240,12 @@ func (w *world) oobTakeName(rng *rand.Rand) ([]string, string) {
 		org, region := pickR(rng, orgIDs), pickR(rng, regions)
 		return w.squat(org, region, next, nil, "a name the workload will use next")
 	}
-	entries := w.ownedEntries()
-	if len(entries) == 0 {
+	e, key, keys := w.deleteOwned(rng)
+	if keys == nil {
 		return nil, ""
 	}
-	e := pickR(rng, entries)
-	uid := e.ControlPlane.Labels[labelUIDKey]
-	if !w.fake.DeleteControlPlaneDirect(e.ControlPlane.ID) {
-		return nil, ""
-	}
-	w.mu.Lock()
-	w.directDeletes[uid] = append(w.directDeletes[uid], time.Now())
-	key := w.planeKeyByUID(uid)
-	w.mu.Unlock()
-	keys, text := w.squat(e.OrgID, e.Region, e.ControlPlane.Name, []string{keyUID(uid), keyKonnectCP(e.ControlPlane.ID), key},
+	return w.squat(e.OrgID, e.Region, e.ControlPlane.Name, keys,
 		fmt.Sprintf("the name of %s, whose control plane %s was deleted in Konnect first", key, e.ControlPlane.ID))
-	return keys, text
 }
 
 func (w *world) squat(org, region, name string, keys []string, why string) ([]string, string) {

@@ -6,7 +6,6 @@ package soak
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
@@ -44,23 +42,23 @@ var operations = []operation{
 		return 0
 	}, (*world).createNamespace},
 	{"delete-namespace", func(w *world) int { return boolWeight(len(w.namespaces) >= 3, 1) }, (*world).deleteNamespace},
-	{"create-token-secret", func(w *world) int { return fill(len(w.liveSecrets("")), 2*len(w.namespaces), 8) }, (*world).createTokenSecret},
-	{"rotate-token-secret", func(w *world) int { return boolWeight(len(w.liveSecrets("")) > 0, 3) }, (*world).rotateTokenSecret},
-	{"delete-token-secret", func(w *world) int { return boolWeight(len(w.liveSecrets("")) > 0, 1) }, (*world).deleteTokenSecret},
-	{"create-config", func(w *world) int { return fill(len(w.liveConfigs("")), 2*len(w.namespaces), 8) }, (*world).createConfig},
+	{"create-token-secret", func(w *world) int { return fill(len(live(w.secrets, "")), 2*len(w.namespaces), 8) }, (*world).createTokenSecret},
+	{"rotate-token-secret", func(w *world) int { return boolWeight(len(live(w.secrets, "")) > 0, 3) }, (*world).rotateTokenSecret},
+	{"delete-token-secret", func(w *world) int { return boolWeight(len(live(w.secrets, "")) > 0, 1) }, (*world).deleteTokenSecret},
+	{"create-config", func(w *world) int { return fill(len(live(w.configs, "")), 2*len(w.namespaces), 8) }, (*world).createConfig},
 	{"rotate-inline-token", func(w *world) int { return boolWeight(len(w.inlineConfigs()) > 0, 2) }, (*world).rotateInlineToken},
-	{"delete-config", func(w *world) int { return boolWeight(len(w.liveConfigs("")) > 0, 1) }, (*world).deleteConfig},
+	{"delete-config", func(w *world) int { return boolWeight(len(live(w.configs, "")) > 0, 1) }, (*world).deleteConfig},
 	{"create-grant", func(w *world) int { return boolWeight(len(w.unsatisfiedNeeds()) > 0, 3) }, (*world).createGrant},
-	{"delete-grant", func(w *world) int { return boolWeight(len(w.liveGrants("")) > 0, 1) }, (*world).deleteGrant},
-	{"create-origin", func(w *world) int { return fill(len(w.livePlanes("")), 3*len(w.namespaces), 8) }, (*world).createOrigin},
-	{"create-mirror", func(w *world) int { return boolWeight(len(w.liveConfigs("")) > 0, 2) }, (*world).createMirror},
+	{"delete-grant", func(w *world) int { return boolWeight(len(live(w.grants, "")) > 0, 1) }, (*world).deleteGrant},
+	{"create-origin", func(w *world) int { return fill(len(live(w.planes, "")), 3*len(w.namespaces), 8) }, (*world).createOrigin},
+	{"create-mirror", func(w *world) int { return boolWeight(len(live(w.configs, "")) > 0, 2) }, (*world).createMirror},
 	{"rename-control-plane", func(w *world) int { return boolWeight(len(w.origins()) > 0, 3) }, (*world).renamePlane},
 	{"relabel-control-plane", func(w *world) int { return boolWeight(len(w.origins()) > 0, 3) }, (*world).relabelPlane},
-	{"delete-control-plane", func(w *world) int { return boolWeight(len(w.livePlanes("")) > 0, 2) }, (*world).deletePlane},
-	{"create-extension", func(w *world) int { return fill(len(w.liveExts("")), 3*len(w.namespaces), 8) }, (*world).createExtension},
-	{"rotate-certificate-secret", func(w *world) int { return boolWeight(len(w.liveCerts("")) > 0, 2) }, (*world).rotateCertSecret},
-	{"delete-extension", func(w *world) int { return boolWeight(len(w.liveExts("")) > 0, 2) }, (*world).deleteExtension},
-	{"delete-certificate-secret", func(w *world) int { return boolWeight(len(w.liveCerts("")) > 0, 1) }, (*world).deleteCertSecret},
+	{"delete-control-plane", func(w *world) int { return boolWeight(len(live(w.planes, "")) > 0, 2) }, (*world).deletePlane},
+	{"create-extension", func(w *world) int { return fill(len(live(w.exts, "")), 3*len(w.namespaces), 8) }, (*world).createExtension},
+	{"rotate-certificate-secret", func(w *world) int { return boolWeight(len(live(w.certs, "")) > 0, 2) }, (*world).rotateCertSecret},
+	{"delete-extension", func(w *world) int { return boolWeight(len(live(w.exts, "")) > 0, 2) }, (*world).deleteExtension},
+	{"delete-certificate-secret", func(w *world) int { return boolWeight(len(live(w.certs, "")) > 0, 1) }, (*world).deleteCertSecret},
 	{"revoke-token", func(w *world) int { return boolWeight(len(w.heldTokens(true)) > 0, 1) }, (*world).revokeToken},
 	{"restore-token", func(w *world) int { return boolWeight(len(w.heldTokens(false)) > 0, 3) }, (*world).restoreToken},
 }
@@ -127,9 +125,7 @@ func (w *world) step(ctx context.Context) {
 
 func (w *world) createNamespace(ctx context.Context) ([]string, string, error) {
 	name := w.next("soak")
-	c, cancel := opContext(ctx)
-	defer cancel()
-	_, err := w.kube.CoreV1().Namespaces().Create(c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{soakLabel: "true"}}}, metav1.CreateOptions{})
+	_, err := create(ctx, w.kube.CoreV1().Namespaces().Create, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{soakLabel: "true"}}})
 	if err == nil {
 		w.namespaces = append(w.namespaces, name)
 	}
@@ -147,30 +143,24 @@ func (w *world) deleteNamespace(ctx context.Context) ([]string, string, error) {
 	}
 	w.namespaces = slices.DeleteFunc(w.namespaces, func(n string) bool { return n == ns })
 	var gone []string
-	for _, k := range w.liveSecrets(ns) {
-		w.secrets[k].deleted = true
-		keys, gone = append(keys, keySecret(splitNsName(k))), append(gone, "Secret "+k)
+	// dropped adds the records ks, gone with the namespace, to keys and, unless kind is "", to
+	// gone.
+	dropped := func(kind string, key func(ns, name string) string, ks []string) {
+		for _, k := range ks {
+			keys = append(keys, key(splitNsName(k)))
+			if kind != "" {
+				gone = append(gone, kind+" "+k)
+			}
+		}
 	}
-	for _, k := range w.liveConfigs(ns) {
-		w.configs[k].deleted = true
-		keys, gone = append(keys, keyConfig(splitNsName(k))), append(gone, "KonnectAPIAuthConfiguration "+k)
-	}
-	for _, k := range w.liveGrants(ns) {
-		w.grants[k].deleted = true
+	dropped("Secret", keySecret, dropIn(w.secrets, ns))
+	dropped("KonnectAPIAuthConfiguration", keyConfig, dropIn(w.configs, ns))
+	for _, k := range dropIn(w.grants, ns) {
 		keys = append(keys, keyGrant(splitNsName(k)), keyGrants(ns))
 	}
-	for _, k := range w.livePlanes(ns) {
-		w.planes[k].deleted = true
-		keys, gone = append(keys, keyPlane(splitNsName(k))), append(gone, "KonnectGatewayControlPlane "+k)
-	}
-	for _, k := range w.liveExts(ns) {
-		w.exts[k].deleted = true
-		keys, gone = append(keys, keyExt(splitNsName(k))), append(gone, "KonnectExtension "+k)
-	}
-	for _, k := range w.liveCerts(ns) {
-		w.certs[k].deleted = true
-		keys = append(keys, keySecret(splitNsName(k)))
-	}
+	dropped("KonnectGatewayControlPlane", keyPlane, dropIn(w.planes, ns))
+	dropped("KonnectExtension", keyExt, dropIn(w.exts, ns))
+	dropped("", keySecret, dropIn(w.certs, ns)) // certificate Secrets, not listed
 	w.needs = slices.DeleteFunc(w.needs, func(n grantNeed) bool { return n.ns == ns || n.fromNs == ns })
 	return keys, fmt.Sprintf("namespace %s with %d objects (%s)", ns, len(gone), strings.Join(gone, ", ")), nil
 }
@@ -192,9 +182,7 @@ func (w *world) createTokenSecret(ctx context.Context) ([]string, string, error)
 	ns, name, org := pick(w, w.namespaces), w.next("token"), pick(w, orgIDs)
 	token := w.tokenFor(org)
 	keys := []string{keySecret(ns, name), keyToken(fakekonnect.ShortTokenHash(token))}
-	c, cancel := opContext(ctx)
-	defer cancel()
-	if _, err := w.kube.CoreV1().Secrets(ns).Create(c, tokenSecret(ns, name, token), metav1.CreateOptions{}); err != nil {
+	if _, err := create(ctx, w.kube.CoreV1().Secrets(ns).Create, tokenSecret(ns, name, token)); err != nil {
 		return keys, "Secret " + ns + "/" + name, err
 	}
 	w.secrets[nsName(ns, name)] = &tokenSecretRec{ns: ns, name: name, token: token, org: org}
@@ -202,40 +190,38 @@ func (w *world) createTokenSecret(ctx context.Context) ([]string, string, error)
 }
 
 func (w *world) rotateTokenSecret(ctx context.Context) ([]string, string, error) {
-	k := pick(w, w.liveSecrets(""))
-	s := w.secrets[k]
+	k, s := pickLive(w, w.secrets, "")
 	token := w.newTokenLocked(s.org)
 	if others := slices.DeleteFunc(w.tokensOf(s.org, true), func(t string) bool { return t == s.token }); len(others) > 0 && w.chance(0.3) {
 		token = pick(w, others)
 	}
-	keys := []string{keySecret(s.ns, s.name), keyToken(fakekonnect.ShortTokenHash(s.token)), keyToken(fakekonnect.ShortTokenHash(token))}
-	patch, _ := json.Marshal(map[string]any{"data": map[string][]byte{konnectv1alpha1.SecretTokenKey: []byte(token)}})
-	c, cancel := opContext(ctx)
-	defer cancel()
-	if _, err := w.kube.CoreV1().Secrets(s.ns).Patch(c, s.name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return keys, "Secret " + k, err
+	err := mergePatch(ctx, w.kube.CoreV1().Secrets(s.ns).Patch, s.name, map[string]any{"data": map[string][]byte{konnectv1alpha1.SecretTokenKey: []byte(token)}})
+	return retokened("Secret "+k, "token", keySecret(s.ns, s.name), &s.token, token, err)
+}
+
+// retokened says what a change of the token a Secret or configuration holds did (what names
+// the holder, key is its journal key): the holder was patched to hold token instead of *held,
+// and unless that failed (err), now holds it.
+func retokened(what, noun, key string, held *string, token string, err error) ([]string, string, error) {
+	keys := []string{key, keyToken(fakekonnect.ShortTokenHash(*held)), keyToken(fakekonnect.ShortTokenHash(token))}
+	if err != nil {
+		return keys, what, err
 	}
-	text := fmt.Sprintf("Secret %s: token %s → %s", k, fakekonnect.ShortTokenHash(s.token), fakekonnect.ShortTokenHash(token))
-	s.token = token
+	text := fmt.Sprintf("%s: %s %s → %s", what, noun, fakekonnect.ShortTokenHash(*held), fakekonnect.ShortTokenHash(token))
+	*held = token
 	return keys, text, nil
 }
 
 func (w *world) deleteTokenSecret(ctx context.Context) ([]string, string, error) {
-	k := pick(w, w.liveSecrets(""))
-	s := w.secrets[k]
-	c, cancel := opContext(ctx)
-	defer cancel()
-	err := w.kube.CoreV1().Secrets(s.ns).Delete(c, s.name, metav1.DeleteOptions{})
-	if err == nil {
-		s.deleted = true
-	}
+	k, s := pickLive(w, w.secrets, "")
+	err := remove(ctx, w.kube.CoreV1().Secrets(s.ns).Delete, s.name, &s.deleted)
 	return []string{keySecret(s.ns, s.name)}, "Secret " + k, err
 }
 
 // ---- auth configurations
 
 func (w *world) inlineConfigs() []string {
-	return slices.DeleteFunc(w.liveConfigs(""), func(k string) bool { return !w.configs[k].inline })
+	return slices.DeleteFunc(live(w.configs, ""), func(k string) bool { return !w.configs[k].inline })
 }
 
 func (w *world) createConfig(ctx context.Context) ([]string, string, error) {
@@ -247,7 +233,7 @@ func (w *world) createConfig(ctx context.Context) ([]string, string, error) {
 	spec := konnectv1alpha1.KonnectAPIAuthConfigurationSpec{ServerURL: region + ".api.konghq.com"}
 	keys := []string{keyConfig(ns, name)}
 	var what string
-	same, cross := w.liveSecrets(ns), slices.DeleteFunc(w.liveSecrets(""), func(k string) bool { ns2, _ := splitNsName(k); return ns2 == ns })
+	same, cross := live(w.secrets, ns), slices.DeleteFunc(live(w.secrets, ""), func(k string) bool { ns2, _ := splitNsName(k); return ns2 == ns })
 	switch r := w.rng.Float64(); {
 	case r < 0.4 && len(same) > 0, r < 0.8 && len(same) > 0 && len(cross) == 0:
 		s := w.secrets[pick(w, same)]
@@ -273,10 +259,8 @@ func (w *world) createConfig(ctx context.Context) ([]string, string, error) {
 		keys = append(keys, keyToken(fakekonnect.ShortTokenHash(rec.token)))
 		what = "inline token " + fakekonnect.ShortTokenHash(rec.token)
 	}
-	c, cancel := opContext(ctx)
-	defer cancel()
 	cfg := &konnectv1alpha1.KonnectAPIAuthConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}
-	if _, err := w.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Create(c, cfg, metav1.CreateOptions{}); err != nil {
+	if _, err := create(ctx, w.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(ns).Create, cfg); err != nil {
 		return keys, "KonnectAPIAuthConfiguration " + ns + "/" + name, err
 	}
 	w.configs[nsName(ns, name)] = rec
@@ -287,27 +271,13 @@ func (w *world) rotateInlineToken(ctx context.Context) ([]string, string, error)
 	k := pick(w, w.inlineConfigs())
 	cfg := w.configs[k]
 	token := w.newTokenLocked(cfg.org)
-	keys := []string{keyConfig(cfg.ns, cfg.name), keyToken(fakekonnect.ShortTokenHash(cfg.token)), keyToken(fakekonnect.ShortTokenHash(token))}
-	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"token": token}})
-	c, cancel := opContext(ctx)
-	defer cancel()
-	if _, err := w.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(cfg.ns).Patch(c, cfg.name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return keys, "KonnectAPIAuthConfiguration " + k, err
-	}
-	text := fmt.Sprintf("KonnectAPIAuthConfiguration %s: inline token %s → %s", k, fakekonnect.ShortTokenHash(cfg.token), fakekonnect.ShortTokenHash(token))
-	cfg.token = token
-	return keys, text, nil
+	err := mergePatch(ctx, w.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(cfg.ns).Patch, cfg.name, map[string]any{"spec": map[string]any{"token": token}})
+	return retokened("KonnectAPIAuthConfiguration "+k, "inline token", keyConfig(cfg.ns, cfg.name), &cfg.token, token, err)
 }
 
 func (w *world) deleteConfig(ctx context.Context) ([]string, string, error) {
-	k := pick(w, w.liveConfigs(""))
-	cfg := w.configs[k]
-	c, cancel := opContext(ctx)
-	defer cancel()
-	err := w.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(cfg.ns).Delete(c, cfg.name, metav1.DeleteOptions{})
-	if err == nil {
-		cfg.deleted = true
-	}
+	k, cfg := pickLive(w, w.configs, "")
+	err := remove(ctx, w.client.KonnectV1alpha1().KonnectAPIAuthConfigurations(cfg.ns).Delete, cfg.name, &cfg.deleted)
 	return []string{keyConfig(cfg.ns, cfg.name)}, "KonnectAPIAuthConfiguration " + k, err
 }
 
@@ -354,9 +324,7 @@ func (w *world) makeGrant(ctx context.Context, need grantNeed) ([]string, string
 		},
 	}
 	keys := []string{keyGrant(need.ns, name), keyGrants(need.ns)}
-	c, cancel := opContext(ctx)
-	defer cancel()
-	if _, err := w.client.ConfigurationV1alpha1().KongReferenceGrants(need.ns).Create(c, obj, metav1.CreateOptions{}); err != nil {
+	if _, err := create(ctx, w.client.ConfigurationV1alpha1().KongReferenceGrants(need.ns).Create, obj); err != nil {
 		return keys, "", err
 	}
 	w.grants[nsName(need.ns, name)] = g
@@ -374,21 +342,15 @@ func (w *world) createGrant(ctx context.Context) ([]string, string, error) {
 }
 
 func (w *world) deleteGrant(ctx context.Context) ([]string, string, error) {
-	k := pick(w, w.liveGrants(""))
-	g := w.grants[k]
-	c, cancel := opContext(ctx)
-	defer cancel()
-	err := w.client.ConfigurationV1alpha1().KongReferenceGrants(g.ns).Delete(c, g.name, metav1.DeleteOptions{})
-	if err == nil {
-		g.deleted = true
-	}
+	k, g := pickLive(w, w.grants, "")
+	err := remove(ctx, w.client.ConfigurationV1alpha1().KongReferenceGrants(g.ns).Delete, g.name, &g.deleted)
 	return []string{keyGrant(g.ns, g.name), keyGrants(g.ns)}, fmt.Sprintf("KongReferenceGrant %s (from %s in %s to %s %q)", k, g.fromKind, g.fromNs, g.toKind, g.toName), err
 }
 
 // ---- control planes
 
 func (w *world) origins() []string {
-	return slices.DeleteFunc(w.livePlanes(""), func(k string) bool { return w.planes[k].mirror })
+	return slices.DeleteFunc(live(w.planes, ""), func(k string) bool { return w.planes[k].mirror })
 }
 
 // userLabels returns random Konnect labels for a control plane.
@@ -405,8 +367,8 @@ func (w *world) userLabels() map[string]string {
 // authRefFor picks the auth configuration a new control plane in ns names: mostly one of its
 // own namespace, sometimes one of another with a grant.
 func (w *world) authRefFor(ctx context.Context, ns string) (cfg *configRec, keys []string, text string, err error) {
-	same := w.liveConfigs(ns)
-	cross := slices.DeleteFunc(w.liveConfigs(""), func(k string) bool { ns2, _ := splitNsName(k); return ns2 == ns })
+	same := live(w.configs, ns)
+	cross := slices.DeleteFunc(live(w.configs, ""), func(k string) bool { ns2, _ := splitNsName(k); return ns2 == ns })
 	switch {
 	case len(same) > 0 && (len(cross) == 0 || w.chance(0.75)):
 		return w.configs[pick(w, same)], nil, "", nil
@@ -444,17 +406,23 @@ func (w *world) createOrigin(ctx context.Context) ([]string, string, error) {
 		CreateControlPlaneRequest: &konnectv1alpha2.CreateControlPlaneRequest{Name: ptr.To(konnectName), Labels: crdLabels(labels)},
 		KonnectConfiguration:      authRef(ns, cfg),
 	}
-	c, cancel := opContext(ctx)
-	defer cancel()
-	created, err := w.client.KonnectV1alpha2().KonnectGatewayControlPlanes(ns).Create(c,
-		&konnectv1alpha2.KonnectGatewayControlPlane{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}, metav1.CreateOptions{})
+	uid, err := w.createPlane(ctx, ns, name, spec)
 	if err != nil {
 		return keys, "KonnectGatewayControlPlane " + ns + "/" + name, err
 	}
-	uid := string(created.UID)
 	w.planes[nsName(ns, name)] = &planeRec{ns: ns, name: name, uid: uid, konnectName: konnectName, configNs: cfg.ns, configName: cfg.name, org: cfg.org, region: cfg.region}
 	return append(keys, keyUID(uid)), fmt.Sprintf("KonnectGatewayControlPlane %s/%s (UID %s) Origin %q labels %v, authRef %s/%s (organization %s, %s)%s",
 		ns, name, uid, konnectName, labels, cfg.ns, cfg.name, cfg.org, cfg.region, gtext), nil
+}
+
+// createPlane creates the control plane ns/name and returns its UID.
+func (w *world) createPlane(ctx context.Context, ns, name string, spec konnectv1alpha2.KonnectGatewayControlPlaneSpec) (string, error) {
+	created, err := create(ctx, w.client.KonnectV1alpha2().KonnectGatewayControlPlanes(ns).Create,
+		&konnectv1alpha2.KonnectGatewayControlPlane{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec})
+	if err != nil {
+		return "", err
+	}
+	return string(created.UID), nil
 }
 
 func crdLabels(in map[string]string) map[string]konnectv1alpha2.ControlPlaneLabelValue {
@@ -469,12 +437,10 @@ func crdLabels(in map[string]string) map[string]konnectv1alpha2.ControlPlaneLabe
 }
 
 func (w *world) createMirror(ctx context.Context) ([]string, string, error) {
-	nss := slices.DeleteFunc(slices.Clone(w.namespaces), func(ns string) bool { return len(w.liveConfigs(ns)) == 0 })
-	if len(nss) == 0 {
+	ns, cfg, ok := pickInNamespace(w, w.configs)
+	if !ok {
 		return nil, "", errSkip
 	}
-	ns := pick(w, nss)
-	cfg := w.configs[pick(w, w.liveConfigs(ns))]
 	// Whether a mirrored control plane was deleted out of band is not looked at: the workload's
 	// choices must not depend on the timing of the out-of-band changes (a Mirror of a deleted
 	// one is a legitimate thing for a user to make, and is not Programmed).
@@ -505,14 +471,10 @@ func (w *world) createMirror(ctx context.Context) ([]string, string, error) {
 		Mirror:               &konnectv1alpha2.MirrorSpec{Konnect: konnectv1alpha2.MirrorKonnect{ID: konnectv1alpha2.KonnectIDType(target.id)}},
 		KonnectConfiguration: authRef(ns, cfg),
 	}
-	c, cancel := opContext(ctx)
-	defer cancel()
-	created, err := w.client.KonnectV1alpha2().KonnectGatewayControlPlanes(ns).Create(c,
-		&konnectv1alpha2.KonnectGatewayControlPlane{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}, metav1.CreateOptions{})
+	uid, err := w.createPlane(ctx, ns, name, spec)
 	if err != nil {
 		return keys, "KonnectGatewayControlPlane " + ns + "/" + name, err
 	}
-	uid := string(created.UID)
 	w.planes[nsName(ns, name)] = &planeRec{ns: ns, name: name, uid: uid, mirror: true, mirrorID: target.id, configNs: cfg.ns, configName: cfg.name, org: cfg.org, region: cfg.region}
 	return append(keys, keyUID(uid)), fmt.Sprintf("KonnectGatewayControlPlane %s/%s (UID %s) Mirror of %s, authRef %s%s", ns, name, uid, target.id, cfg.name, made), nil
 }
@@ -522,10 +484,8 @@ func (w *world) renamePlane(ctx context.Context) ([]string, string, error) {
 	p := w.planes[k]
 	name := w.nextCPName()
 	keys := []string{keyPlane(p.ns, p.name), keyUID(p.uid)}
-	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"createControlPlaneRequest": map[string]any{"name": name}}})
-	c, cancel := opContext(ctx)
-	defer cancel()
-	if _, err := w.client.KonnectV1alpha2().KonnectGatewayControlPlanes(p.ns).Patch(c, p.name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	patch := map[string]any{"spec": map[string]any{"createControlPlaneRequest": map[string]any{"name": name}}}
+	if err := mergePatch(ctx, w.client.KonnectV1alpha2().KonnectGatewayControlPlanes(p.ns).Patch, p.name, patch); err != nil {
 		return keys, "KonnectGatewayControlPlane " + k, err
 	}
 	text := fmt.Sprintf("KonnectGatewayControlPlane %s: name %q → %q", k, p.konnectName, name)
@@ -546,42 +506,32 @@ func (w *world) relabelPlane(ctx context.Context) ([]string, string, error) {
 		}
 	}
 	keys := []string{keyPlane(p.ns, p.name), keyUID(p.uid)}
-	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"createControlPlaneRequest": map[string]any{"labels": patchLabels}}})
-	c, cancel := opContext(ctx)
-	defer cancel()
-	if _, err := w.client.KonnectV1alpha2().KonnectGatewayControlPlanes(p.ns).Patch(c, p.name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	patch := map[string]any{"spec": map[string]any{"createControlPlaneRequest": map[string]any{"labels": patchLabels}}}
+	if err := mergePatch(ctx, w.client.KonnectV1alpha2().KonnectGatewayControlPlanes(p.ns).Patch, p.name, patch); err != nil {
 		return keys, "KonnectGatewayControlPlane " + k, err
 	}
 	return keys, fmt.Sprintf("KonnectGatewayControlPlane %s: labels → %v", k, labels), nil
 }
 
 func (w *world) deletePlane(ctx context.Context) ([]string, string, error) {
-	k := pick(w, w.livePlanes(""))
-	p := w.planes[k]
-	c, cancel := opContext(ctx)
-	defer cancel()
-	err := w.client.KonnectV1alpha2().KonnectGatewayControlPlanes(p.ns).Delete(c, p.name, metav1.DeleteOptions{})
-	if err == nil {
-		p.deleted = true
-	}
+	k, p := pickLive(w, w.planes, "")
+	err := remove(ctx, w.client.KonnectV1alpha2().KonnectGatewayControlPlanes(p.ns).Delete, p.name, &p.deleted)
 	return []string{keyPlane(p.ns, p.name), keyUID(p.uid)}, "KonnectGatewayControlPlane " + k, err
 }
 
 // ---- extensions and their certificates
 
 func (w *world) createExtension(ctx context.Context) ([]string, string, error) {
-	nss := slices.DeleteFunc(slices.Clone(w.namespaces), func(ns string) bool { return len(w.livePlanes(ns)) == 0 })
-	if len(nss) == 0 {
+	ns, p, ok := pickInNamespace(w, w.planes)
+	if !ok {
 		return nil, "", errSkip
 	}
-	ns := pick(w, nss)
-	p := w.planes[pick(w, w.livePlanes(ns))]
 	name := w.next("ext")
 	keys := []string{keyExt(ns, name), keyPlane(ns, p.name)}
 	auth := &konnectv1alpha2.KonnectExtensionClientAuth{CertificateSecret: konnectv1alpha2.CertificateSecret{Provisioning: ptr.To(konnectv1alpha2.ProvisioningAutomatic)}}
 	what, manual := "Automatic", ""
 	if w.chance(0.45) {
-		if certs := w.liveCerts(ns); len(certs) > 0 && w.chance(0.5) {
+		if certs := live(w.certs, ns); len(certs) > 0 && w.chance(0.5) {
 			_, manual = splitNsName(pick(w, certs))
 			what = "Manual, sharing Secret " + manual
 		} else {
@@ -604,43 +554,37 @@ func (w *world) createExtension(ctx context.Context) ([]string, string, error) {
 			ClientAuth: auth,
 		},
 	}
-	c, cancel := opContext(ctx)
-	defer cancel()
-	if _, err := w.client.KonnectV1alpha2().KonnectExtensions(ns).Create(c, ext, metav1.CreateOptions{}); err != nil {
+	if _, err := create(ctx, w.client.KonnectV1alpha2().KonnectExtensions(ns).Create, ext); err != nil {
 		return keys, "KonnectExtension " + ns + "/" + name, err
 	}
 	w.exts[nsName(ns, name)] = &extRec{ns: ns, name: name, plane: p.name, manual: manual}
 	return keys, fmt.Sprintf("KonnectExtension %s/%s on KonnectGatewayControlPlane %s, %s", ns, name, p.name, what), nil
 }
 
-// writeCertSecret creates (or, with create false, replaces the data of) a kubernetes.io/tls
+// writeCertSecret creates (or, with isNew false, replaces the data of) a kubernetes.io/tls
 // Secret with a fresh client certificate, as `kubectl create secret tls` would.
-func (w *world) writeCertSecret(ctx context.Context, ns, name string, create bool) error {
+func (w *world) writeCertSecret(ctx context.Context, ns, name string, isNew bool) error {
 	certPEM, keyPEM, _, err := fakekonnect.ClientCertificate(name + "." + ns)
 	if err != nil {
 		return err
 	}
-	c, cancel := opContext(ctx)
-	defer cancel()
-	if create {
-		_, err = w.kube.CoreV1().Secrets(ns).Create(c, &corev1.Secret{
+	data := map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}
+	if isNew {
+		_, err = create(ctx, w.kube.CoreV1().Secrets(ns).Create, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
 				konnectv1alpha2.DataPlaneCertificateLabel: "true", konnectv1alpha2.SecretLabel: "true"}},
 			Type: corev1.SecretTypeTLS,
-			Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
-		}, metav1.CreateOptions{})
+			Data: data,
+		})
 		return err
 	}
-	patch, _ := json.Marshal(map[string]any{"data": map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}})
-	_, err = w.kube.CoreV1().Secrets(ns).Patch(c, name, types.MergePatchType, patch, metav1.PatchOptions{})
-	return err
+	return mergePatch(ctx, w.kube.CoreV1().Secrets(ns).Patch, name, map[string]any{"data": data})
 }
 
 func (w *world) rotateCertSecret(ctx context.Context) ([]string, string, error) {
-	k := pick(w, w.liveCerts(""))
-	s := w.certs[k]
+	k, s := pickLive(w, w.certs, "")
 	keys := []string{keySecret(s.ns, s.name)}
-	for _, e := range w.liveExts(s.ns) {
+	for _, e := range live(w.exts, s.ns) {
 		if w.exts[e].manual == s.name {
 			keys = append(keys, keyExt(splitNsName(e)))
 		}
@@ -649,28 +593,15 @@ func (w *world) rotateCertSecret(ctx context.Context) ([]string, string, error) 
 }
 
 func (w *world) deleteExtension(ctx context.Context) ([]string, string, error) {
-	k := pick(w, w.liveExts(""))
-	e := w.exts[k]
-	c, cancel := opContext(ctx)
-	defer cancel()
-	err := w.client.KonnectV1alpha2().KonnectExtensions(e.ns).Delete(c, e.name, metav1.DeleteOptions{})
-	if err == nil {
-		e.deleted = true
-	}
+	k, e := pickLive(w, w.exts, "")
+	err := remove(ctx, w.client.KonnectV1alpha2().KonnectExtensions(e.ns).Delete, e.name, &e.deleted)
 	return []string{keyExt(e.ns, e.name)}, "KonnectExtension " + k, err
 }
 
 func (w *world) deleteCertSecret(ctx context.Context) ([]string, string, error) {
-	k := pick(w, w.liveCerts(""))
-	s := w.certs[k]
-	keys := []string{keySecret(s.ns, s.name)}
-	c, cancel := opContext(ctx)
-	defer cancel()
-	err := w.kube.CoreV1().Secrets(s.ns).Delete(c, s.name, metav1.DeleteOptions{})
-	if err == nil {
-		s.deleted = true
-	}
-	return keys, "certificate Secret " + k, err
+	k, s := pickLive(w, w.certs, "")
+	err := remove(ctx, w.kube.CoreV1().Secrets(s.ns).Delete, s.name, &s.deleted)
+	return []string{keySecret(s.ns, s.name)}, "certificate Secret " + k, err
 }
 
 // ---- tokens in Konnect

@@ -458,30 +458,11 @@ func checkStuckObjects(s *Snapshot, r *Result) {
 		// owes a clean-up in Konnect with it, and the namespace rightly waits for it.
 		var left []string
 		held := true
-		for _, k := range sortedKeys(s.Secrets) {
-			if sec := s.Secrets[k]; sec.Namespace == name {
-				left = append(left, fmt.Sprintf("Secret %s %v", sec.Name, sec.Finalizers))
-				held = held && s.secretHolder(sec.Namespace, sec.Name) != ""
-			}
-		}
-		for _, k := range sortedKeys(s.Configs) {
-			if c := s.Configs[k]; c.Namespace == name {
-				left = append(left, fmt.Sprintf("KonnectAPIAuthConfiguration %s %v", c.Name, c.Finalizers))
-				held = held && s.configHolder(c) != ""
-			}
-		}
-		for _, k := range sortedKeys(s.Planes) {
-			if p := s.Planes[k]; p.Namespace == name {
-				left = append(left, fmt.Sprintf("KonnectGatewayControlPlane %s %v", p.Name, p.Finalizers))
-				held = false
-			}
-		}
-		for _, k := range sortedKeys(s.Exts) {
-			if e := s.Exts[k]; e.Namespace == name {
-				left = append(left, fmt.Sprintf("KonnectExtension %s %v", e.Name, e.Finalizers))
-				held = false
-			}
-		}
+		add := func(l []string, h bool) { left, held = append(left, l...), held && h }
+		add(leftIn(name, "Secret", s.Secrets, s.secretHeld))
+		add(leftIn(name, "KonnectAPIAuthConfiguration", s.Configs, s.configHeld))
+		add(leftIn(name, "KonnectGatewayControlPlane", s.Planes, nil))
+		add(leftIn(name, "KonnectExtension", s.Exts, nil))
 		if held && len(left) > 0 {
 			r.Notes = append(r.Notes, fmt.Sprintf("Namespace %s waits for what holds its content: %s", name, strings.Join(left, "; ")))
 			continue
@@ -490,6 +471,18 @@ func checkStuckObjects(s *Snapshot, r *Result) {
 			Detail: fmt.Sprintf("Terminating since %s; left in it: %s", ns.DeletionTimestamp.Format("15:04:05"), strings.Join(left, "; ")),
 			Keys:   []string{keyNamespace(name)}})
 	}
+}
+
+// leftIn describes the objects of m in namespace ns, each as "kind name [finalizers]".
+func leftIn[T metav1.Object](ns, kind string, m map[string]T, isHeld func(T) bool) (left []string, held bool) {
+	held = true
+	for _, k := range sortedKeys(m) {
+		if o := m[k]; o.GetNamespace() == ns {
+			left = append(left, fmt.Sprintf("%s %s %v", kind, o.GetName(), o.GetFinalizers()))
+			held = held && isHeld != nil && isHeld(o)
+		}
+	}
+	return left, held
 }
 
 // configHolder names what keeps a configuration (being deleted) in use, "" if nothing: a

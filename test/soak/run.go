@@ -14,10 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
@@ -132,11 +129,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (sum Summary, err error
 	restCfg := cp.RESTConfig()
 	restCfg.QPS = -1
 	restCfg.UserAgent = "konnect-soak"
-	kube, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return sum, err
-	}
-	client, err := clientset.NewForConfig(rest.CopyConfig(restCfg))
+	kube, client, err := framework.Clients(restCfg)
 	if err != nil {
 		return sum, err
 	}

@@ -82,56 +82,51 @@ func newView() *View {
 
 // listView reads a View from the apiserver (one list per kind) and from konnect.
 func listView(ctx context.Context, kube kubernetes.Interface, client clientset.Interface, konnect []fakekonnect.ControlPlaneEntry, tokens map[string]TokenInfo) (*View, error) {
-	v := newView()
-	v.Konnect, v.Tokens = konnect, tokens
-	nss, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	var err error
+	nss := list(ctx, kube.CoreV1().Namespaces().List, &err)
+	secrets := list(ctx, kube.CoreV1().Secrets("").List, &err)
+	cfgs := list(ctx, client.KonnectV1alpha1().KonnectAPIAuthConfigurations("").List, &err)
+	grants := list(ctx, client.ConfigurationV1alpha1().KongReferenceGrants("").List, &err)
+	planes := list(ctx, client.KonnectV1alpha2().KonnectGatewayControlPlanes("").List, &err)
+	exts := list(ctx, client.KonnectV1alpha2().KonnectExtensions("").List, &err)
 	if err != nil {
 		return nil, err
 	}
+	v := newView()
+	v.Konnect, v.Tokens = konnect, tokens
 	for i := range nss.Items {
 		v.Namespaces[nss.Items[i].Name] = &nss.Items[i]
 	}
-	secrets, err := kube.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	for i := range secrets.Items {
-		s := &secrets.Items[i]
-		v.Secrets[nsName(s.Namespace, s.Name)] = s
-	}
-	cfgs, err := client.KonnectV1alpha1().KonnectAPIAuthConfigurations("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	for i := range cfgs.Items {
-		c := &cfgs.Items[i]
-		v.Configs[nsName(c.Namespace, c.Name)] = c
-	}
-	grants, err := client.ConfigurationV1alpha1().KongReferenceGrants("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
+	byNsName(v.Secrets, secrets.Items)
+	byNsName(v.Configs, cfgs.Items)
 	for i := range grants.Items {
 		g := &grants.Items[i]
 		v.Grants[g.Namespace] = append(v.Grants[g.Namespace], g)
 	}
-	planes, err := client.KonnectV1alpha2().KonnectGatewayControlPlanes("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	for i := range planes.Items {
-		p := &planes.Items[i]
-		v.Planes[nsName(p.Namespace, p.Name)] = p
-	}
-	exts, err := client.KonnectV1alpha2().KonnectExtensions("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	for i := range exts.Items {
-		e := &exts.Items[i]
-		v.Exts[nsName(e.Namespace, e.Name)] = e
-	}
+	byNsName(v.Planes, planes.Items)
+	byNsName(v.Exts, exts.Items)
 	return v, nil
+}
+
+// list lists one kind in every namespace (call is a typed client's List) unless *err already
+// holds an error, and sets *err to its own.
+func list[L any](ctx context.Context, call func(context.Context, metav1.ListOptions) (L, error), err *error) L {
+	var l L
+	if *err == nil {
+		l, *err = call(ctx, metav1.ListOptions{})
+	}
+	return l
+}
+
+// byNsName adds items to m by "namespace/name".
+func byNsName[T any, P interface {
+	*T
+	metav1.Object
+}](m map[string]P, items []T) {
+	for i := range items {
+		o := P(&items[i])
+		m[nsName(o.GetNamespace(), o.GetName())] = o
+	}
 }
 
 // chain is whether an object's dependencies are healthy, and which journal keys they are.
@@ -175,6 +170,16 @@ func (v *View) permits(toNamespace, fromGroup, fromKind, fromNamespace, toGroup,
 // Konnect; it holds its Secret whatever the grants say, live or being deleted.
 func owesCleanup(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) bool {
 	return slices.Contains(cfg.Finalizers, finalizerAuthInUse)
+}
+
+// secretHeld and configHeld report whether a live object elsewhere holds the Secret or the
+// configuration (Snapshot.secretHolder, Snapshot.configHolder).
+func (s *Snapshot) secretHeld(sec *corev1.Secret) bool {
+	return s.secretHolder(sec.Namespace, sec.Name) != ""
+}
+
+func (s *Snapshot) configHeld(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration) bool {
+	return s.configHolder(cfg) != ""
 }
 
 // heldForCleanup: a configuration being deleted that owes a clean-up is still usable.

@@ -8,6 +8,7 @@ package soak
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
@@ -36,9 +39,21 @@ type tokenRec struct {
 	registered bool
 }
 
+// deletable is embedded in the records of the objects the workload deletes, which makes them
+// records.
+type deletable struct{ deleted bool }
+
+func (d *deletable) isDeleted() bool { return d.deleted }
+func (d *deletable) markDeleted()    { d.deleted = true }
+
+type record interface {
+	isDeleted() bool
+	markDeleted()
+}
+
 type tokenSecretRec struct {
 	ns, name, token, org string
-	deleted              bool
+	deletable
 }
 
 type configRec struct {
@@ -47,14 +62,14 @@ type configRec struct {
 	token                string // inline
 	secretNs, secretName string // secretRef
 	org, region          string
-	deleted              bool
+	deletable
 }
 
 type grantRec struct {
 	ns, name                    string
 	fromGroup, fromKind, fromNs string
 	toGroup, toKind, toName     string // toName "" permits every name
-	deleted                     bool
+	deletable
 }
 
 // grantNeed is a cross-namespace reference the workload made, which a grant must permit.
@@ -73,18 +88,18 @@ type planeRec struct {
 	configNs    string
 	configName  string
 	org, region string
-	deleted     bool
+	deletable
 }
 
 type extRec struct {
 	ns, name, plane string
 	manual          string // the Manual Secret, "" for Automatic
-	deleted         bool
+	deletable
 }
 
 type certSecretRec struct {
 	ns, name string
-	deleted  bool
+	deletable
 }
 
 type mirrorRec struct {
@@ -221,10 +236,10 @@ func (w *world) chance(p float64) bool { return w.rng.Float64() < p }
 func pick[T any](w *world, xs []T) T { return xs[w.rng.IntN(len(xs))] }
 
 // live returns the sorted keys of the records of m that are not deleted and (ns != "") in ns.
-func live[T any](m map[string]*T, deleted func(*T) bool, ns string) []string {
+func live[R record](m map[string]R, ns string) []string {
 	var out []string
 	for k, r := range m {
-		if deleted(r) {
+		if r.isDeleted() {
 			continue
 		}
 		if ns != "" {
@@ -238,23 +253,33 @@ func live[T any](m map[string]*T, deleted func(*T) bool, ns string) []string {
 	return out
 }
 
-func (w *world) liveSecrets(ns string) []string {
-	return live(w.secrets, func(r *tokenSecretRec) bool { return r.deleted }, ns)
+// pickLive picks one of the records of m that live (ns != "": in ns), and returns it with its
+// key.
+func pickLive[R record](w *world, m map[string]R, ns string) (string, R) {
+	k := pick(w, live(m, ns))
+	return k, m[k]
 }
-func (w *world) liveConfigs(ns string) []string {
-	return live(w.configs, func(r *configRec) bool { return r.deleted }, ns)
+
+// pickInNamespace picks a namespace with live records of m, then one of them; ok is false when
+// there are none.
+func pickInNamespace[R record](w *world, m map[string]R) (ns string, r R, ok bool) {
+	nss := slices.DeleteFunc(slices.Clone(w.namespaces), func(ns string) bool { return len(live(m, ns)) == 0 })
+	if len(nss) == 0 {
+		return "", r, false
+	}
+	ns = pick(w, nss)
+	_, r = pickLive(w, m, ns)
+	return ns, r, true
 }
-func (w *world) liveGrants(ns string) []string {
-	return live(w.grants, func(r *grantRec) bool { return r.deleted }, ns)
-}
-func (w *world) livePlanes(ns string) []string {
-	return live(w.planes, func(r *planeRec) bool { return r.deleted }, ns)
-}
-func (w *world) liveExts(ns string) []string {
-	return live(w.exts, func(r *extRec) bool { return r.deleted }, ns)
-}
-func (w *world) liveCerts(ns string) []string {
-	return live(w.certs, func(r *certSecretRec) bool { return r.deleted }, ns)
+
+// dropIn marks the live records of m in ns deleted (with their namespace) and returns their
+// keys.
+func dropIn[R record](m map[string]R, ns string) []string {
+	ks := live(m, ns)
+	for _, k := range ks {
+		m[k].markDeleted()
+	}
+	return ks
 }
 
 // tokensOf returns the registered tokens of org that the workload uses (not the observers).
@@ -282,12 +307,12 @@ func (w *world) tokenFor(org string) string {
 // token.
 func (w *world) holders(token string) []string {
 	var keys []string
-	for _, k := range w.liveSecrets("") {
+	for _, k := range live(w.secrets, "") {
 		if w.secrets[k].token == token {
 			keys = append(keys, keySecret(splitNsName(k)))
 		}
 	}
-	for _, k := range w.liveConfigs("") {
+	for _, k := range live(w.configs, "") {
 		if c := w.configs[k]; c.inline && c.token == token {
 			keys = append(keys, keyConfig(splitNsName(k)))
 		}
@@ -309,7 +334,7 @@ func (w *world) heldTokens(registered bool) []string {
 
 // grantSatisfied reports whether a live grant permits need.
 func (w *world) grantSatisfied(n grantNeed) bool {
-	for _, k := range w.liveGrants(n.ns) {
+	for _, k := range live(w.grants, n.ns) {
 		g := w.grants[k]
 		if g.fromGroup == n.fromGroup && g.fromKind == n.fromKind && g.fromNs == n.fromNs &&
 			g.toGroup == n.toGroup && g.toKind == n.toKind && (g.toName == "" || g.toName == n.toName) {
@@ -335,4 +360,35 @@ func (w *world) planeKeyByUID(uid string) string {
 // opContext bounds one API call of the workload.
 func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, 30*time.Second)
+}
+
+// create, remove and mergePatch are the workload's API calls, each within opContext; they take
+// a typed client's Create, Delete or Patch.
+
+// create creates obj.
+func create[T any](ctx context.Context, call func(context.Context, T, metav1.CreateOptions) (T, error), obj T) (T, error) {
+	c, cancel := opContext(ctx)
+	defer cancel()
+	return call(c, obj, metav1.CreateOptions{})
+}
+
+// remove deletes the object name and, once the apiserver has accepted that, marks its record
+// deleted.
+func remove(ctx context.Context, del func(context.Context, string, metav1.DeleteOptions) error, name string, deleted *bool) error {
+	c, cancel := opContext(ctx)
+	defer cancel()
+	err := del(c, name, metav1.DeleteOptions{})
+	if err == nil {
+		*deleted = true
+	}
+	return err
+}
+
+// mergePatch applies body, as a JSON merge patch, to the object name.
+func mergePatch[T any](ctx context.Context, patch func(context.Context, string, types.PatchType, []byte, metav1.PatchOptions, ...string) (T, error), name string, body any) error {
+	data, _ := json.Marshal(body)
+	c, cancel := opContext(ctx)
+	defer cancel()
+	_, err := patch(c, name, types.MergePatchType, data, metav1.PatchOptions{})
+	return err
 }
