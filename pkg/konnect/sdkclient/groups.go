@@ -77,12 +77,8 @@ func (c *Client) listGroupMembersPage(ctx context.Context, auth konnect.Auth, gr
 		if list == nil {
 			return &unusableAnswer{"without a list of control plane group members"}
 		}
-		for i := range list.Data {
-			cp, err := controlPlaneOf(&list.Data[i], auth.Token)
-			if err != nil {
-				return err
-			}
-			items = append(items, *cp)
+		if items, err = controlPlanesOf(list.Data, auth.Token); err != nil {
+			return err
 		}
 		next, err = cursorOf(list.Meta.Page.Next)
 		return err
