@@ -72,6 +72,38 @@ func (tn *tenant) programmedMembers(names ...string) map[string]string {
 	return ids
 }
 
+// resolvedGroup applies the auth configuration and the control planes planes, then a group
+// naming members, and waits until its members are resolved. It returns the control planes' ids
+// by name, and the group's.
+func (tn *tenant) resolvedGroup(planes []string, members ...string) (map[string]string, string) {
+	tn.t.Helper()
+	byName := tn.programmedMembers(planes...)
+	tn.apply(tn.groupYAML(members...))
+	return byName, tn.waitCondition(groupName, membersResolved, condTrue, "Resolved").Status.ID
+}
+
+// deleteObject runs kubectl delete on the control plane name, waits until it is gone, and checks
+// that its control plane id was deleted from Konnect by one successful DELETE.
+func (tn *tenant) deleteObject(name, id string) {
+	tn.t.Helper()
+	out := tn.kubectl("delete", "konnectgatewaycontrolplane", name, "--wait=false")
+	tn.t.Logf("$ kubectl delete konnectgatewaycontrolplane %s -n %s --wait=false\n%s", name, tn.ns, out)
+	tn.waitGoneNamed(name)
+	if n := tn.count("DELETE", "/v2/control-planes/"+id, succeeded); n != 1 {
+		tn.t.Errorf("%d successful DELETEs of %s, want 1", n, name)
+	}
+}
+
+// konnectIDs are the ids of the control planes Konnect holds for the tenant, sorted.
+func (tn *tenant) konnectIDs() []string {
+	var out []string
+	for _, c := range tn.inKonnect() {
+		out = append(out, c.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // ids returns the ids of names, sorted.
 func ids(byName map[string]string, names ...string) []string {
 	var out []string
@@ -109,12 +141,10 @@ func (tn *tenant) membersTable() {
 func TestGroupMembers(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	byName := tn.programmedMembers("cp-a", "cp-b")
-	tn.apply(tn.groupYAML("cp-a", "cp-b"))
-	obj := tn.waitCondition(groupName, membersResolved, condTrue, "Resolved")
-	tn.waitCondition(groupName, programmed, condTrue, "Programmed")
-	if want := ids(byName, "cp-a", "cp-b"); !slices.Equal(env.Konnect.GroupMembers(obj.Status.ID), want) {
-		t.Fatalf("Konnect's group holds %v, want %v", env.Konnect.GroupMembers(obj.Status.ID), want)
+	byName, groupID := tn.resolvedGroup([]string{"cp-a", "cp-b"}, "cp-a", "cp-b")
+	obj := tn.waitCondition(groupName, programmed, condTrue, "Programmed")
+	if want := ids(byName, "cp-a", "cp-b"); !slices.Equal(env.Konnect.GroupMembers(groupID), want) {
+		t.Fatalf("Konnect's group holds %v, want %v", env.Konnect.GroupMembers(groupID), want)
 	}
 	if obj.Status.ClusterType != "CLUSTER_TYPE_CONTROL_PLANE_GROUP" {
 		t.Errorf("status.clusterType %q", obj.Status.ClusterType)
@@ -174,17 +204,10 @@ func TestGroupMemberMissingThenCreated(t *testing.T) {
 func TestGroupMemberDeletedFirst(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	byName := tn.programmedMembers("cp-a", "cp-b")
-	tn.apply(tn.groupYAML("cp-a", "cp-b"))
-	groupID := tn.waitCondition(groupName, membersResolved, condTrue, "Resolved").Status.ID
+	byName, groupID := tn.resolvedGroup([]string{"cp-a", "cp-b"}, "cp-a", "cp-b")
 	puts := tn.puts()
 
-	out := tn.kubectl("delete", "konnectgatewaycontrolplane", "cp-a", "--wait=false")
-	t.Logf("$ kubectl delete konnectgatewaycontrolplane cp-a -n %s --wait=false\n%s", tn.ns, out)
-	tn.waitGoneNamed("cp-a")
-	if n := tn.count("DELETE", "/v2/control-planes/"+byName["cp-a"], succeeded); n != 1 {
-		t.Errorf("%d successful DELETEs of cp-a, want 1", n)
-	}
+	tn.deleteObject("cp-a", byName["cp-a"])
 	tn.waitMembers(groupID, ids(byName, "cp-b"))
 	if n := tn.puts() - puts; n != 1 {
 		t.Errorf("%d PUTs after the member's deletion, want 1", n)
@@ -195,14 +218,7 @@ func TestGroupMemberDeletedFirst(t *testing.T) {
 	if c := condition(obj, membersResolved); !strings.Contains(c.Message, tn.ns+"/cp-a") {
 		t.Errorf("MembersReferenceResolved %s, want it to name cp-a", describeCond(c))
 	}
-	var left []string
-	for _, c := range tn.inKonnect() {
-		left = append(left, c.ID)
-	}
-	slices.Sort(left)
-	want := []string{groupID, byName["cp-b"]}
-	slices.Sort(want)
-	if !slices.Equal(left, want) {
+	if want := ids(map[string]string{groupName: groupID, "cp-b": byName["cp-b"]}, groupName, "cp-b"); !slices.Equal(tn.konnectIDs(), want) {
 		t.Errorf("Konnect holds %s, want the group and cp-b", names(tn.inKonnect()))
 	}
 	tn.membersTable()
@@ -213,22 +229,10 @@ func TestGroupMemberDeletedFirst(t *testing.T) {
 func TestGroupDeletedFirst(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	byName := tn.programmedMembers("cp-a", "cp-b")
-	tn.apply(tn.groupYAML("cp-a", "cp-b"))
-	groupID := tn.waitCondition(groupName, membersResolved, condTrue, "Resolved").Status.ID
+	byName, groupID := tn.resolvedGroup([]string{"cp-a", "cp-b"}, "cp-a", "cp-b")
 
-	out := tn.kubectl("delete", "konnectgatewaycontrolplane", groupName, "--wait=false")
-	t.Logf("$ kubectl delete konnectgatewaycontrolplane %s -n %s --wait=false\n%s", groupName, tn.ns, out)
-	tn.waitGoneNamed(groupName)
-	if n := tn.count("DELETE", "/v2/control-planes/"+groupID, succeeded); n != 1 {
-		t.Errorf("%d successful DELETEs of the group, want 1", n)
-	}
-	var left []string
-	for _, c := range tn.inKonnect() {
-		left = append(left, c.ID)
-	}
-	slices.Sort(left)
-	if want := ids(byName, "cp-a", "cp-b"); !slices.Equal(left, want) {
+	tn.deleteObject(groupName, groupID)
+	if want := ids(byName, "cp-a", "cp-b"); !slices.Equal(tn.konnectIDs(), want) {
 		t.Errorf("Konnect holds %s, want the two members", names(tn.inKonnect()))
 	}
 	for _, m := range []string{"cp-a", "cp-b"} {
@@ -245,9 +249,7 @@ func TestGroupDeletedFirst(t *testing.T) {
 func TestGroupMemberSetChangedInKonnect(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	byName := tn.programmedMembers("cp-a", "cp-other")
-	tn.apply(tn.groupYAML("cp-a"))
-	groupID := tn.waitCondition(groupName, membersResolved, condTrue, "Resolved").Status.ID
+	byName, groupID := tn.resolvedGroup([]string{"cp-a", "cp-other"}, "cp-a")
 	tn.waitMembers(groupID, ids(byName, "cp-a"))
 	puts := tn.puts()
 
