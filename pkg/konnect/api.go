@@ -113,6 +113,15 @@ type ControlPlaneAPI interface {
 	// DeleteDataPlaneCertificate sends DELETE /v2/control-planes/{id}/dp-client-certificates/{certID}.
 	// A missing one is ErrorNotFound.
 	DeleteDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certID string) error
+
+	// ListGroupMembers sends GET /v2/control-planes/{id}/group-memberships, following Konnect's
+	// cursor (meta.page.next) page after page: the control planes that are members of a
+	// control plane group. One that is not a group is ErrorRejected (400).
+	ListGroupMembers(ctx context.Context, auth Auth, groupID string) ([]ControlPlane, error)
+	// SetGroupMembers sends PUT /v2/control-planes/{id}/group-memberships with
+	// {"members":[{"id":…}]}: the group's whole member set is replaced (an empty set removes
+	// every member). Sending the same set again changes nothing.
+	SetGroupMembers(ctx context.Context, auth Auth, groupID string, memberIDs []string) error
 }
 
 // ErrorKind says what a failed Konnect call means for the caller.
@@ -278,4 +287,18 @@ func (l *limitedAPI) DeleteDataPlaneCertificate(ctx context.Context, auth Auth, 
 		return err
 	}
 	return l.next.DeleteDataPlaneCertificate(ctx, auth, controlPlaneID, certID)
+}
+
+func (l *limitedAPI) ListGroupMembers(ctx context.Context, auth Auth, groupID string) ([]ControlPlane, error) {
+	if err := l.wait(ctx, "listing control plane group members"); err != nil {
+		return nil, err
+	}
+	return l.next.ListGroupMembers(ctx, auth, groupID)
+}
+
+func (l *limitedAPI) SetGroupMembers(ctx context.Context, auth Auth, groupID string, memberIDs []string) error {
+	if err := l.wait(ctx, "setting control plane group members"); err != nil {
+		return err
+	}
+	return l.next.SetGroupMembers(ctx, auth, groupID, memberIDs)
 }

@@ -13,6 +13,7 @@ import (
 var apiOperations = []string{
 	"create_control_plane", "get_control_plane", "list_control_planes", "update_control_plane", "delete_control_plane",
 	"list_dp_certificates", "create_dp_certificate", "delete_dp_certificate",
+	"list_group_members", "set_group_members",
 }
 
 // apiOutcomes are the label values of its outcome: ok, or the error kind.
@@ -101,4 +102,14 @@ func (a *instrumentedAPI) CreateDataPlaneCertificate(ctx context.Context, auth k
 func (a *instrumentedAPI) DeleteDataPlaneCertificate(ctx context.Context, auth konnect.Auth, controlPlaneID, certID string) (err error) {
 	defer func(start time.Time) { a.observe("delete_dp_certificate", auth, start, err) }(time.Now())
 	return a.next.DeleteDataPlaneCertificate(ctx, auth, controlPlaneID, certID)
+}
+
+func (a *instrumentedAPI) ListGroupMembers(ctx context.Context, auth konnect.Auth, groupID string) (members []konnect.ControlPlane, err error) {
+	defer func(start time.Time) { a.observe("list_group_members", auth, start, err) }(time.Now())
+	return a.next.ListGroupMembers(ctx, auth, groupID)
+}
+
+func (a *instrumentedAPI) SetGroupMembers(ctx context.Context, auth konnect.Auth, groupID string, memberIDs []string) (err error) {
+	defer func(start time.Time) { a.observe("set_group_members", auth, start, err) }(time.Now())
+	return a.next.SetGroupMembers(ctx, auth, groupID, memberIDs)
 }

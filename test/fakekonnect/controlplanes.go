@@ -191,9 +191,9 @@ func (s *Server) ControlPlanes(token, region string) []ControlPlane {
 	return out
 }
 
-// DeleteControlPlaneDirect deletes the control plane with this ID and its certificates,
-// whatever its organization and region, as a deletion in Konnect's UI would. It reports
-// whether there was one.
+// DeleteControlPlaneDirect deletes the control plane with this ID, its certificates and its
+// group memberships (its members, if it is a group), whatever its organization and region, as
+// a deletion in Konnect's UI would. It reports whether there was one.
 func (s *Server) DeleteControlPlaneDirect(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -202,6 +202,7 @@ func (s *Server) DeleteControlPlaneDirect(id string) bool {
 	}
 	delete(s.controlPlanes, id)
 	delete(s.certificates, id)
+	s.dropMembershipsLocked(id)
 	return true
 }
 
@@ -343,6 +344,10 @@ func (s *Server) routeRegional(path string) (regionalRoute, bool) {
 	case len(seg) == 1:
 		return regionalRoute{ids: seg, methods: map[string]regionalHandler{
 			http.MethodGet: s.getControlPlane, http.MethodPatch: s.updateControlPlane, http.MethodDelete: s.deleteControlPlane,
+		}}, true
+	case len(seg) == 2 && seg[1] == groupMembershipsSegment:
+		return regionalRoute{ids: seg[:1], methods: map[string]regionalHandler{
+			http.MethodGet: s.listGroupMembers, http.MethodPut: s.setGroupMembers,
 		}}, true
 	case len(seg) == 2 && seg[1] == certificatesSegment:
 		return regionalRoute{ids: seg[:1], legacy: true, methods: map[string]regionalHandler{
@@ -694,20 +699,29 @@ func (s *Server) updateControlPlane(w http.ResponseWriter, r *http.Request, in w
 }
 
 // deleteControlPlane answers DELETE /v2/control-planes/{id}: the control plane goes with its
-// certificates.
+// certificates, unless it is a group that has members or a member of a group (409,
+// groups.go).
 func (s *Server) deleteControlPlane(w http.ResponseWriter, _ *http.Request, in where, ids []string) {
 	s.mu.Lock()
 	rec := s.lookupLocked(in, ids[0])
+	conflict := ""
 	if rec != nil {
+		conflict = s.deleteConflictLocked(rec.cp.ID)
+	}
+	if rec != nil && conflict == "" {
 		delete(s.controlPlanes, rec.cp.ID)
 		delete(s.certificates, rec.cp.ID)
+		s.dropMembershipsLocked(rec.cp.ID)
 	}
 	s.mu.Unlock()
-	if rec == nil {
+	switch {
+	case rec == nil:
 		writeControlPlaneNotFound(w, ids[0])
-		return
+	case conflict != "":
+		writeProblem(w, http.StatusConflict, conflict)
+	default:
+		w.WriteHeader(http.StatusNoContent)
 	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func writeControlPlaneNotFound(w http.ResponseWriter, id string) {

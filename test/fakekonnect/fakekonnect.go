@@ -16,10 +16,11 @@
 // reported as their SHA-256 hash (TokenHash, ShortTokenHash).
 //
 // On the regional hosts (us.api.konghq.com and the other Regions) it also serves Konnect's
-// control planes and their data-plane client certificates under /v2/control-planes, per
-// organization and region (controlplanes.go, dpcertificates.go); tests seed and inspect them
-// with AddControlPlane, ControlPlanes, DeleteControlPlaneDirect, AddCertificate and
-// Certificates. Every API request is logged (Requests, CountRequests) with its method, host,
+// control planes, their data-plane client certificates and control-plane groups' members under
+// /v2/control-planes, per organization and region (controlplanes.go, dpcertificates.go,
+// groups.go); tests seed and inspect them with AddControlPlane, ControlPlanes,
+// DeleteControlPlaneDirect, AddCertificate, Certificates, GroupMembers and
+// SetGroupMembersDirect. Every API request is logged (Requests, CountRequests) with its method, host,
 // path, query, token hash and status.
 package fakekonnect
 
@@ -104,6 +105,7 @@ type Server struct {
 	controlPlanes map[string]*cpRecord     // by ID, across organizations and regions
 	cpSeq         int64                    // the last control plane's creation number
 	certificates  map[string][]*certRecord // by control-plane ID, oldest first
+	groupMembers  map[string][]string      // member IDs by group ID, sorted (groups.go)
 }
 
 // Start generates the certificates, writes the CA file and starts the TLS server and the
@@ -127,6 +129,7 @@ func Start(opts Options) (_ *Server, err error) {
 		callTimes:      map[string][]time.Time{},
 		controlPlanes:  map[string]*cpRecord{},
 		certificates:   map[string][]*certRecord{},
+		groupMembers:   map[string][]string{},
 		maxLogged:      opts.MaxLoggedRequests,
 	}
 	if s.maxLogged == 0 {

@@ -118,6 +118,18 @@ func New(c *controller.Context) (*Controller, error) {
 	if err := ctrl.loop.Watch(ctx, planeInformer.Informer(), planeChanged); err != nil {
 		return nil, err
 	}
+	// A group sets its members in Konnect: a member's change (its id, organization, region,
+	// kind or deletion) re-queues the groups that name it.
+	if err := addMembersIndex(planeInformer.Informer()); err != nil {
+		return nil, err
+	}
+	if err := ctrl.loop.Watch(ctx, planeInformer.Informer(), indexes.OnChangeIf(indexes.Each(func(obj metav1.Object) {
+		for _, group := range ctrl.groupsOf(obj) {
+			ctrl.loop.Enqueue(group)
+		}
+	}), memberChanged)); err != nil {
+		return nil, err
+	}
 	// The in-use finalizer depends on the reference, the deletion and the cleanup finalizer;
 	// status writes do not matter to it.
 	if err := ctrl.inUse.Watch(ctx, planeInformer.Informer(), indexes.OnChangeIf(indexes.Each(ctrl.enqueueAuthOf), authUseChanged)); err != nil {

@@ -78,7 +78,18 @@ func (c *Controller) syncDeletion(ctx context.Context, cp *konnectv1alpha2.Konne
 		}
 	}
 
+	// Konnect deletes no group that has members; they stay in Konnect.
+	if isGroup(cp) {
+		if err := c.emptyGroup(ctx, res.auth, id); konnect.IsTransient(err) || konnect.KindOf(err) == konnect.ErrorUnauthorized {
+			return c.deletionFailed(ctx, cp, status, err)
+		}
+	}
 	err := c.api.DeleteControlPlane(ctx, res.auth, id)
+	if konnect.IsConflict(err) {
+		// A member of a group: its groups drop it now that it is being deleted (the members
+		// index re-queued them), and re-queue it when they have.
+		return waiting(ReasonDeletionWaiting, c.stillMember(cp, id, err))
+	}
 	if err != nil && !konnect.IsNotFound(err) {
 		return c.deletionFailed(ctx, cp, status, err)
 	}

@@ -187,6 +187,11 @@ func (c *Controller) syncOrigin(ctx context.Context, cp *konnectv1alpha2.Konnect
 		}
 	}
 	setFromKonnect(status, current)
+	if isGroup(cp) {
+		if out := c.syncMembers(ctx, cp, auth, status); out != nil {
+			return *out
+		}
+	}
 	return outcome{status: metav1.ConditionTrue, reason: konnectv1alpha2.ReasonProgrammed,
 		message: fmt.Sprintf("Control plane %s is programmed in Konnect", current.ID)}
 }

@@ -234,11 +234,12 @@ func (c *Controller) resolveControlPlane(ctx context.Context, ext *konnectv1alph
 		status.Konnect = nil
 		return nil, nil
 	}
-	// A control plane whose last update Konnect refused still exists and serves with the
-	// endpoints its status holds: its data planes keep them (the refusal is the control
-	// plane's to report, not a reason to cut its data planes off).
+	// A control plane whose last update Konnect refused, or a group whose members are not all
+	// set, still exists and serves with the endpoints its status holds: its data planes keep
+	// them (that is the control plane's to report, not a reason to cut its data planes off).
 	programmed := meta.FindStatusCondition(cp.Status.Conditions, konnectv1alpha2.ConditionProgrammed)
-	serving := programmed != nil && (programmed.Status == metav1.ConditionTrue || programmed.Reason == konnectv1alpha2.ReasonFailedToUpdate)
+	serving := programmed != nil && (programmed.Status == metav1.ConditionTrue || programmed.Reason == konnectv1alpha2.ReasonFailedToUpdate ||
+		programmed.Reason == konnectv1alpha2.ReasonFailedToSetControlPlaneGroupMembers)
 	if !serving || cp.Status.ID == "" || cp.Status.Endpoints == nil {
 		msg := fmt.Sprintf("KonnectGatewayControlPlane %s is not Programmed yet", cpName)
 		if programmed != nil && programmed.Message != "" {

@@ -24,6 +24,8 @@ const (
 	OpListCertificates   = "ListDataPlaneCertificates"
 	OpCreateCertificate  = "CreateDataPlaneCertificate"
 	OpDeleteCertificate  = "DeleteDataPlaneCertificate"
+	OpListGroupMembers   = "ListGroupMembers"
+	OpSetGroupMembers    = "SetGroupMembers"
 )
 
 // Call is one recorded call. Token is recorded so tests can check which credentials were used.
@@ -34,6 +36,8 @@ type Call struct {
 	// ID is the control plane's id (and, for certificate deletes, "cpID/certID").
 	ID   string
 	Spec konnect.ControlPlaneSpec
+	// Members is the member set a SetGroupMembers sent.
+	Members []string
 }
 
 // API is the in-memory Konnect. The zero value is not usable: call New.
@@ -44,7 +48,9 @@ type API struct {
 	// planes by server URL, then id.
 	planes map[string]map[string]*konnect.ControlPlane
 	certs  map[string][]konnect.DataPlaneCertificate // by control plane id
-	nextID int
+	// members are the groups' member ids, by group id (groups.go).
+	members map[string][]string
+	nextID  int
 }
 
 var _ konnect.ControlPlaneAPI = (*API)(nil)
@@ -55,6 +61,7 @@ func New() *API {
 		failures: map[string][]error{},
 		planes:   map[string]map[string]*konnect.ControlPlane{},
 		certs:    map[string][]konnect.DataPlaneCertificate{},
+		members:  map[string][]string{},
 	}
 }
 
@@ -90,10 +97,10 @@ func (a *API) Count(op string) int {
 	return n
 }
 
-// Writes returns how many create, update and delete calls were made.
+// Writes returns how many create, update, delete and set-members calls were made.
 func (a *API) Writes() int {
 	return a.Count(OpCreateControlPlane) + a.Count(OpUpdateControlPlane) + a.Count(OpDeleteControlPlane) +
-		a.Count(OpCreateCertificate) + a.Count(OpDeleteCertificate)
+		a.Count(OpCreateCertificate) + a.Count(OpDeleteCertificate) + a.Count(OpSetGroupMembers)
 }
 
 // ResetCalls forgets the recorded calls.
@@ -111,12 +118,23 @@ func (a *API) Seed(serverURL string, spec konnect.ControlPlaneSpec) string {
 	return a.store(serverURL, spec).ID
 }
 
-// Remove deletes a control plane behind the controller's back (as in Konnect's UI).
+// Remove deletes a control plane behind the controller's back (as in Konnect's UI), with its
+// group memberships.
 func (a *API) Remove(serverURL, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.dropLocked(serverURL, id)
+}
+
+// dropLocked deletes a control plane, its certificates, its members if it is a group, and its
+// memberships. a.mu must be held.
+func (a *API) dropLocked(serverURL, id string) {
 	delete(a.planes[serverURL], id)
 	delete(a.certs, id)
+	delete(a.members, id)
+	for group, ids := range a.members {
+		a.members[group] = slices.DeleteFunc(ids, func(m string) bool { return m == id })
+	}
 }
 
 // ControlPlanes returns the control planes stored for serverURL, sorted by name.
@@ -131,16 +149,15 @@ func (a *API) ControlPlanes(serverURL string) []konnect.ControlPlane {
 	return out
 }
 
-// Certificates returns the certificates registered with a control plane.
-func (a *API) Certificates(controlPlaneID string) []konnect.DataPlaneCertificate {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.certs[controlPlaneID])
-}
-
 // begin records a call and returns the injected failure, if any. a.mu must be held.
 func (a *API) begin(op string, auth konnect.Auth, id string, spec konnect.ControlPlaneSpec) error {
-	a.calls = append(a.calls, Call{Op: op, Token: auth.Token, ServerURL: auth.ServerURL, ID: id, Spec: spec})
+	return a.beginCall(Call{Op: op, Token: auth.Token, ServerURL: auth.ServerURL, ID: id, Spec: spec})
+}
+
+// beginCall is begin for a call described in full.
+func (a *API) beginCall(call Call) error {
+	op := call.Op
+	a.calls = append(a.calls, call)
 	if errs := a.failures[op]; len(errs) > 0 {
 		a.failures[op] = errs[1:]
 		return errs[0]
@@ -283,58 +300,9 @@ func (a *API) DeleteControlPlane(_ context.Context, auth konnect.Auth, id string
 	if _, ok := a.planes[auth.ServerURL][id]; !ok {
 		return notFound("deleting control plane")
 	}
-	delete(a.planes[auth.ServerURL], id)
-	delete(a.certs, id)
-	return nil
-}
-
-// ListDataPlaneCertificates implements konnect.ControlPlaneAPI.
-func (a *API) ListDataPlaneCertificates(_ context.Context, auth konnect.Auth, controlPlaneID string) ([]konnect.DataPlaneCertificate, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err := a.begin(OpListCertificates, auth, controlPlaneID, konnect.ControlPlaneSpec{}); err != nil {
-		return nil, err
-	}
-	if _, ok := a.planes[auth.ServerURL][controlPlaneID]; !ok {
-		return nil, notFound("listing data-plane certificates")
-	}
-	return slices.Clone(a.certs[controlPlaneID]), nil
-}
-
-// CreateDataPlaneCertificate implements konnect.ControlPlaneAPI; the same certificate twice is a 409.
-func (a *API) CreateDataPlaneCertificate(_ context.Context, auth konnect.Auth, controlPlaneID, certPEM string) (*konnect.DataPlaneCertificate, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err := a.begin(OpCreateCertificate, auth, controlPlaneID, konnect.ControlPlaneSpec{}); err != nil {
-		return nil, err
-	}
-	if _, ok := a.planes[auth.ServerURL][controlPlaneID]; !ok {
-		return nil, notFound("registering data-plane certificate")
-	}
-	for _, c := range a.certs[controlPlaneID] {
-		if c.Cert == certPEM {
-			return nil, &konnect.APIError{Op: "registering data-plane certificate", Kind: konnect.ErrorConflict, StatusCode: 409,
-				Message: "Konnect answered 409 Conflict: certificate already exists"}
-		}
-	}
-	a.nextID++
-	cert := konnect.DataPlaneCertificate{ID: fmt.Sprintf("00000000-0000-4000-9000-%012d", a.nextID), Cert: certPEM}
-	a.certs[controlPlaneID] = append(a.certs[controlPlaneID], cert)
-	return &cert, nil
-}
-
-// DeleteDataPlaneCertificate implements konnect.ControlPlaneAPI.
-func (a *API) DeleteDataPlaneCertificate(_ context.Context, auth konnect.Auth, controlPlaneID, certID string) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err := a.begin(OpDeleteCertificate, auth, controlPlaneID+"/"+certID, konnect.ControlPlaneSpec{}); err != nil {
+	if err := a.deleteRefusedLocked(id); err != nil {
 		return err
 	}
-	certs := a.certs[controlPlaneID]
-	i := slices.IndexFunc(certs, func(c konnect.DataPlaneCertificate) bool { return c.ID == certID })
-	if i < 0 {
-		return notFound("deleting data-plane certificate")
-	}
-	a.certs[controlPlaneID] = slices.Delete(certs, i, i+1)
+	a.dropLocked(auth.ServerURL, id)
 	return nil
 }

@@ -146,14 +146,8 @@ func (c *Client) listControlPlanesPage(ctx context.Context, auth konnect.Auth, f
 		if list == nil {
 			return &unusableAnswer{"without a list of control planes"}
 		}
-		for i := range list.Data {
-			cp, err := controlPlaneOf(&list.Data[i], auth.Token)
-			if err != nil {
-				return err
-			}
-			items = append(items, *cp)
-		}
-		return nil
+		items, err = controlPlanesOf(list.Data, auth.Token)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -259,6 +253,20 @@ func controlPlaneOf(m *components.ControlPlane, token string) (*konnect.ControlP
 		ControlPlaneEndpoint: m.Config.ControlPlaneEndpoint,
 		TelemetryEndpoint:    m.Config.TelemetryEndpoint,
 	}, nil
+}
+
+// controlPlanesOf converts the control planes of a decoded page, refusing the page if one
+// has no usable id.
+func controlPlanesOf(data []components.ControlPlane, token string) ([]konnect.ControlPlane, error) {
+	out := make([]konnect.ControlPlane, 0, len(data))
+	for i := range data {
+		cp, err := controlPlaneOf(&data[i], token)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *cp)
+	}
+	return out, nil
 }
 
 // proxyURLsOut converts proxy URLs for a request body; none is nil, which is not sent.

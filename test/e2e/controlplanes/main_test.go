@@ -163,7 +163,14 @@ func (tn *tenant) waitFor(what string, cond func() (bool, string)) {
 // object reads the control plane as `kubectl get -o json` prints it; nil when NotFound.
 func (tn *tenant) object() *konnectv1alpha2.KonnectGatewayControlPlane {
 	tn.t.Helper()
-	out, stderr, err := framework.Kubectl(cp, "", "get", "konnectgatewaycontrolplane", cpName, "-n", tn.ns, "-o", "json")
+	return tn.objectNamed(cpName)
+}
+
+// objectNamed reads the control plane name as `kubectl get -o json` prints it; nil when
+// NotFound.
+func (tn *tenant) objectNamed(name string) *konnectv1alpha2.KonnectGatewayControlPlane {
+	tn.t.Helper()
+	out, stderr, err := framework.Kubectl(cp, "", "get", "konnectgatewaycontrolplane", name, "-n", tn.ns, "-o", "json")
 	if err != nil {
 		if strings.Contains(stderr, "NotFound") {
 			return nil
@@ -200,10 +207,17 @@ func describeCond(c *metav1.Condition) string {
 // waitProgrammed waits until Programmed has status and reason, and returns the object.
 func (tn *tenant) waitProgrammed(status metav1.ConditionStatus, reason string) *konnectv1alpha2.KonnectGatewayControlPlane {
 	tn.t.Helper()
+	return tn.waitCondition(cpName, konnectv1alpha2.ConditionProgrammed, status, reason)
+}
+
+// waitCondition waits until the control plane name's condition typ has status and reason, and
+// returns the object.
+func (tn *tenant) waitCondition(name, typ string, status metav1.ConditionStatus, reason string) *konnectv1alpha2.KonnectGatewayControlPlane {
+	tn.t.Helper()
 	var obj *konnectv1alpha2.KonnectGatewayControlPlane
-	tn.waitFor(fmt.Sprintf("Programmed %s/%s", status, reason), func() (bool, string) {
-		obj = tn.object()
-		c := condition(obj, konnectv1alpha2.ConditionProgrammed)
+	tn.waitFor(fmt.Sprintf("%s %s %s/%s", name, typ, status, reason), func() (bool, string) {
+		obj = tn.objectNamed(name)
+		c := condition(obj, typ)
 		return c != nil && c.Status == status && c.Reason == reason, describeCond(c)
 	})
 	return obj
@@ -221,8 +235,14 @@ func (tn *tenant) programmedOrigin() *konnectv1alpha2.KonnectGatewayControlPlane
 // waitGone waits until kubectl says NotFound.
 func (tn *tenant) waitGone() {
 	tn.t.Helper()
-	tn.waitFor("the control plane object gone", func() (bool, string) {
-		obj := tn.object()
+	tn.waitGoneNamed(cpName)
+}
+
+// waitGoneNamed waits until kubectl says the control plane name is NotFound.
+func (tn *tenant) waitGoneNamed(name string) {
+	tn.t.Helper()
+	tn.waitFor("the control plane object "+name+" gone", func() (bool, string) {
+		obj := tn.objectNamed(name)
 		if obj == nil {
 			return true, ""
 		}

@@ -41,6 +41,20 @@ const (
 	// ReasonConditionWithStatusFalseExists: another condition is False, so nothing was sent
 	// to Konnect (False).
 	ReasonConditionWithStatusFalseExists = "ConditionWithStatusFalseExists"
+	// ReasonFailedToSetControlPlaneGroupMembers: the group exists in Konnect, but its
+	// members are not all set as spec.members says; MembersReferenceResolved says why (False).
+	ReasonFailedToSetControlPlaneGroupMembers = "FailedToSetControlPlaneGroupMembers"
+
+	// ConditionMembersReferenceResolved says, for a control plane group, whether every
+	// KonnectGatewayControlPlane spec.members names is a member of the group in Konnect.
+	ConditionMembersReferenceResolved = "MembersReferenceResolved"
+	// ReasonResolved: every one is (True).
+	ReasonResolved = "Resolved"
+	// ReasonSomeMemberNotResolved: a member is missing, not Programmed, being deleted, a group
+	// itself, or of another organization or region; the others are set (False).
+	ReasonSomeMemberNotResolved = "SomeMemberNotResolved"
+	// ReasonSetGroupMemberFailed: Konnect refused the member set (False).
+	ReasonSetGroupMemberFailed = "SetGroupMemberFailed"
 
 	// ConditionMirrored says, for a Mirror, whether the control plane was found in Konnect.
 	ConditionMirrored = "Mirrored"

@@ -59,8 +59,10 @@ type KonnectGatewayControlPlaneSpec struct {
 	// +kubebuilder:default=Origin
 	Source *EntitySource `json:"source,omitempty"`
 
-	// members are the KonnectGatewayControlPlanes of a control plane group
-	// (cluster_type CLUSTER_TYPE_CONTROL_PLANE_GROUP). Accepted and not yet acted upon.
+	// members are the KonnectGatewayControlPlanes, in this namespace, that are the members of
+	// a control plane group (cluster_type CLUSTER_TYPE_CONTROL_PLANE_GROUP): those Programmed
+	// in the group's organization and region are set as the group's members in Konnect, and
+	// the condition MembersReferenceResolved says whether all are.
 	// +optional
 	Members []corev1.LocalObjectReference `json:"members,omitempty"`
 
@@ -175,7 +177,8 @@ type KonnectGatewayControlPlaneStatus struct {
 	Endpoints *KonnectEndpoints `json:"konnectEndpoints,omitempty"`
 
 	// conditions describe the control plane's state: APIAuthResolvedRef, APIAuthValid,
-	// Programmed, and Mirrored for a Mirror.
+	// Programmed, Mirrored for a Mirror, and MembersReferenceResolved for a control plane
+	// group.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
