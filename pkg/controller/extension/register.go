@@ -5,7 +5,6 @@ package extension
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,12 +49,13 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 	key := cache.MetaObjectToName(ext)
 	old := parseRegistration(ext.Annotations[CertificateAnnotation])
 	fp := fingerprint(cert.cert)
-	provisioned := func(id string) {
+	// The id is in CertificateAnnotation; the message is Kong's.
+	provisioned := func() {
 		conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionTrue, konnectv1alpha2.ReasonProvisioned,
-			fmt.Sprintf("The certificate in Secret %s (SHA-256 %s…) is registered with control plane %s as %s", cert.secretName, fp[:16], cpID, id))
+			konnectv1alpha2.MessageProvisioned)
 	}
 	if old.controlPlaneID == cpID && old.fingerprint == fp && c.recentlyVerified(key, old.String()) {
-		provisioned(old.certificateID)
+		provisioned()
 		return nil, nil
 	}
 
@@ -95,7 +95,7 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 	}
 
 	if staging {
-		provisioned(id)
+		provisioned()
 		return nil, nil
 	}
 
@@ -122,7 +122,7 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 		}
 	}
 	c.markVerified(key, now.String())
-	provisioned(id)
+	provisioned()
 	return nil, nil
 }
 
