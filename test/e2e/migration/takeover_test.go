@@ -172,4 +172,3 @@ func statusWriters(t *testing.T, k *kongState, obj string) []string {
 	}
 	return slices.Compact(out)
 }
-
