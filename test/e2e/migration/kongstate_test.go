@@ -3,16 +3,14 @@ package migration_test
 // What a cluster and a Konnect organization hold after Kong's operator 2.x Programmed a few
 // objects, written the way Kong's operator writes them (its controller/konnect sources: ops
 // objects_metadata.go for the labels, handle_status_conditions.go, ops/conditions.go and
-// konnectextension_controller.go for the status and the finalizers).
+// konnectextension_controller.go for the status and the finalizers). Kong's messages are
+// written out here rather than taken from pkg/apis, so that the test notices if ours drift.
 
 import (
 	"fmt"
 	"strings"
-	"testing"
 	"time"
 
-	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
-	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
@@ -30,30 +28,6 @@ const (
 	kongProvisioningLabel     = "gateway.konghq.com/secret-provisioning"
 	dataPlaneCertificateLabel = "konghq.com/konnect-dp-cert"
 )
-
-// kongState is one namespace of objects Kong's operator Programmed, and the Konnect
-// organization (a token of its own) that holds what it made.
-type kongState struct {
-	t     *testing.T
-	c     *controlplane.ControlPlane
-	ns    string
-	token string
-	org   string
-	// ids are the Konnect ids of the control planes, by object name.
-	ids map[string]string
-	// origins are the names of the Origin control planes (Kong labelled them in Konnect).
-	origins []string
-	// extensions are the extensions' names, and secrets their certificate Secrets.
-	extensions []string
-	secrets    []string
-}
-
-func newKongState(t *testing.T, c *controlplane.ControlPlane) *kongState {
-	t.Helper()
-	k := &kongState{t: t, c: c, ns: controlplane.NewNamespace(t, c), org: framework.NewUUID(), ids: map[string]string{}}
-	k.token = env.NewTokenFor(t, k.org)
-	return k
-}
 
 func (k *kongState) kubectl(stdin string, args ...string) string {
 	k.t.Helper()
@@ -95,8 +69,8 @@ func (k *kongState) authConfiguration() {
 // authConditions are Kong's APIAuthResolvedRef and APIAuthValid of an object of generation gen.
 func (k *kongState) authConditions(gen string) string {
 	ref := k.ns + "/" + authName
-	return condition("APIAuthResolvedRef", "ResolvedRef", fmt.Sprintf(konnectv1alpha2.MessageAPIAuthResolvedRef, ref), gen) + "," +
-		condition("APIAuthValid", "Valid", fmt.Sprintf(konnectv1alpha2.MessageAPIAuthValid, ref), gen)
+	return condition("APIAuthResolvedRef", "ResolvedRef", "KonnectAPIAuthConfiguration reference "+ref+" is resolved", gen) + "," +
+		condition("APIAuthValid", "Valid", "referenced KonnectAPIAuthConfiguration "+ref+" is valid", gen)
 }
 
 // origin is an Origin control plane (with the user's label team=platform) that Kong's operator
@@ -129,7 +103,7 @@ func (k *kongState) mirror(name string) {
 		fmt.Sprintf("  source: Mirror\n  mirror: {konnect: {id: %q}}\n  konnect: {authRef: {name: %s}}\n", id, authName)))
 	obj := "konnectgatewaycontrolplane/" + name
 	k.ids[name] = id
-	k.programmed(obj, id, k.field(obj, ".metadata.generation"), ","+condition("Mirrored", "Mirrored", konnectv1alpha2.MessageMirrored, k.field(obj, ".metadata.generation")))
+	k.programmed(obj, id, k.field(obj, ".metadata.generation"), ","+condition("Mirrored", "Mirrored", "", k.field(obj, ".metadata.generation")))
 }
 
 // programmed writes Kong's finalizer and status on a control plane it Programmed as id.
@@ -145,7 +119,7 @@ func (k *kongState) programmed(obj, id, gen, extraConditions string) {
 	k.patch(obj, "status", fmt.Sprintf(`{"status":{"id":%q,"organizationID":%q,"serverURL":%q,"clusterType":%q,`+
 		`"konnectEndpoints":{"controlPlane":%q,"telemetry":%q},"conditions":[%s,%s%s]}}`,
 		id, k.org, serverURL, in.Config.ClusterType, in.Config.ControlPlaneEndpoint, in.Config.TelemetryEndpoint,
-		k.authConditions(gen), condition("Programmed", "Programmed", konnectv1alpha2.MessageProgrammed, gen), extraConditions))
+		k.authConditions(gen), condition("Programmed", "Programmed", "", gen), extraConditions))
 }
 
 // extension is a KonnectExtension on controlPlane that Kong's operator made Ready: its
@@ -195,10 +169,10 @@ func (k *kongState) extension(name, controlPlane string, manual bool) {
 		`"endpoints":{"controlPlane":%q,"telemetry":%q},"authRef":{"name":%q,"namespace":%q}},`+
 		`"dataPlaneClientAuth":{"certificateSecretRef":{"name":%q}},"conditions":[%s,%s,%s,%s]}}`,
 		in.ID, in.Config.ControlPlaneEndpoint, in.Config.TelemetryEndpoint, authName, k.ns, secret,
-		condition("Ready", "Ready", konnectv1alpha2.MessageReady, gen),
-		condition("ControlPlaneRefValid", "Valid", konnectv1alpha2.MessageControlPlaneRefValid, gen),
+		condition("Ready", "Ready", "KonnectExtension is ready", gen),
+		condition("ControlPlaneRefValid", "Valid", "ControlPlaneRef is valid", gen),
 		k.authConditions(gen),
-		condition("DataPlaneCertificateProvisioned", "Provisioned", konnectv1alpha2.MessageProvisioned, gen)))
+		condition("DataPlaneCertificateProvisioned", "Provisioned", "DataPlane client certificate provisioned successfully", gen)))
 }
 
 // objects are every object of the state, as kubectl names them.

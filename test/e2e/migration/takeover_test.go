@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/controlplane"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
 )
 
@@ -171,4 +172,28 @@ func statusWriters(t *testing.T, k *kongState, obj string) []string {
 		}
 	}
 	return slices.Compact(out)
+}
+
+// kongState is one namespace of objects Kong's operator Programmed, and the Konnect
+// organization (a token of its own) that holds what it made.
+type kongState struct {
+	t     *testing.T
+	c     *controlplane.ControlPlane
+	ns    string
+	token string
+	org   string
+	// ids are the Konnect ids of the control planes, by object name.
+	ids map[string]string
+	// origins are the names of the Origin control planes (Kong labelled them in Konnect).
+	origins []string
+	// extensions are the extensions' names, and secrets their certificate Secrets.
+	extensions []string
+	secrets    []string
+}
+
+func newKongState(t *testing.T, c *controlplane.ControlPlane) *kongState {
+	t.Helper()
+	k := &kongState{t: t, c: c, ns: controlplane.NewNamespace(t, c), org: framework.NewUUID(), ids: map[string]string{}}
+	k.token = env.NewTokenFor(t, k.org)
+	return k
 }
