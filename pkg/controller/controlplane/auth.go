@@ -79,7 +79,7 @@ func (c *Controller) resolveAuth(ctx context.Context, cp *konnectv1alpha2.Konnec
 		return resolved{}
 	}
 	set(konnectv1alpha2.ConditionAPIAuthResolvedRef, metav1.ConditionTrue, konnectv1alpha2.ReasonResolvedRef,
-		fmt.Sprintf("KonnectAPIAuthConfiguration %s is resolved", ref))
+		fmt.Sprintf(konnectv1alpha2.MessageAPIAuthResolvedRef, ref))
 
 	invalid := func(message string) resolved {
 		set(konnectv1alpha2.ConditionAPIAuthValid, metav1.ConditionFalse, konnectv1alpha2.ReasonInvalid, message)
@@ -109,6 +109,6 @@ func (c *Controller) resolveAuth(ctx context.Context, cp *konnectv1alpha2.Konnec
 		return invalid(fmt.Sprintf("the token of KonnectAPIAuthConfiguration %s cannot be used: %s", ref, problem.Message))
 	}
 	set(konnectv1alpha2.ConditionAPIAuthValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid,
-		fmt.Sprintf("KonnectAPIAuthConfiguration %s is valid", ref))
+		fmt.Sprintf(konnectv1alpha2.MessageAPIAuthValid, ref))
 	return resolved{cfg: cfg, auth: konnect.Auth{Token: src.Token, ServerURL: cfg.Status.ServerURL}, ok: true}
 }

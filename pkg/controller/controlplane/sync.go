@@ -192,8 +192,7 @@ func (c *Controller) syncOrigin(ctx context.Context, cp *konnectv1alpha2.Konnect
 			return *out
 		}
 	}
-	return outcome{status: metav1.ConditionTrue, reason: konnectv1alpha2.ReasonProgrammed,
-		message: fmt.Sprintf("Control plane %s is programmed in Konnect", current.ID)}
+	return outcome{status: metav1.ConditionTrue, reason: konnectv1alpha2.ReasonProgrammed, message: konnectv1alpha2.MessageProgrammed}
 }
 
 // syncMirror looks the mirrored control plane up by id; it never writes to Konnect.
@@ -215,9 +214,8 @@ func (c *Controller) syncMirror(ctx context.Context, cp *konnectv1alpha2.Konnect
 	switch {
 	case err == nil:
 		setFromKonnect(status, got)
-		setMirrored(metav1.ConditionTrue, konnectv1alpha2.ReasonMirrored, fmt.Sprintf("Control plane %s is mirrored from Konnect", id))
-		return outcome{status: metav1.ConditionTrue, reason: konnectv1alpha2.ReasonProgrammed,
-			message: fmt.Sprintf("Control plane %s is programmed in Konnect", id)}
+		setMirrored(metav1.ConditionTrue, konnectv1alpha2.ReasonMirrored, konnectv1alpha2.MessageMirrored)
+		return outcome{status: metav1.ConditionTrue, reason: konnectv1alpha2.ReasonProgrammed, message: konnectv1alpha2.MessageProgrammed}
 	case konnect.IsTransient(err):
 		return transient(err)
 	case konnect.IsNotFound(err):

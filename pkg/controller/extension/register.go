@@ -5,7 +5,6 @@ package extension
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,7 +47,7 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 	old := parseRegistration(ext.Annotations[CertificateAnnotation])
 	fp := fingerprint(cert.cert)
 	if old.controlPlaneID == cpID && old.fingerprint == fp && c.recentlyVerified(key, old.String()) {
-		setProvisioned(conds, cert, cpID, old.certificateID)
+		setProvisioned(conds)
 		return nil, nil
 	}
 	id, konnectErr := c.ensureRegistered(ctx, ext, auth, cpID, cert, conds)
@@ -129,14 +128,15 @@ func (c *Controller) ensureRegistered(ctx context.Context, ext *konnectv1alpha2.
 		c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRegistered",
 			"Registered the certificate in Secret %s with control plane %s as %s", cert.secretName, cpID, id)
 	}
-	setProvisioned(conds, cert, cpID, id)
+	setProvisioned(conds)
 	return id, nil
 }
 
-// setProvisioned records in conds that the certificate is registered with the control plane as id.
-func setProvisioned(conds conditions, cert *certificate, cpID, id string) {
+// setProvisioned records in conds that the certificate is registered (its id is in
+// CertificateAnnotation; the message is Kong's).
+func setProvisioned(conds conditions) {
 	conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionTrue, konnectv1alpha2.ReasonProvisioned,
-		fmt.Sprintf("The certificate in Secret %s (SHA-256 %s…) is registered with control plane %s as %s", cert.secretName, fingerprint(cert.cert)[:16], cpID, id))
+		konnectv1alpha2.MessageProvisioned)
 }
 
 func (c *Controller) recentlyVerified(key cache.ObjectName, annotation string) bool {

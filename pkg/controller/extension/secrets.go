@@ -94,6 +94,9 @@ func (c *Controller) manualCertificate(ctx context.Context, ext *konnectv1alpha2
 // name the extension, or has less than a third of its validity left.
 func (c *Controller) automaticCertificate(ctx context.Context, ext *konnectv1alpha2.KonnectExtension) (*certificate, error) {
 	logger := klog.FromContext(ctx)
+	if kong := c.kongCertificate(ext); kong != nil {
+		return kong, nil
+	}
 	ca, err := c.ensureCA(ctx)
 	if err != nil {
 		return nil, err
@@ -160,6 +163,31 @@ func (c *Controller) automaticCertificate(ctx context.Context, ext *konnectv1alp
 	logger.V(2).Info("Renewed the client certificate", "secret", klog.KObj(secret), "why", why, "notAfter", pair.cert.NotAfter)
 	c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRenewed", "Renewed the certificate in Secret %s: %s", name, why)
 	return &certificate{cert: pair.cert, secretName: name, renewAt: renewAt(pair.cert)}, nil
+}
+
+// kongCertificate is the certificate Kong's operator generated for ext, while it may stay: the
+// Secret that status.dataPlaneClientAuth names, when it is not ours but owned (as controller) by
+// ext, labelled as a data plane's certificate, and holds a certificate with its key that names
+// ext and is not due for renewal. Taken over as it is, it costs Konnect no second registration
+// and the data plane no restart (docs/migrating-from-kong-operator.md); it was signed by Kong's
+// cluster CA, so when it is due the generated Secret replaces it.
+func (c *Controller) kongCertificate(ext *konnectv1alpha2.KonnectExtension) *certificate {
+	auth := ext.Status.DataPlaneClientAuth
+	if auth == nil || auth.CertificateSecretRef == nil || auth.CertificateSecretRef.Name == generatedSecretName(ext.Name) {
+		return nil
+	}
+	secret, err := c.certSecrets.Secrets(ext.Namespace).Get(auth.CertificateSecretRef.Name)
+	if err != nil || secret.DeletionTimestamp != nil || secret.Labels[konnectv1alpha2.DataPlaneCertificateLabel] != "true" {
+		return nil
+	}
+	if owner := metav1.GetControllerOf(secret); owner == nil || owner.UID != ext.UID {
+		return nil
+	}
+	pair, err := parseKeyPair(secret.Data)
+	if err != nil || pair.cert.Subject.CommonName != commonNameOf(ext) || !c.clock.Now().Before(renewAt(pair.cert)) {
+		return nil
+	}
+	return &certificate{cert: pair.cert, secretName: secret.Name, renewAt: renewAt(pair.cert)}
 }
 
 // certSecret is the generated Secret for an extension, owned by it so the garbage collector

@@ -182,7 +182,7 @@ func (c *Controller) setConditions(ext *konnectv1alpha2.KonnectExtension, status
 		conds[t] = *meta.FindStatusCondition(status.Conditions, t)
 	}
 	ready := metav1.Condition{Type: konnectv1alpha2.ConditionReady, Status: metav1.ConditionTrue, Reason: konnectv1alpha2.ReasonReady,
-		Message: "The data plane can join the control plane with the certificate in Secret " + secretNameOf(status)}
+		Message: konnectv1alpha2.MessageReady}
 	for _, t := range dependentTypes {
 		cond := conds[t]
 		if cond.Status == metav1.ConditionTrue {
@@ -206,13 +206,6 @@ func firstNotTrue(conds conditions) string {
 		}
 	}
 	return "the conditions before it"
-}
-
-func secretNameOf(status *konnectv1alpha2.KonnectExtensionStatus) string {
-	if status.DataPlaneClientAuth != nil && status.DataPlaneClientAuth.CertificateSecretRef != nil {
-		return status.DataPlaneClientAuth.CertificateSecretRef.Name
-	}
-	return ""
 }
 
 // resolveControlPlane decides ControlPlaneRefValid, APIAuthResolvedRef and APIAuthValid, and sets
@@ -250,7 +243,7 @@ func (c *Controller) resolveControlPlane(ctx context.Context, ext *konnectv1alph
 		return nil, nil
 	}
 	conds.set(konnectv1alpha2.ConditionControlPlaneRefValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid,
-		fmt.Sprintf("KonnectGatewayControlPlane %s is Programmed", cpName))
+		konnectv1alpha2.MessageControlPlaneRefValid)
 
 	ref, _ := indexes.ControlPlaneAuthRef(cp)
 	konnectStatus := &konnectv1alpha2.KonnectExtensionControlPlaneStatus{
@@ -274,7 +267,7 @@ func (c *Controller) resolveControlPlane(ctx context.Context, ext *konnectv1alph
 		return nil, nil
 	}
 	conds.set(konnectv1alpha2.ConditionAPIAuthResolvedRef, metav1.ConditionTrue, konnectv1alpha2.ReasonResolvedRef,
-		fmt.Sprintf("KonnectAPIAuthConfiguration %s", ref))
+		fmt.Sprintf(konnectv1alpha2.MessageAPIAuthResolvedRef, ref))
 	valid := meta.FindStatusCondition(cfg.Status.Conditions, konnectv1alpha1.ConditionAPIAuthValid)
 	if valid == nil || valid.Status != metav1.ConditionTrue || valid.Reason != konnectv1alpha1.ReasonValid {
 		msg := fmt.Sprintf("KonnectAPIAuthConfiguration %s is not valid", ref)
@@ -300,7 +293,7 @@ func (c *Controller) resolveControlPlane(ctx context.Context, ext *konnectv1alph
 		return nil, nil
 	}
 	conds.set(konnectv1alpha2.ConditionAPIAuthValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid,
-		fmt.Sprintf("KonnectAPIAuthConfiguration %s is valid", ref))
+		fmt.Sprintf(konnectv1alpha2.MessageAPIAuthValid, ref))
 	return cp, &konnect.Auth{Token: src.Token, ServerURL: cfg.Status.ServerURL}
 }
 

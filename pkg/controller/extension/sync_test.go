@@ -99,9 +99,14 @@ func TestAutomaticCertificate(t *testing.T) {
 	if got := parseRegistration(ext.Annotations[CertificateAnnotation]); got.certificateID != registered[0].ID || got.controlPlaneID != f.cpID {
 		t.Errorf("annotation %q", ext.Annotations[CertificateAnnotation])
 	}
-	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, extName+"-client-tls")
-	f.wantCondition(extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionTrue, konnectv1alpha2.ReasonProvisioned, registered[0].ID)
-	f.wantCondition(extName, konnectv1alpha2.ConditionControlPlaneRefValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid, cpName)
+	// True conditions carry Kong's messages; the Secret is in status, the certificate's id in
+	// the annotation (checked above).
+	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, konnectv1alpha2.MessageReady)
+	if a := ext.Status.DataPlaneClientAuth; a == nil || a.CertificateSecretRef == nil || a.CertificateSecretRef.Name != extName+"-client-tls" {
+		t.Errorf("status.dataPlaneClientAuth %+v", a)
+	}
+	f.wantCondition(extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionTrue, konnectv1alpha2.ReasonProvisioned, konnectv1alpha2.MessageProvisioned)
+	f.wantCondition(extName, konnectv1alpha2.ConditionControlPlaneRefValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid, konnectv1alpha2.MessageControlPlaneRefValid)
 	f.wantCondition(extName, konnectv1alpha2.ConditionAPIAuthResolvedRef, metav1.ConditionTrue, konnectv1alpha2.ReasonResolvedRef, authName)
 	f.wantCondition(extName, konnectv1alpha2.ConditionAPIAuthValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid, authName)
 	k := ext.Status.Konnect
@@ -181,7 +186,7 @@ func TestManualCertificate(t *testing.T) {
 		reason, message     string
 		creates             int
 	}{
-		"good":       {secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}, status: metav1.ConditionTrue, reason: konnectv1alpha2.ReasonProvisioned, message: "konnect-client-tls", creates: 1},
+		"good":       {secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}, status: metav1.ConditionTrue, reason: konnectv1alpha2.ReasonProvisioned, message: konnectv1alpha2.MessageProvisioned, creates: 1},
 		"not PEM":    {secrets: []*corev1.Secret{garbage}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonInvalidSecret, message: "no PEM CERTIFICATE"},
 		"not a cert": {secrets: []*corev1.Secret{badDER}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonInvalidSecret, message: "does not parse"},
 		"no tls.crt": {secrets: []*corev1.Secret{noCert}, status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonInvalidSecret, message: "tls.crt is missing"},

@@ -54,6 +54,10 @@ func (e Events) Transitions(obj runtime.Object, before, after []metav1.Condition
 			continue
 		}
 		message := cur.Message
+		if message == "" {
+			// Kong's wording of some True conditions is empty (Programmed, Mirrored).
+			message = cur.Reason
+		}
 		if len(e.announced) != 1 {
 			message = cur.Type + ": " + message
 		}

@@ -115,3 +115,20 @@ const (
 	// SecretLabel is Kong's marker of Secrets its operator reads.
 	SecretLabel = "konghq.com/secret"
 )
+
+// Messages of True conditions, word for word as Kong's operator 2.x writes them (its
+// controller/konnect/handle_status_conditions.go, ops/conditions.go and
+// konnectextension_controller.go), so that objects Kong's operator Programmed are taken over
+// without a status write (docs/migrating-from-kong-operator.md). What is worth knowing beyond
+// them is in the status fields (id, endpoints, the certificate Secret) and, for a registered
+// certificate, in the DataPlaneCertificateAnnotation. The %s of the first two is the auth
+// configuration's namespace/name.
+const (
+	MessageAPIAuthResolvedRef   = "KonnectAPIAuthConfiguration reference %s is resolved"
+	MessageAPIAuthValid         = "referenced KonnectAPIAuthConfiguration %s is valid"
+	MessageProgrammed           = ""
+	MessageMirrored             = ""
+	MessageReady                = "KonnectExtension is ready"
+	MessageControlPlaneRefValid = "ControlPlaneRef is valid"
+	MessageProvisioned          = "DataPlane client certificate provisioned successfully"
+)
