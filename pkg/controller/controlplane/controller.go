@@ -71,6 +71,11 @@ type Controller struct {
 	// Without it, a sync that runs on the object of our own finalizer patch, before the
 	// status write reaches the cache, would see no id and create the control plane twice.
 	created sync.Map
+	// listings are the latest listings of each account's control planes (listing.go);
+	// uncertain remembers, by object UID, the listings.Mark before a create whose answer was
+	// lost.
+	listings  *listings
+	uncertain sync.Map
 }
 
 // New builds the reconciler on the context's shared informers: control planes and auth
@@ -98,6 +103,9 @@ func New(c *controller.Context) (*Controller, error) {
 		events:       objpatch.NewEvents(c.Recorder(Name)),
 		clock:        c.Clock,
 		syncPeriod:   c.KonnectSyncPeriod,
+		// A listing serves the re-syncs of one sync period: each object is looked at once a
+		// period, and the first to find the listing older lists the account again.
+		listings: newListings(c.KonnectAPI, c.Clock, c.KonnectSyncPeriod),
 	}
 	ctrl.loop = c.NewLoop(Name, ctrl.reconcile, loop.Options{LogKey: "konnectGatewayControlPlane", MaxKonnectBackoff: c.KonnectSyncPeriod})
 	// The in-use finalizer: every item is at most one small patch, so few workers and a lower

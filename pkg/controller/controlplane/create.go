@@ -79,8 +79,13 @@ func (c *Controller) create(ctx context.Context, cp *konnectv1alpha2.KonnectGate
 	switch {
 	case err == nil:
 		logger.V(2).Info("Created control plane in Konnect", "id", created.ID, "name", want.Name)
+		c.listings.record(auth, created.ID, created)
+		c.uncertain.Delete(cp.UID)
 		return created, outcome{}
 	case konnect.IsTransient(err):
+		// The create may have been carried out with its answer lost: the next look for our
+		// own must be in a listing begun after now, when Konnect's answer is given up on.
+		c.uncertain.Store(cp.UID, c.listings.Mark())
 		return nil, transient(err)
 	case konnect.IsConflict(err):
 		// Ours were looked for just before: the name is someone else's.
@@ -94,19 +99,14 @@ func (c *Controller) create(ctx context.Context, cp *konnectv1alpha2.KonnectGate
 // findOwn looks for the control plane that carries cp's k8s-uid label. ok is false when Konnect
 // could not be asked; out then says why.
 func (c *Controller) findOwn(ctx context.Context, cp *konnectv1alpha2.KonnectGatewayControlPlane, auth konnect.Auth) (*konnect.ControlPlane, outcome, bool) {
-	own, err := c.api.ListControlPlanes(ctx, auth, konnect.ControlPlaneFilter{Labels: map[string]string{labelUID: string(cp.UID)}})
+	own, err := c.ownInKonnect(ctx, cp, auth)
 	switch {
 	case konnect.IsTransient(err):
 		return nil, transient(err), false
 	case err != nil:
 		return nil, outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonKonnectAPIOpFailed, message: err.Error()}, false
 	}
-	for i := range own {
-		if own[i].Labels[labelUID] == string(cp.UID) {
-			return &own[i], outcome{}, true
-		}
-	}
-	return nil, outcome{}, true
+	return own, outcome{}, true
 }
 
 // ReasonOrganizationChanged: the auth configuration's token now belongs to another Konnect

@@ -64,14 +64,12 @@ func (c *Controller) syncDeletion(ctx context.Context, cp *konnectv1alpha2.Konne
 	if id == "" {
 		// No id recorded: a create whose answer or status write was lost may still have made
 		// one. Our k8s-uid label finds it.
-		own, err := c.api.ListControlPlanes(ctx, res.auth, konnect.ControlPlaneFilter{Labels: map[string]string{labelUID: string(cp.UID)}})
+		own, err := c.ownInKonnect(ctx, cp, res.auth)
 		if err != nil {
 			return c.deletionFailed(ctx, cp, status, err)
 		}
-		for i := range own {
-			if own[i].Labels[labelUID] == string(cp.UID) {
-				id = own[i].ID
-			}
+		if own != nil {
+			id = own.ID
 		}
 		if id == "" {
 			return c.releaseCleanup(ctx, cp)
@@ -93,6 +91,8 @@ func (c *Controller) syncDeletion(ctx context.Context, cp *konnectv1alpha2.Konne
 	if err != nil && !konnect.IsNotFound(err) {
 		return c.deletionFailed(ctx, cp, status, err)
 	}
+	c.listings.record(res.auth, id, nil)
+	c.uncertain.Delete(cp.UID)
 	logger.V(2).Info("Deleted control plane from Konnect", "id", id, "alreadyGone", err != nil)
 	c.created.Delete(cp.UID)
 	return c.releaseCleanup(ctx, cp)

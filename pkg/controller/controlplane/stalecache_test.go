@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
@@ -59,7 +60,8 @@ func TestStaleCacheAfterRecreateDoesNotCreateAgain(t *testing.T) {
 	f.sync(objName)
 	old := f.get(objName).Status.ID
 	f.api.Remove(serverURL, old)
-	f.staleSync(objName) // re-creates; the lister still says old
+	f.Clock.Step(time.Minute + time.Second) // the next sync period's listing
+	f.staleSync(objName)                    // re-creates; the lister still says old
 	f.staleSync(objName)
 	if n := f.api.Count(konnecttest.OpCreateControlPlane); n != 2 {
 		t.Fatalf("%d creates, want 2 (the create and the re-create): %+v", n, f.api.Calls())

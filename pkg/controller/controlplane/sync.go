@@ -144,7 +144,7 @@ func (c *Controller) syncOrigin(ctx context.Context, cp *konnectv1alpha2.Konnect
 	status.ID = c.konnectID(cp)
 	var current *konnect.ControlPlane
 	if status.ID != "" {
-		got, err := c.api.GetControlPlane(ctx, auth, status.ID)
+		got, err := c.current(ctx, auth, status.ID)
 		switch {
 		case err == nil:
 			current = got
@@ -173,6 +173,7 @@ func (c *Controller) syncOrigin(ctx context.Context, cp *konnectv1alpha2.Konnect
 		switch {
 		case err == nil:
 			logger.V(2).Info("Updated control plane in Konnect", "id", current.ID)
+			c.listings.record(auth, current.ID, updated)
 			current = updated
 		case konnect.IsTransient(err):
 			return transient(err)

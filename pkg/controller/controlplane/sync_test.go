@@ -116,19 +116,20 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name: "no write when equal: the re-sync only GETs, status unchanged",
+		name: "no write when equal: the re-sync reads the account's listing (one a sync period), status unchanged",
 		run: func(t *testing.T, f *fixture) {
 			f.sync(objName)
 			f.api.ResetCalls()
 			f.Client.ClearActions()
 			for range 3 {
+				f.Clock.Step(time.Minute + time.Second)
 				after := f.sync(objName).After
 				if after < time.Minute || after > 66*time.Second {
 					t.Fatalf("re-sync after %v, want the sync period with jitter", after)
 				}
 			}
-			if f.api.Writes() != 0 || f.api.Count(konnecttest.OpGetControlPlane) != 3 {
-				t.Fatalf("calls = %+v, want 3 GETs", f.api.Calls())
+			if f.api.Writes() != 0 || f.api.Count(konnecttest.OpGetControlPlane) != 0 || f.api.Count(konnecttest.OpListControlPlanes) != 3 {
+				t.Fatalf("calls = %+v, want 3 listings and no GET", f.api.Calls())
 			}
 			if w := f.apiWrites(); len(w) != 0 {
 				t.Fatalf("apiserver writes, want none: %v", w)
@@ -228,6 +229,7 @@ func TestSync(t *testing.T) {
 			f.sync(objName)
 			first := f.get(objName).Status.ID
 			f.api.Remove(serverURL, first)
+			f.Clock.Step(time.Minute + time.Second) // the next sync period's listing
 			f.sync(objName)
 			second := f.get(objName).Status.ID
 			if second == "" || second == first || f.api.Count(konnecttest.OpCreateControlPlane) != 2 {
@@ -309,7 +311,8 @@ func TestSync(t *testing.T) {
 			f.sync(objName)
 			_ = f.Events()
 			before := f.condition(objName, konnectv1alpha2.ConditionProgrammed)
-			f.api.Fail(konnecttest.OpGetControlPlane, &konnect.APIError{Op: "getting control plane", Kind: konnect.ErrorTransient, StatusCode: 429, RetryAfter: 30 * time.Second, Message: "Konnect answered 429"})
+			f.Clock.Step(time.Minute + time.Second) // the listing is due
+			f.api.Fail(konnecttest.OpListControlPlanes, &konnect.APIError{Op: "listing control planes", Kind: konnect.ErrorTransient, StatusCode: 429, RetryAfter: 30 * time.Second, Message: "Konnect answered 429"})
 			f.Client.ClearActions()
 			after := f.process(objName)
 			if after < 30*time.Second {
@@ -320,7 +323,7 @@ func TestSync(t *testing.T) {
 				t.Fatalf("Programmed = %+v, writes %v", got, f.apiWrites())
 			}
 			// Without Retry-After: the per-object backoff grows from 1s.
-			f.api.Fail(konnecttest.OpGetControlPlane, konnecttest.Transient("getting control plane"), konnecttest.Transient("getting control plane"))
+			f.api.Fail(konnecttest.OpListControlPlanes, konnecttest.Transient("listing control planes"), konnecttest.Transient("listing control planes"))
 			a1, a2 := f.process(objName), f.process(objName)
 			if a1 < time.Second || a2 <= a1 {
 				t.Fatalf("backoff %v then %v, want growing from 1s", a1, a2)

@@ -1,0 +1,214 @@
+package controlplane
+
+// Konnect by the page: one listing per account (server URL and token) of its control planes,
+// taken every sync period, answers what one GET per
+// control plane and one lookup per create used to (issue 19). Re-syncs compare each object with
+// it locally; creates look in it for their own k8s-uid label.
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+	"k8s.io/utils/clock"
+
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
+)
+
+// listing is what one listing of an account said.
+type listing struct {
+	// started is when the listing began, for its age; seq numbers the listings begun by this
+	// process (Mark): a control plane created before the listing began is in it, one created
+	// after may not be.
+	started time.Time
+	seq     uint64
+	byID    map[string]konnect.ControlPlane
+	byUID   map[string]konnect.ControlPlane
+}
+
+// listings keeps the latest listing of every account, and what this process changed in
+// Konnect since, so that a listing agrees with the creates, updates and deletes it missed.
+type listings struct {
+	api    konnect.ControlPlaneAPI
+	clock  clock.Clock
+	maxAge time.Duration
+
+	flight singleflight.Group
+	begun  atomic.Uint64
+
+	mu       sync.Mutex
+	accounts map[string]*account
+}
+
+// account is one account's listing and the changes this process made after it began.
+type account struct {
+	latest *listing
+	// changes since latest.started, by control-plane id: nil for a deletion.
+	changes map[string]change
+}
+
+type change struct {
+	at time.Time
+	cp *konnect.ControlPlane
+}
+
+func newListings(api konnect.ControlPlaneAPI, clk clock.Clock, maxAge time.Duration) *listings {
+	return &listings{api: api, clock: clk, maxAge: maxAge, accounts: map[string]*account{}}
+}
+
+func accountKey(auth konnect.Auth) string { return konnect.Hashed(auth.Token, auth.ServerURL) }
+
+// Mark numbers the listings begun so far. Taken once the answer to a create is given up on, it
+// is the point a listing must have begun after to show what that create may have made.
+func (l *listings) Mark() uint64 { return l.begun.Load() }
+
+// lookup says what the account's latest listing says of a control plane, by id (or, with
+// byUID, by k8s-uid label): fresh is false when there is no listing begun after mark that is
+// younger than the maximum age (then found means nothing). What this process changed in
+// Konnect after the listing began is applied.
+func (l *listings) lookup(auth konnect.Auth, mark uint64, key string, byUID bool) (cp konnect.ControlPlane, found, fresh bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.accounts[accountKey(auth)]
+	if a == nil || a.latest == nil || a.latest.seq <= mark || l.clock.Since(a.latest.started) > l.maxAge {
+		return konnect.ControlPlane{}, false, false
+	}
+	index := a.latest.byID
+	if byUID {
+		index = a.latest.byUID
+	}
+	cp, found = index[key]
+	return cp, found, true
+}
+
+// refresh lists the account's control planes now, page by page; callers that ask while a
+// listing of the same account is under way share it.
+func (l *listings) refresh(ctx context.Context, auth konnect.Auth) error {
+	key := accountKey(auth)
+	_, err, _ := l.flight.Do(key, func() (any, error) {
+		started, seq := l.clock.Now(), l.begun.Add(1)
+		// Every control plane of the account, not only those with our managed-by label: one
+		// made by Kong's operator (managed-by=kong-operator) is adopted by its k8s-uid too.
+		cps, err := l.api.ListControlPlanes(ctx, auth, konnect.ControlPlaneFilter{})
+		if err != nil {
+			return nil, err
+		}
+		l.install(key, started, seq, cps)
+		return nil, nil
+	})
+	return err
+}
+
+// install makes a listing that began at started the account's latest, with the changes this
+// process made since applied, and forgets older changes.
+func (l *listings) install(key string, started time.Time, seq uint64, cps []konnect.ControlPlane) {
+	next := &listing{started: started, seq: seq, byID: map[string]konnect.ControlPlane{}, byUID: map[string]konnect.ControlPlane{}}
+	for _, cp := range cps {
+		next.add(cp)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.accounts[key]
+	if a == nil {
+		a = &account{changes: map[string]change{}}
+		l.accounts[key] = a
+	}
+	if a.latest != nil && a.latest.seq > seq {
+		return // a later listing won the race
+	}
+	for id, ch := range a.changes {
+		if ch.at.Before(started) {
+			delete(a.changes, id)
+			continue
+		}
+		next.apply(id, ch.cp)
+	}
+	a.latest = next
+}
+
+// record notes that this process created or updated cp (or deleted id, cp nil) in the account:
+// the latest listing, and any that began before now, agree.
+func (l *listings) record(auth konnect.Auth, id string, cp *konnect.ControlPlane) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.accounts[accountKey(auth)]
+	if a == nil {
+		a = &account{changes: map[string]change{}}
+		l.accounts[accountKey(auth)] = a
+	}
+	a.changes[id] = change{at: l.clock.Now(), cp: cp}
+	if a.latest != nil {
+		a.latest.apply(id, cp)
+	}
+}
+
+func (s *listing) add(cp konnect.ControlPlane) {
+	s.byID[cp.ID] = cp
+	if uid := cp.Labels[labelUID]; uid != "" {
+		s.byUID[uid] = cp
+	}
+}
+
+// apply sets id to cp, or removes it when cp is nil (under listings.mu, as every read).
+func (s *listing) apply(id string, cp *konnect.ControlPlane) {
+	if old, ok := s.byID[id]; ok {
+		delete(s.byID, id)
+		if uid := old.Labels[labelUID]; uid != "" && s.byUID[uid].ID == id {
+			delete(s.byUID, uid)
+		}
+	}
+	if cp != nil {
+		s.add(*cp)
+	}
+}
+
+// current is the control plane id of the account, as the latest listing says (listing the
+// account again when that is older than its maximum age), or, when the listing does not have
+// it, as Konnect answers a GET of it: a control plane that is not listed has vanished, and a GET
+// confirms it before it is created again. A missing one is ErrorNotFound.
+func (c *Controller) current(ctx context.Context, auth konnect.Auth, id string) (*konnect.ControlPlane, error) {
+	cp, found, err := c.listed(ctx, auth, 0, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		return &cp, nil
+	}
+	return c.api.GetControlPlane(ctx, auth, id)
+}
+
+// ownInKonnect is the control plane that carries cp's k8s-uid label, or nil: found in a
+// listing of the account that began after any create of cp whose answer this process did not
+// get (uncertain), so that a create whose answer was lost is found, and at most one POST per
+// object succeeds. The listing is shared: a thousand creates cost one listing, not a thousand
+// lookups.
+func (c *Controller) ownInKonnect(ctx context.Context, cp *konnectv1alpha2.KonnectGatewayControlPlane, auth konnect.Auth) (*konnect.ControlPlane, error) {
+	var mark uint64
+	if v, ok := c.uncertain.Load(cp.UID); ok {
+		mark = v.(uint64)
+	}
+	own, found, err := c.listed(ctx, auth, mark, string(cp.UID), true)
+	if err != nil || !found {
+		return nil, err
+	}
+	return &own, nil
+}
+
+// listed looks key up in the account's latest listing begun after mark, listing the account
+// (again) when there is none.
+func (c *Controller) listed(ctx context.Context, auth konnect.Auth, mark uint64, key string, byUID bool) (konnect.ControlPlane, bool, error) {
+	// A listing under way may have begun before mark: then one more.
+	for range 2 {
+		if cp, found, fresh := c.listings.lookup(auth, mark, key, byUID); fresh {
+			return cp, found, nil
+		}
+		if err := c.listings.refresh(ctx, auth); err != nil {
+			return konnect.ControlPlane{}, false, err
+		}
+	}
+	return konnect.ControlPlane{}, false, &konnect.APIError{Op: "listing control planes", Kind: konnect.ErrorTransient,
+		Message: "no listing of the control planes began after the last create whose answer was lost"}
+}

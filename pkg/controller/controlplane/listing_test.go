@@ -1,0 +1,48 @@
+package controlplane
+
+import (
+	"fmt"
+	"testing"
+
+	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
+	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
+)
+
+// TestCreatesShareOneListing: a create looks for its own k8s-uid label in the account's latest
+// listing, so fifty control planes created one after another cost one listing and fifty POSTs,
+// not a lookup each (issue 19).
+func TestCreatesShareOneListing(t *testing.T) {
+	var planes []*konnectv1alpha2.KonnectGatewayControlPlane
+	for i := range 50 {
+		planes = append(planes, origin(fmt.Sprintf("cp-%d", i), fmt.Sprintf("konnect-%d", i)))
+	}
+	f := newFixture(t, fixtureOptions{planes: planes, configs: []*konnectv1alpha1.KonnectAPIAuthConfiguration{validConfig(namespace, authName)}})
+	for _, p := range planes {
+		f.sync(p.Name)
+		f.expectProgrammed(p.Name)
+	}
+	if lists, creates := f.api.Count(konnecttest.OpListControlPlanes), f.api.Count(konnecttest.OpCreateControlPlane); lists != 1 || creates != 50 {
+		t.Fatalf("%d listings and %d creates, want 1 and 50", lists, creates)
+	}
+}
+
+// TestLostCreateIsFoundInALaterListing: a create whose answer was lost (carried out in
+// Konnect, but the controller saw a timeout) is looked for in a listing that began after it,
+// not in the listing taken before it: the control plane is adopted, not created twice.
+func TestLostCreateIsFoundInALaterListing(t *testing.T) {
+	f := newFixture(t, standardOptions())
+	f.api.Fail(konnecttest.OpCreateControlPlane, konnecttest.Transient("creating control plane"))
+	f.sync(objName) // a listing, then the POST whose answer is lost
+	// What the lost POST made, as Konnect holds it.
+	id := f.api.Seed(serverURL, konnect.ControlPlaneSpec{Name: cpName, Labels: ownershipLabels(f.get(objName))})
+	f.sync(objName)
+	if n := f.api.Count(konnecttest.OpCreateControlPlane); n != 1 {
+		t.Fatalf("%d creates, want the one whose answer was lost: %+v", n, f.api.Calls())
+	}
+	if got := f.get(objName).Status.ID; got != id {
+		t.Fatalf("status.id %q, want the adopted %q", got, id)
+	}
+	f.expectProgrammed(objName)
+}
