@@ -9,6 +9,7 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
 )
 
@@ -77,4 +78,33 @@ func TestUnconfirmedCredentialsKeepReady(t *testing.T) {
 	}
 	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
 	f.wantCondition(extName, konnectv1alpha2.ConditionAPIAuthValid, metav1.ConditionTrue, konnectv1alpha2.ReasonValid, "")
+}
+
+// TestLostRegistrationOfAGeneratedCertificate: a certificate generated in a sync is registered
+// without a LIST first (Konnect cannot hold it yet), but once that registration's answer is lost
+// the next sync looks before registering: the certificate is registered once.
+func TestLostRegistrationOfAGeneratedCertificate(t *testing.T) {
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	f.api.Fail(konnecttest.OpCreateCertificate, konnecttest.Transient("registering data-plane certificate"))
+	f.sync(extName)
+	if n := f.count(konnecttest.OpListCertificates); n != 0 {
+		t.Fatalf("%d LISTs before registering a certificate generated in the same sync, want 0", n)
+	}
+	// The registration was carried out; its answer was lost.
+	cert, err := parseCertificatePEM(f.secret(namespace, generatedSecretName(extName)).Data[corev1.TLSCertKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, certificatePEM(cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sync(extName)
+	if got := f.api.Certificates(f.cpID); len(got) != 1 {
+		t.Fatalf("Konnect holds %d certificates, want the one whose answer was lost", len(got))
+	}
+	if got := parseRegistration(f.get(extName).Annotations[CertificateAnnotation]).certificateID; got != done.ID {
+		t.Errorf("recorded certificate %q, want %q", got, done.ID)
+	}
+	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
 }

@@ -40,6 +40,9 @@ func parseRegistration(s string) registration {
 // and that a certificate it replaced is removed from Konnect, and records the registration. It
 // decides DataPlaneCertificateProvisioned. konnectErr is a transient Konnect failure, to be
 // retried with backoff; err is an API-server write that failed.
+//
+// A certificate generated in this very sync (cert.generated) cannot be in Konnect yet: it is
+// registered without a LIST first.
 func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
 	cert *certificate, conds conditions, authRef string) (konnectErr, err error) {
 	logger := klog.FromContext(ctx)
@@ -50,7 +53,12 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 		setProvisioned(conds)
 		return nil, nil
 	}
-	id, konnectErr := c.ensureRegistered(ctx, ext, auth, cpID, cert, conds)
+	var id string
+	if cert.generated {
+		id, konnectErr = c.createRegistration(ctx, ext, auth, cpID, cert, conds)
+	} else {
+		id, konnectErr = c.ensureRegistered(ctx, ext, auth, cpID, cert, conds)
+	}
 	if id == "" {
 		return konnectErr, nil
 	}
@@ -96,40 +104,47 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 // it replaces stays registered and recorded while the data plane still uses it.
 func (c *Controller) ensureRegistered(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
 	cert *certificate, conds conditions) (id string, konnectErr error) {
-	failed := func(apiErr error) (string, error) {
-		status := metav1.ConditionFalse
-		if konnect.IsTransient(apiErr) {
-			status = metav1.ConditionUnknown
-		}
-		conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, status, konnectv1alpha2.ReasonKonnectAPIOpFailed, apiErr.Error())
-		if konnect.IsTransient(apiErr) {
-			return "", apiErr
-		}
-		// A definitive refusal is not hammered: it is tried again at the next re-sync.
-		return "", nil
-	}
 	registered, err := c.api.ListDataPlaneCertificates(ctx, auth, cpID)
 	if err != nil {
-		return failed(err)
+		return "", registrationFailed(conds, err)
 	}
 	for _, r := range registered {
 		if sameCertificate(r.Cert, cert.cert) {
-			id = r.ID
-			break
+			setProvisioned(conds)
+			return r.ID, nil
 		}
 	}
-	if id == "" {
-		created, err := c.api.CreateDataPlaneCertificate(ctx, auth, cpID, certificatePEM(cert.cert))
-		if err != nil {
-			return failed(err)
-		}
-		id = created.ID
-		klog.FromContext(ctx).V(2).Info("Registered the data-plane certificate", "controlPlaneID", cpID, "certificateID", id)
-		c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRegistered",
-			"Registered the certificate in Secret %s with control plane %s as %s", cert.secretName, cpID, id)
+	return c.createRegistration(ctx, ext, auth, cpID, cert, conds)
+}
+
+// createRegistration registers the certificate with the control plane (POST) and sets
+// DataPlaneCertificateProvisioned from the outcome, as ensureRegistered does.
+func (c *Controller) createRegistration(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
+	cert *certificate, conds conditions) (id string, konnectErr error) {
+	created, err := c.api.CreateDataPlaneCertificate(ctx, auth, cpID, certificatePEM(cert.cert))
+	if err != nil {
+		return "", registrationFailed(conds, err)
 	}
+	klog.FromContext(ctx).V(2).Info("Registered the data-plane certificate", "controlPlaneID", cpID, "certificateID", created.ID)
+	c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRegistered",
+		"Registered the certificate in Secret %s with control plane %s as %s", cert.secretName, cpID, created.ID)
 	setProvisioned(conds)
-	return id, nil
+	return created.ID, nil
+}
+
+// registrationFailed records a failed registration in conds and returns the failure when it
+// is transient (retried with backoff); a definitive refusal is not hammered: it is tried again
+// at the next re-sync.
+func registrationFailed(conds conditions, apiErr error) error {
+	status := metav1.ConditionFalse
+	if konnect.IsTransient(apiErr) {
+		status = metav1.ConditionUnknown
+	}
+	conds.set(konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, status, konnectv1alpha2.ReasonKonnectAPIOpFailed, apiErr.Error())
+	if konnect.IsTransient(apiErr) {
+		return apiErr
+	}
+	return nil
 }
 
 // setProvisioned records in conds that the certificate is registered (its id is in

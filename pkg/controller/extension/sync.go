@@ -49,6 +49,9 @@ type certificate struct {
 	next *keyPair
 	// secret is the generated Secret that holds next.
 	secret *corev1.Secret
+	// generated: the certificate was generated in this very sync, so Konnect cannot hold it
+	// yet (its key did not exist before).
+	generated bool
 }
 
 // reconcile brings one extension in line: certificate Secret, registration in Konnect, status.
