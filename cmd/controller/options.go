@@ -23,7 +23,9 @@ type options struct {
 	konnectTimeout     time.Duration
 	revalidateInterval time.Duration
 	konnectSyncPeriod  time.Duration
-	showVersion        bool
+	// konnectCertificateSyncPeriod: how often registered certificates are listed again.
+	konnectCertificateSyncPeriod time.Duration
+	showVersion                  bool
 
 	leaderElect          bool
 	leaderElectNamespace string
@@ -66,7 +68,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to acquire or renew the Lease.")
 
 	fs.StringVar(&o.healthProbeAddr, "health-probe-bind-address", ":8081", "Address serving /healthz and /readyz. \"0\" disables it.")
-	fs.DurationVar(&o.konnectSyncPeriod, "konnect-sync-period", time.Minute, "How often every control plane and every registered data-plane certificate is compared with Konnect again (with up to 10% jitter); an unchanged one costs one read.")
+	fs.DurationVar(&o.konnectSyncPeriod, "konnect-sync-period", time.Minute, "How often control planes are compared with Konnect again (with up to 10% jitter): one listing of up to 100 control planes a page per account.")
+	fs.DurationVar(&o.konnectCertificateSyncPeriod, "konnect-certificate-sync-period", 10*time.Minute, "How often each extension's registered data-plane certificate is looked for in Konnect again, unless a change brings it sooner; lengthened as needed so that these reads use at most a tenth of --konnect-qps.")
 	fs.StringVar(&o.clusterCASecret, "cluster-ca-secret", "konnect-auth-controller-ca", "Name of the kubernetes.io/tls Secret holding the CA that signs KonnectExtensions' client certificates; created on first need.")
 	fs.StringVar(&o.clusterCASecretNamespace, "cluster-ca-secret-namespace", "", "Namespace of --cluster-ca-secret. Empty: the controller's namespace ($POD_NAMESPACE, else the service account's, else default).")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address serving Prometheus metrics at /metrics. \"0\" disables it.")
@@ -89,8 +92,8 @@ func (o *options) validate() error {
 	if o.revalidateInterval < time.Second {
 		errs = append(errs, errors.New("--revalidate-interval must be at least 1s"))
 	}
-	if o.konnectSyncPeriod < time.Second {
-		errs = append(errs, errors.New("--konnect-sync-period must be at least 1s"))
+	if o.konnectSyncPeriod < time.Second || o.konnectCertificateSyncPeriod < time.Second {
+		errs = append(errs, errors.New("--konnect-sync-period and --konnect-certificate-sync-period must be at least 1s"))
 	}
 	if o.leaderElect && (o.leaseDuration <= o.renewDeadline || o.renewDeadline <= o.retryPeriod || o.retryPeriod <= 0) {
 		errs = append(errs, errors.New("leader election needs --leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period > 0"))

@@ -44,11 +44,13 @@ func newContext(ctx context.Context, opts options, m *metrics.Metrics, wake *ato
 	kubeConfig := rest.CopyConfig(restConfig)
 	kubeConfig.ContentType = "application/vnd.kubernetes.protobuf"
 	c := &controller.Context{
-		RootContext:        ctx,
-		Namespace:          opts.namespace,
-		RevalidateInterval: opts.revalidateInterval,
-		KonnectSyncPeriod:  opts.konnectSyncPeriod,
-		CASecret:           types.NamespacedName{Namespace: opts.clusterCASecretNamespace, Name: opts.clusterCASecret},
+		RootContext:           ctx,
+		Namespace:             opts.namespace,
+		RevalidateInterval:    opts.revalidateInterval,
+		KonnectSyncPeriod:     opts.konnectSyncPeriod,
+		CertificateSyncPeriod: opts.konnectCertificateSyncPeriod,
+		KonnectQPS:            opts.konnectQPS,
+		CASecret:              types.NamespacedName{Namespace: opts.clusterCASecretNamespace, Name: opts.clusterCASecret},
 		// One provider for every loop's queue: its metrics are registered once.
 		WorkqueueMetrics: m.WorkqueueProvider(),
 	}

@@ -73,8 +73,13 @@ type Context struct {
 	Namespace string
 	// RevalidateInterval is how often every token verdict is checked with Konnect again.
 	RevalidateInterval time.Duration
-	// KonnectSyncPeriod is how often control planes and certificates are compared with Konnect.
+	// KonnectSyncPeriod is how often control planes are compared with Konnect.
 	KonnectSyncPeriod time.Duration
+	// CertificateSyncPeriod is how often an extension's registered certificate is looked for
+	// in Konnect again (0: KonnectSyncPeriod); KonnectQPS, when set, lengthens it so that these
+	// reads use at most a tenth of it.
+	CertificateSyncPeriod time.Duration
+	KonnectQPS            float64
 	// CASecret is where the cluster CA that signs Automatic extensions' certificates is kept.
 	CASecret types.NamespacedName
 	// WorkqueueMetrics, if set, receives every loop's queue metrics.

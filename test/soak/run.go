@@ -164,7 +164,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (sum Summary, err error
 	// 2. The controllers.
 	args := []string{
 		fmt.Sprintf("-v=%d", cfg.Verbosity),
-		"--konnect-sync-period=" + cfg.SyncPeriod.String(),
+		"--konnect-sync-period=" + cfg.SyncPeriod.String(), "--konnect-certificate-sync-period=" + cfg.SyncPeriod.String(),
 		"--revalidate-interval=" + cfg.Revalidate.String(),
 		"--konnect-timeout=3s",
 		"--cluster-ca-secret-namespace=" + systemNamespace,

@@ -10,6 +10,7 @@
 package extension
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"time"
@@ -84,6 +85,10 @@ type Controller struct {
 	clock      clock.WithTicker
 	syncPeriod time.Duration
 	caSecret   types.NamespacedName
+	// certSyncPeriod and qps decide how long a verified registration is trusted
+	// (verificationTTL).
+	certSyncPeriod time.Duration
+	qps            float64
 
 	// ca is the parsed cluster CA, with the resourceVersion of the Secret it came from.
 	caMu      sync.Mutex
@@ -94,6 +99,9 @@ type Controller struct {
 	// Konnect and when, so that syncs brought by events between re-syncs make no call.
 	verifiedMu sync.Mutex
 	verified   map[cache.ObjectName]verification
+	// ttl is verificationTTL's last answer, worked out at ttlAt.
+	ttl   time.Duration
+	ttlAt time.Time
 }
 
 type verification struct {
@@ -130,6 +138,8 @@ func New(c *controller.Context) (*Controller, error) {
 		caSecrets:        caInformer.Lister(),
 		clock:            c.Clock,
 		syncPeriod:       c.KonnectSyncPeriod,
+		certSyncPeriod:   cmp.Or(c.CertificateSyncPeriod, c.KonnectSyncPeriod),
+		qps:              c.KonnectQPS,
 		caSecret:         c.CASecret,
 		verified:         map[cache.ObjectName]verification{},
 	}

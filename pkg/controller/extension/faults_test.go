@@ -2,6 +2,7 @@ package extension
 
 import (
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -9,6 +10,8 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
 )
@@ -107,4 +110,39 @@ func TestLostRegistrationOfAGeneratedCertificate(t *testing.T) {
 		t.Errorf("recorded certificate %q, want %q", got, done.ID)
 	}
 	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+}
+
+// TestCertificatesOnTheirOwnBudget: a registration seen in Konnect is looked up again at the
+// certificate sync period, not at every re-sync, and that period is lengthened so that these
+// LISTs use at most a tenth of --konnect-qps (issue 19).
+func TestCertificatesOnTheirOwnBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		qps     float64
+		wantTTL time.Duration
+	}{
+		{"the certificate sync period", 0, 10 * syncPeriod},
+		// Two registrations at 0.001 calls a second (a tenth of 0.01): one LIST each per 2,000 s.
+		{"lengthened for the budget", 0.01, 2000 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName), automaticExtension("second")},
+				tune: func(c *controller.Context) { c.CertificateSyncPeriod, c.KonnectQPS = 10*syncPeriod, tc.qps }})
+			f.sync(extName)
+			f.sync("second")
+			lists := func() int { return f.count(konnecttest.OpListCertificates) }
+			for f.Clock.Since(controllertest.Start) < tc.wantTTL-syncPeriod {
+				f.Clock.Step(syncPeriod)
+				f.sync(extName)
+			}
+			if n := lists(); n != 0 {
+				t.Fatalf("%d LISTs within %v of the registration, want none", n, tc.wantTTL)
+			}
+			f.Clock.Step(2 * syncPeriod)
+			f.sync(extName)
+			if n := lists(); n != 1 {
+				t.Fatalf("%d LISTs once %v had passed, want 1", n, tc.wantTTL)
+			}
+		})
+	}
 }

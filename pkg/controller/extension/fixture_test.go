@@ -16,6 +16,7 @@ import (
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/controllertest"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
@@ -52,6 +53,8 @@ type fixtureOptions struct {
 	// secrets are labelled konghq.com/konnect-dp-cert=true; unlabelled are not.
 	secrets    []*corev1.Secret
 	unlabelled []*corev1.Secret
+	// tune, if set, changes the context before the reconciler is built.
+	tune func(*controller.Context)
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -77,6 +80,9 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	f.Context.KonnectAPI = f.api
 	f.Context.KonnectSyncPeriod = syncPeriod
 	f.Context.CASecret = types.NamespacedName{Namespace: caNamespace, Name: caName}
+	if o.tune != nil {
+		o.tune(f.Context)
+	}
 	f.ctrl = controllertest.Build(f.Fakes, New)
 	f.Preload(objs...)
 	return f

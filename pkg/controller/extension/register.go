@@ -6,6 +6,7 @@ package extension
 import (
 	"context"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -158,7 +159,26 @@ func (c *Controller) recentlyVerified(key cache.ObjectName, annotation string) b
 	c.verifiedMu.Lock()
 	defer c.verifiedMu.Unlock()
 	v, ok := c.verified[key]
-	return ok && v.annotation == annotation && c.clock.Since(v.at) < c.syncPeriod
+	return ok && v.annotation == annotation && c.clock.Since(v.at) < c.verificationTTLLocked()
+}
+
+// certificateBudget is the share of --konnect-qps that looking registrations up again may use.
+const certificateBudget = 0.1
+
+// verificationTTLLocked is how long a registration seen in Konnect is trusted before it is
+// looked up again: the certificate sync period, lengthened so that one LIST per extension in
+// that time stays within the certificate budget (worked out at most once a second).
+func (c *Controller) verificationTTLLocked() time.Duration {
+	now := c.clock.Now()
+	if c.ttl > 0 && now.Sub(c.ttlAt) < time.Second {
+		return c.ttl
+	}
+	c.ttl, c.ttlAt = c.certSyncPeriod, now
+	if c.qps > 0 {
+		n := len(c.verified)
+		c.ttl = max(c.ttl, time.Duration(float64(n)/(c.qps*certificateBudget)*float64(time.Second)))
+	}
+	return c.ttl
 }
 
 func (c *Controller) markVerified(key cache.ObjectName, annotation string) {

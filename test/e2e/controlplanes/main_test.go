@@ -62,7 +62,7 @@ const (
 var suite = &framework.Suite{
 	Name: "controlplanes", OrgID: framework.NewUUID(),
 	CP: &cp, Env: &env, Controller: &ctrl,
-	ControllerArgs: []string{"-v=5", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"},
+	ControllerArgs: []string{"-v=5", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-certificate-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"},
 }
 
 func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }

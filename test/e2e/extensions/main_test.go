@@ -71,7 +71,7 @@ var suite = &framework.Suite{
 	CP: &cp, Env: &env, Kube: &kube, Client: &client, Controller: &ctrl,
 	Setup:         setup,
 	ControllerEnv: []string{"POD_NAMESPACE=" + controllerNamespace},
-	ControllerArgs: []string{"-v=5", "--konnect-timeout=2s", "--konnect-sync-period=" + syncPeriod.String(),
+	ControllerArgs: []string{"-v=5", "--konnect-timeout=2s", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-certificate-sync-period=" + syncPeriod.String(),
 		"--cluster-ca-secret=" + caSecretName, "--cluster-ca-secret-namespace=" + controllerNamespace},
 }
 

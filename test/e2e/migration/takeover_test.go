@@ -66,7 +66,7 @@ func TestTakeoverFromKongOperator(t *testing.T) {
 	framework.MustKubectl(t, c, "", "create", "namespace", controllerNamespace)
 	ctrl := env.StartControllerForTest(t, "takeover", framework.ControllerOptions{Kubeconfig: c.KubeconfigPath(),
 		Env:  append(env.Konnect.Env(), "POD_NAMESPACE="+controllerNamespace),
-		Args: []string{"-v=4", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"}})
+		Args: []string{"-v=4", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-certificate-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"}})
 
 	// The controller has looked at everything once it has recorded each extension's
 	// registration, put its label on each Origin and taken the Mirror's needless finalizer off.
