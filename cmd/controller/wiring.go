@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -81,7 +82,12 @@ func newContext(ctx context.Context, opts options, m *metrics.Metrics, wake *ato
 	})
 	m.RegisterCache(checker.Stats)
 	c.TokenChecker = checker
-	c.KonnectAPI = konnect.WithLimiter(m.InstrumentControlPlaneAPI(client), limiter)
+	// Re-syncs give way to user-driven calls, and hold back after a 429.
+	logger := klog.FromContext(ctx)
+	c.KonnectAPI = konnect.WithLimiter(m.InstrumentControlPlaneAPI(client), limiter, func(d time.Duration) {
+		m.ResyncsSlowed()
+		logger.Info("Konnect answered 429 Too Many Requests: re-syncs hold back; user-driven calls go on", "for", d)
+	})
 	if err := c.Complete(); err != nil {
 		return nil, err
 	}

@@ -10,8 +10,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Auth is what one Konnect call is made with: a KonnectAPIAuthConfiguration's token and its
@@ -209,96 +207,4 @@ func RetryAfterOf(err error) time.Duration {
 		return apiErr.RetryAfter
 	}
 	return 0
-}
-
-// WithLimiter returns an api whose every call first waits on limiter: the process-wide rate
-// limit that the token Checker waits on too, so control planes and certificates cannot crowd
-// Konnect beyond --konnect-qps. A nil limiter returns api unchanged.
-func WithLimiter(api ControlPlaneAPI, limiter *rate.Limiter) ControlPlaneAPI {
-	if limiter == nil {
-		return api
-	}
-	return &limitedAPI{next: api, limiter: limiter}
-}
-
-type limitedAPI struct {
-	next    ControlPlaneAPI
-	limiter *rate.Limiter
-}
-
-func (l *limitedAPI) wait(ctx context.Context, op string) error {
-	if err := l.limiter.Wait(ctx); err != nil {
-		return &APIError{Op: op, Kind: ErrorTransient, Message: "not sent: " + err.Error()}
-	}
-	return nil
-}
-
-func (l *limitedAPI) CreateControlPlane(ctx context.Context, auth Auth, spec ControlPlaneSpec) (*ControlPlane, error) {
-	if err := l.wait(ctx, "creating control plane"); err != nil {
-		return nil, err
-	}
-	return l.next.CreateControlPlane(ctx, auth, spec)
-}
-
-func (l *limitedAPI) GetControlPlane(ctx context.Context, auth Auth, id string) (*ControlPlane, error) {
-	if err := l.wait(ctx, "getting control plane"); err != nil {
-		return nil, err
-	}
-	return l.next.GetControlPlane(ctx, auth, id)
-}
-
-func (l *limitedAPI) ListControlPlanes(ctx context.Context, auth Auth, filter ControlPlaneFilter) ([]ControlPlane, error) {
-	if err := l.wait(ctx, "listing control planes"); err != nil {
-		return nil, err
-	}
-	return l.next.ListControlPlanes(ctx, auth, filter)
-}
-
-func (l *limitedAPI) UpdateControlPlane(ctx context.Context, auth Auth, id string, spec ControlPlaneSpec) (*ControlPlane, error) {
-	if err := l.wait(ctx, "updating control plane"); err != nil {
-		return nil, err
-	}
-	return l.next.UpdateControlPlane(ctx, auth, id, spec)
-}
-
-func (l *limitedAPI) DeleteControlPlane(ctx context.Context, auth Auth, id string) error {
-	if err := l.wait(ctx, "deleting control plane"); err != nil {
-		return err
-	}
-	return l.next.DeleteControlPlane(ctx, auth, id)
-}
-
-func (l *limitedAPI) ListDataPlaneCertificates(ctx context.Context, auth Auth, controlPlaneID string) ([]DataPlaneCertificate, error) {
-	if err := l.wait(ctx, "listing data-plane certificates"); err != nil {
-		return nil, err
-	}
-	return l.next.ListDataPlaneCertificates(ctx, auth, controlPlaneID)
-}
-
-func (l *limitedAPI) CreateDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certPEM string) (*DataPlaneCertificate, error) {
-	if err := l.wait(ctx, "registering data-plane certificate"); err != nil {
-		return nil, err
-	}
-	return l.next.CreateDataPlaneCertificate(ctx, auth, controlPlaneID, certPEM)
-}
-
-func (l *limitedAPI) DeleteDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certID string) error {
-	if err := l.wait(ctx, "deleting data-plane certificate"); err != nil {
-		return err
-	}
-	return l.next.DeleteDataPlaneCertificate(ctx, auth, controlPlaneID, certID)
-}
-
-func (l *limitedAPI) ListGroupMembers(ctx context.Context, auth Auth, groupID string) ([]ControlPlane, error) {
-	if err := l.wait(ctx, "listing control plane group members"); err != nil {
-		return nil, err
-	}
-	return l.next.ListGroupMembers(ctx, auth, groupID)
-}
-
-func (l *limitedAPI) SetGroupMembers(ctx context.Context, auth Auth, groupID string, memberIDs []string) error {
-	if err := l.wait(ctx, "setting control plane group members"); err != nil {
-		return err
-	}
-	return l.next.SetGroupMembers(ctx, auth, groupID, memberIDs)
 }

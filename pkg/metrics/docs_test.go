@@ -34,6 +34,7 @@ func everyFamily(t *testing.T) map[string]*dto.MetricFamily {
 	})).Validate(context.Background(), token, "https://us.api.konghq.com")
 	m.InstrumentControlPlaneAPI(konnecttest.New())
 	m.RegisterCache(func() (uint64, uint64) { return 1, 1 })
+	m.ResyncsSlowed()
 	deleted := metav1.NewTime(time.Unix(1_700_000_000, 0))
 	cfg := &konnectv1alpha1.KonnectAPIAuthConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: "kong", Name: "a",
 		DeletionTimestamp: &deleted, Finalizers: []string{konnectv1alpha2.APIAuthInUseFinalizer}},

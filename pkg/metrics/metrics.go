@@ -39,6 +39,8 @@ type Metrics struct {
 	// renewals and renewalFailures count client-certificate renewals (CountEvents).
 	renewals        prometheus.Counter
 	renewalFailures prometheus.Counter
+	// resyncsSlowed counts the 429s that held re-syncs back (ResyncsSlowed).
+	resyncsSlowed prometheus.Counter
 }
 
 // New creates a registry holding the Go runtime and process collectors and build_info.
@@ -73,6 +75,10 @@ func New(version string) *Metrics {
 			Namespace: namespace, Name: "client_certificate_renewal_failures_total",
 			Help: "Client-certificate renewals that failed to write the new certificate (each failed attempt; retried with backoff).",
 		}),
+		resyncsSlowed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "konnect_resyncs_slowed_total",
+			Help: "Answers 429 from Konnect that held the re-syncs back (for the answer's Retry-After, 15s when absent); user-driven calls go on.",
+		}),
 	}
 	for _, class := range responseClasses {
 		m.responseDuration.WithLabelValues(class)
@@ -89,10 +95,13 @@ func New(version string) *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.konnectRequests, m.konnectDuration, m.responses, m.responseDuration, m.renewals, m.renewalFailures, buildInfo,
+		m.konnectRequests, m.konnectDuration, m.responses, m.responseDuration, m.renewals, m.renewalFailures, m.resyncsSlowed, buildInfo,
 	)
 	return m
 }
+
+// ResyncsSlowed counts a 429 that held the re-syncs back (konnect.WithLimiter).
+func (m *Metrics) ResyncsSlowed() { m.resyncsSlowed.Inc() }
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

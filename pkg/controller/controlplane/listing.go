@@ -170,7 +170,8 @@ func (s *listing) apply(id string, cp *konnect.ControlPlane) {
 // it, as Konnect answers a GET of it: a control plane that is not listed has vanished, and a GET
 // confirms it before it is created again. A missing one is ErrorNotFound.
 func (c *Controller) current(ctx context.Context, auth konnect.Auth, id string) (*konnect.ControlPlane, error) {
-	cp, found, err := c.listed(ctx, auth, 0, id, false)
+	// The listing is a re-sync's: it gives way to user-driven calls (konnect.Resync).
+	cp, found, err := c.listed(konnect.Resync(ctx), auth, 0, id, false)
 	if err != nil {
 		return nil, err
 	}

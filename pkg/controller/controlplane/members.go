@@ -129,7 +129,7 @@ func (c *Controller) resolveMembers(group *konnectv1alpha2.KonnectGatewayControl
 // konnectMembers reads the ids of a group's members in Konnect, sorted: the one read of the
 // member set, at every sync.
 func (c *Controller) konnectMembers(ctx context.Context, auth konnect.Auth, groupID string) ([]string, error) {
-	members, err := c.api.ListGroupMembers(ctx, auth, groupID)
+	members, err := c.api.ListGroupMembers(konnect.Resync(ctx), auth, groupID) // a re-sync's look
 	if err != nil {
 		return nil, err
 	}

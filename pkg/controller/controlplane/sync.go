@@ -211,7 +211,11 @@ func (c *Controller) syncMirror(ctx context.Context, cp *konnectv1alpha2.Konnect
 		setMirrored(metav1.ConditionFalse, konnectv1alpha2.ReasonRefInvalid, msg)
 		return outcome{status: metav1.ConditionFalse, reason: konnectv1alpha2.ReasonKonnectAPIOpFailed, message: msg}
 	}
-	got, err := c.api.GetControlPlane(ctx, auth, id)
+	look := ctx
+	if cp.Status.ID == id {
+		look = konnect.Resync(ctx) // a re-sync's look at a mirror already found
+	}
+	got, err := c.api.GetControlPlane(look, auth, id)
 	switch {
 	case err == nil:
 		setFromKonnect(status, got)

@@ -58,7 +58,13 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 	if cert.generated {
 		id, konnectErr = c.createRegistration(ctx, ext, auth, cpID, cert, conds)
 	} else {
-		id, konnectErr = c.ensureRegistered(ctx, ext, auth, cpID, cert, conds)
+		lookCtx := ctx
+		if old.controlPlaneID == cpID && old.fingerprint == fp {
+			// Only the look of a re-sync at a registration that did not change: it gives way
+			// to user-driven calls (konnect.Resync).
+			lookCtx = konnect.Resync(ctx)
+		}
+		id, konnectErr = c.ensureRegistered(lookCtx, ext, auth, cpID, cert, conds)
 	}
 	if id == "" {
 		return konnectErr, nil
