@@ -256,9 +256,9 @@ func TestReliabilityCertificateRemovedWithoutProgrammedControlPlane(t *testing.T
 		}
 		certID := certs[0].ID
 
-		// Konnect refuses (403) to show the control plane: it is no longer Programmed, while
-		// the token still works for everything else.
-		env.Konnect.SetTokenBehavior(token, fakekonnect.Behavior{Mode: fakekonnect.ModeForbidden, Scope: fakekonnect.ScopeReads, Path: "/v2/control-planes/*"})
+		// Konnect refuses (403) to list the control planes, which the re-syncs read: it is no
+		// longer Programmed, while the token still works for everything else.
+		env.Konnect.SetTokenBehavior(token, fakekonnect.Behavior{Mode: fakekonnect.ModeForbidden, Scope: fakekonnect.ScopeReads, Path: "/v2/control-planes"})
 		defer env.Konnect.SetTokenBehavior(token, fakekonnect.BehaviorNormal)
 		waitFor(t, "the control plane not Programmed", func() (bool, string) {
 			c, err := client.KonnectV1alpha2().KonnectGatewayControlPlanes(ns).Get(context.Background(), cpName, metav1.GetOptions{})
@@ -331,16 +331,17 @@ func TestReliabilityUnusableAnswers(t *testing.T) {
 	}
 
 	for _, mode := range []fakekonnect.Mode{fakekonnect.ModeBadJSON, fakekonnect.ModeWrongContentType, fakekonnect.ModeEmptyOK} {
-		t.Run("GET answered "+mode.String(), func(t *testing.T) {
+		// The re-syncs read the account's listing (GET /v2/control-planes).
+		t.Run("listing answered "+mode.String(), func(t *testing.T) {
 			waitSteady(t)
-			before := count("GET", "/v2/control-planes/"+cpID, 0, 999)
-			env.Konnect.SetTokenBehavior(token, fakekonnect.Behavior{Mode: mode, Scope: fakekonnect.ScopeReads, Path: "/v2/control-planes/*"})
+			before := count("GET", "/v2/control-planes", 0, 999)
+			env.Konnect.SetTokenBehavior(token, fakekonnect.Behavior{Mode: mode, Scope: fakekonnect.ScopeReads, Path: "/v2/control-planes"})
 			defer env.Konnect.SetTokenBehavior(token, fakekonnect.BehaviorNormal)
 			framework.Holds(t, 3*syncPeriod, steady)
-			spoilt := count("GET", "/v2/control-planes/"+cpID, 0, 999) - before
-			t.Logf("%d re-sync GETs answered %s over %v; Programmed %s", spoilt, mode, 3*syncPeriod, framework.JSON(programmedCond()))
+			spoilt := count("GET", "/v2/control-planes", 0, 999) - before
+			t.Logf("%d re-sync listings answered %s over %v; Programmed %s", spoilt, mode, 3*syncPeriod, framework.JSON(programmedCond()))
 			if spoilt < 1 {
-				t.Errorf("no re-sync GET reached the spoilt answers: this proved nothing")
+				t.Errorf("no re-sync listing reached the spoilt answers: this proved nothing")
 			}
 		})
 	}
