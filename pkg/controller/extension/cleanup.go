@@ -154,3 +154,29 @@ func (c *Controller) controlPlaneID(ext *konnectv1alpha2.KonnectExtension) strin
 	}
 	return parseRegistration(ext.Annotations[CertificateAnnotation]).controlPlaneID
 }
+
+// forgetGoneRegistration drops the recorded registration of an extension whose control plane
+// object is gone, once Konnect says the control plane it was registered with is gone too (its
+// deletion took its certificates with it): nothing is left to remove, and the auth
+// configuration the record names is no longer held for it. One look a sync period while the
+// record stays; anything but Konnect's 404 keeps it.
+func (c *Controller) forgetGoneRegistration(ctx context.Context, ext *konnectv1alpha2.KonnectExtension) error {
+	reg := parseRegistration(ext.Annotations[CertificateAnnotation])
+	if reg.certificateID == "" {
+		return nil
+	}
+	if _, err := c.controlPlanes.KonnectGatewayControlPlanes(ext.Namespace).Get(controlPlaneName(ext)); err == nil {
+		return nil // the control plane object is there: it says what becomes of the registration
+	}
+	auth, problem := c.cleanupAuth(ctx, ext)
+	if problem != "" {
+		return nil
+	}
+	if _, err := c.api.ListDataPlaneCertificates(konnect.Resync(ctx), auth, reg.controlPlaneID); !konnect.IsNotFound(err) {
+		return nil
+	}
+	klog.FromContext(ctx).V(2).Info("Forgetting the registration: its control plane is gone from Konnect", "controlPlaneID", reg.controlPlaneID, "certificateID", reg.certificateID)
+	c.forgetVerified(cache.MetaObjectToName(ext))
+	return c.patchMetadata(ctx, ext, map[string]any{"annotations": map[string]any{
+		CertificateAnnotation: nil, konnectv1alpha2.DataPlaneCertificateAuthAnnotation: nil}})
+}

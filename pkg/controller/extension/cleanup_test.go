@@ -66,3 +66,26 @@ func TestSharedManualSecret(t *testing.T) {
 		t.Errorf("Konnect holds %d certificates after both extensions went", len(got))
 	}
 }
+
+// TestRegistrationForgottenWithItsControlPlane: an extension whose control plane was deleted
+// (object and Konnect control plane, and its certificates with it) forgets its registration,
+// so that the auth configuration it names is no longer held for a removal that cannot happen;
+// while the control plane is still in Konnect (a Mirror's object deleted), it keeps it.
+func TestRegistrationForgottenWithItsControlPlane(t *testing.T) {
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	f.sync(extName)
+	if err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Delete(f.ctx, cpName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.Resync()
+	f.sync(extName)
+	if f.get(extName).Annotations[CertificateAnnotation] == "" {
+		t.Fatal("the registration was forgotten while its control plane is still in Konnect")
+	}
+	f.api.Remove(serverURL, f.cpID)
+	f.sync(extName)
+	got := f.get(extName).Annotations
+	if got[CertificateAnnotation] != "" || got[konnectv1alpha2.DataPlaneCertificateAuthAnnotation] != "" {
+		t.Fatalf("annotations %v still record a registration on a control plane gone from Konnect", got)
+	}
+}

@@ -104,6 +104,11 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 		logger.V(2).Info("The auth configuration's token is being validated; keeping the status")
 		return loop.Result{Transient: errCredentialsUnconfirmed}, nil
 	}
+	if cp == nil {
+		if err := c.forgetGoneRegistration(ctx, ext); err != nil {
+			return objpatch.WriteFailed(ctx, err)
+		}
+	}
 
 	// 4. The registration, once everything it needs is there: the clean-up finalizer first,
 	// then the certificate in Konnect (register.go). Until then the certificate is only
@@ -195,7 +200,13 @@ func (c *Controller) setConditions(ext *konnectv1alpha2.KonnectExtension, status
 		if t == konnectv1alpha2.ConditionDataPlaneCertificateProvisioned && cond.Reason == konnectv1alpha2.ReasonProvisioning {
 			reason = konnectv1alpha2.ReasonProvisioning
 		}
-		ready = metav1.Condition{Type: konnectv1alpha2.ConditionReady, Status: metav1.ConditionFalse, Reason: reason,
+		// Konnect could not be asked (a new certificate's registration during an outage, say):
+		// whether the data plane can join is not known, not False.
+		readyStatus := metav1.ConditionFalse
+		if cond.Status == metav1.ConditionUnknown && cond.Reason == konnectv1alpha2.ReasonKonnectAPIOpFailed {
+			readyStatus = metav1.ConditionUnknown
+		}
+		ready = metav1.Condition{Type: konnectv1alpha2.ConditionReady, Status: readyStatus, Reason: reason,
 			Message: fmt.Sprintf("%s is %s: %s", t, cond.Status, cond.Message)}
 		break
 	}

@@ -399,7 +399,7 @@ func TestTransientFailureKeepsReadyAndWaitsForRetryAfter(t *testing.T) {
 	g.api.Fail(konnecttest.OpCreateCertificate, konnecttest.Transient("registering data-plane certificate"))
 	g.sync(extName)
 	g.wantCondition(extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionUnknown, konnectv1alpha2.ReasonKonnectAPIOpFailed, "503")
-	g.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionFalse, konnectv1alpha2.ReasonPending, "")
+	g.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionUnknown, konnectv1alpha2.ReasonPending, "")
 	g.sync(extName)
 	g.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
 	if got := len(g.api.Certificates(g.cpID)); got != 1 {
@@ -484,7 +484,9 @@ func TestGarbageSecretsDoNotPanic(t *testing.T) {
 
 // A certificate that changed (a replaced Manual Secret, a renewal) while Konnect is down is not
 // registered: the extension must not stay Ready on the strength of the old certificate's
-// registration, since a data plane using the Secret now presents the new one.
+// registration, since a data plane using the Secret now presents the new one. Whether Konnect
+// holds the new one is not known while it cannot be asked: Ready is Unknown (a transient fault
+// never turns True into False).
 func TestChangedCertificateWhileKonnectDownIsNotReady(t *testing.T) {
 	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
 		secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}})
@@ -497,7 +499,7 @@ func TestChangedCertificateWhileKonnectDownIsNotReady(t *testing.T) {
 		t.Fatal("no Konnect failure reported")
 	}
 	f.wantCondition(extName, konnectv1alpha2.ConditionDataPlaneCertificateProvisioned, metav1.ConditionUnknown, konnectv1alpha2.ReasonKonnectAPIOpFailed, "503")
-	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionFalse, konnectv1alpha2.ReasonPending, "")
+	f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionUnknown, konnectv1alpha2.ReasonPending, "")
 
 	// Konnect back: the new certificate is registered, the old one removed, Ready again.
 	f.sync(extName)
