@@ -13,6 +13,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
@@ -511,17 +512,29 @@ func (s *Snapshot) configHolder(cfg *konnectv1alpha1.KonnectAPIAuthConfiguration
 	}
 	for _, k := range sortedKeys(s.Exts) {
 		e := s.Exts[k]
-		st := e.Status.Konnect
-		if st == nil || st.AuthRef == nil || e.Annotations[annotationDPCert] == "" || !slices.Contains(e.Finalizers, finalizerCleanup) {
-			continue
-		}
-		ns := e.Namespace
-		if st.AuthRef.Namespace != nil && *st.AuthRef.Namespace != "" {
-			ns = *st.AuthRef.Namespace
-		}
-		if ns == cfg.Namespace && st.AuthRef.Name == cfg.Name {
+		if ref := s.registrationAuth(e); ref == cfg.Namespace+"/"+cfg.Name {
 			return fmt.Sprintf("KonnectExtension %s/%s needs its token to remove certificate %s", e.Namespace, e.Name, e.Annotations[annotationDPCert])
 		}
+	}
+	return ""
+}
+
+// registrationAuth is the auth configuration ("namespace/name") an extension needs to remove
+// the certificate it recorded, "" when it needs none: no registration recorded, no finalizer,
+// or the control plane it was registered with is gone from Konnect (its certificates with it).
+// The configuration is the one recorded beside the registration, else status.konnect.authRef.
+func (s *Snapshot) registrationAuth(e *konnectv1alpha2.KonnectExtension) string {
+	cpID, _, _ := strings.Cut(e.Annotations[annotationDPCert], "/")
+	if cpID == "" || !slices.Contains(e.Finalizers, finalizerCleanup) || !slices.ContainsFunc(s.Konnect, func(c fakekonnect.ControlPlaneEntry) bool {
+		return c.ControlPlane.ID == cpID
+	}) {
+		return ""
+	}
+	if ref := e.Annotations[annotationDPCertAuth]; ref != "" {
+		return ref
+	}
+	if st := e.Status.Konnect; st != nil && st.AuthRef != nil {
+		return cmpOr(ptr.Deref(st.AuthRef.Namespace, ""), e.Namespace) + "/" + st.AuthRef.Name
 	}
 	return ""
 }

@@ -207,6 +207,11 @@ func TestOracleCatches(t *testing.T) {
 			crossNamespacePlane(s).Finalizers = nil
 			s.Configs["a/auth"].DeletionTimestamp = &old
 		}},
+		{"a configuration held for a registration on a control plane gone from Konnect", checkStuck, "konnectapiauth-in-use", func(s *Snapshot, _ string) {
+			delete(s.Planes, "a/cp")
+			s.Konnect = nil
+			s.Configs["a/auth"].DeletionTimestamp = &old
+		}},
 		{"a token Secret stuck", checkStuck, "secret-in-use", func(s *Snapshot, _ string) {
 			s.Configs["a/auth"].Spec.SecretRef.Name = "elsewhere"
 			s.Secrets["a/token"].DeletionTimestamp = &old

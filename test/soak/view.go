@@ -38,7 +38,9 @@ const (
 	finalizerAuthInUse = "konnect.konghq.com/konnectapiauth-in-use"
 	finalizerSecret    = "gateway.konghq.com/secret-in-use-by-konnect-resource"
 	annotationDPCert   = "konnect.konghq.com/dp-certificate"
-	generatedSuffix    = "-client-tls"
+	// annotationDPCertAuth records the auth configuration that registered it.
+	annotationDPCertAuth = "konnect.konghq.com/dp-certificate-auth"
+	generatedSuffix      = "-client-tls"
 
 	groupKonnect = "konnect.konghq.com"
 	groupCore    = "core"
