@@ -97,7 +97,7 @@ func (s *Server) listControlPlanes(w http.ResponseWriter, r *http.Request, in wh
 
 	var matched []*cpRecord
 	s.mu.Lock()
-	for _, rec := range s.sortedLocked() {
+	for _, rec := range s.controlPlanes {
 		if rec.org != in.org || rec.region != in.region {
 			continue
 		}
@@ -105,7 +105,9 @@ func (s *Server) listControlPlanes(w http.ResponseWriter, r *http.Request, in wh
 			matched = append(matched, rec)
 		}
 	}
-	// matched is in creation order, which breaks the ties of other attributes.
+	// Sorted after filtering: a benchmark's controller lists one label among thousands of
+	// control planes. Creation order breaks the ties of the other attributes.
+	slices.SortFunc(matched, func(a, b *cpRecord) int { return cmp.Compare(a.seq, b.seq) })
 	if len(order) > 0 {
 		slices.SortStableFunc(matched, order.compare)
 	}
