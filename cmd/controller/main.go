@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,7 +27,16 @@ import (
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/version"
 )
 
+// defaultGCPercent is the garbage collector's GOGC unless the environment sets one: the heap
+// may grow to 1.5 times what is live instead of Go's twice. The controller's memory is mostly
+// its informer caches, live for good, and the collector's extra work is small beside the
+// apiserver's (docs/performance.md, "Memory (issue 19)").
+const defaultGCPercent = 50
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	var opts options
 	klog.InitFlags(flag.CommandLine)
 	opts.addFlags(flag.CommandLine)

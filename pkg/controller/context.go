@@ -23,6 +23,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
@@ -121,12 +122,13 @@ func (c *Context) Complete() error {
 			informers.WithNamespace(c.Namespace), informers.WithTransform(indexes.TrimForCache))
 	}
 	if c.CredentialSecrets == nil {
-		c.CredentialSecrets = c.secretFactory(c.Namespace, func(o *metav1.ListOptions) {
+		c.CredentialSecrets = c.secretFactory(c.Namespace, indexes.TrimCredentialSecret, func(o *metav1.ListOptions) {
 			o.LabelSelector = labels.Set{konnectv1alpha1.SecretCredentialLabel: konnectv1alpha1.SecretCredentialLabelValue}.String()
 		})
 	}
 	if c.CertificateSecrets == nil {
-		c.CertificateSecrets = c.secretFactory(c.Namespace, func(o *metav1.ListOptions) {
+		// Kept whole but for managed fields: a renewal writes the cached Secret back (Update).
+		c.CertificateSecrets = c.secretFactory(c.Namespace, indexes.TrimForCache, func(o *metav1.ListOptions) {
 			o.LabelSelector = labels.Set{konnectv1alpha2.DataPlaneCertificateLabel: "true"}.String()
 		})
 	}
@@ -200,11 +202,11 @@ func (c *Context) NewLoop(name string, reconcile loop.ReconcileFunc, opts loop.O
 	return loop.New(name, reconcile, opts)
 }
 
-func (c *Context) secretFactory(namespace string, tweak func(*metav1.ListOptions)) kubeinformers.SharedInformerFactory {
+func (c *Context) secretFactory(namespace string, transform cache.TransformFunc, tweak func(*metav1.ListOptions)) kubeinformers.SharedInformerFactory {
 	return kubeinformers.NewSharedInformerFactoryWithOptions(c.KubeClient, 0,
 		kubeinformers.WithNamespace(namespace),
 		kubeinformers.WithTweakListOptions(tweak),
-		kubeinformers.WithTransform(indexes.TrimForCache))
+		kubeinformers.WithTransform(transform))
 }
 
 // GrantInformer is the KongReferenceGrant informer, or nil when the controller is confined to

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // limits are the controller's own limits for a run: its defaults (from its -h text) with the
@@ -16,6 +17,9 @@ type limits struct {
 	konnectQPS   float64
 	konnectBurst int
 	workers      int
+	// konnectSyncPeriod is --konnect-sync-period: how often the controller compares what it
+	// manages with Konnect again.
+	konnectSyncPeriod time.Duration
 }
 
 func (l limits) String() string {
@@ -23,7 +27,7 @@ func (l limits) String() string {
 	if l.kubeQPS > 0 {
 		kube = fmt.Sprintf("--kube-api-qps=%g --kube-api-burst=%d", l.kubeQPS, l.kubeBurst)
 	}
-	return fmt.Sprintf("Kubernetes API %s; Konnect --konnect-qps=%g --konnect-burst=%d; --workers=%d", kube, l.konnectQPS, l.konnectBurst, l.workers)
+	return fmt.Sprintf("Kubernetes API %s; Konnect --konnect-qps=%g --konnect-burst=%d --konnect-sync-period=%v; --workers=%d", kube, l.konnectQPS, l.konnectBurst, l.konnectSyncPeriod, l.workers)
 }
 
 // controllerLimits reads the defaults from the binary's -h (the standard flag package prints
@@ -38,12 +42,14 @@ func controllerLimits(bin string, args []string) limits {
 	}
 	atof := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v }
 	atoi := func(s string) int { v, _ := strconv.Atoi(s); return v }
+	period, _ := time.ParseDuration(get("konnect-sync-period"))
 	return limits{
-		kubeQPS:      atof(get("kube-api-qps")),
-		kubeBurst:    atoi(get("kube-api-burst")),
-		konnectQPS:   atof(get("konnect-qps")),
-		konnectBurst: atoi(get("konnect-burst")),
-		workers:      atoi(get("workers")),
+		konnectSyncPeriod: period,
+		kubeQPS:           atof(get("kube-api-qps")),
+		kubeBurst:         atoi(get("kube-api-burst")),
+		konnectQPS:        atof(get("konnect-qps")),
+		konnectBurst:      atoi(get("konnect-burst")),
+		workers:           atoi(get("workers")),
 	}
 }
 

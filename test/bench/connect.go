@@ -5,6 +5,7 @@ package main
 // with every Konnect call counted from the fake's request log.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -12,54 +13,22 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	"github.com/konnect-auth-controller/konnect-auth-controller/test/e2e/framework"
+	"github.com/konnect-auth-controller/konnect-auth-controller/test/fakekonnect"
 )
 
 // connectNamespace holds the connect phase's objects.
 const connectNamespace = "bench-connect"
 
-// connectResult is what the connect phase measured.
-type connectResult struct {
-	n, tokens int
-	complete  bool
-	converge  time.Duration // controller start → every control plane Programmed and extension Ready
-	// Konnect calls during convergence, from the fake's request log.
-	cpCreates, cpReads, cpUpdates, certCreates, certLists, certDeletes, tokenChecks, total int
-	idle                                                                                   time.Duration
-	idleWrites, idleReads                                                                  int
-	rssMiB, cpuS                                                                           float64
-	load1                                                                                  float64
-	// bound is what limited the convergence: "konnect-qps" when the calls ran at the
-	// controller's Konnect limit, else "controller" (decided from the same run's figures).
-	bound string
-}
-
-// callsPerS is the Konnect call rate during convergence.
-func (r connectResult) callsPerS() float64 {
-	if r.converge <= 0 {
-		return 0
-	}
-	return float64(r.total) / r.converge.Seconds()
-}
-
-func (r connectResult) benchLine() string {
-	converge := fmt.Sprintf("%.2f", r.converge.Seconds())
-	if !r.complete {
-		converge = "incomplete"
-	}
-	return fmt.Sprintf("BENCH connect controlplanes=%d extensions=%d tokens=%d converge_s=%s cp_creates=%d cert_registrations=%d konnect_calls=%d konnect_calls_per_s=%.1f idle_s=%.0f idle_konnect_writes=%d idle_konnect_reads=%d rss_mib=%.1f cpu_s=%.2f bound=%s load=%.2f",
-		r.n, r.n, r.tokens, converge, r.cpCreates, r.certCreates, r.total, r.callsPerS(), r.idle.Seconds(), r.idleWrites, r.idleReads, r.rssMiB, r.cpuS, r.bound, r.load1)
-}
-
-// runConnect measures the connect phase on a control plane of its own.
+// runConnect measures the connect phase on a control plane of its own: convergence, one idle
+// --konnect-sync-period, then spec changes during a re-sync.
 func runConnect(ctx context.Context, cfg config, lim limits, n, tokenCount int) (res connectResult, err error) {
-	res = connectResult{n: n, tokens: tokenCount, idle: cfg.idle}
+	res = connectResult{n: n, tokens: tokenCount, qps: lim.konnectQPS}
 	step := stepper()
 	b, err := newBed(ctx, "konnect-bench-connect-", tokenCount, 10, cfg.keep)
 	if err != nil {
@@ -75,6 +44,11 @@ func runConnect(ctx context.Context, cfg config, lim limits, n, tokenCount int) 
 		return res, err
 	}
 	step(fmt.Sprintf("created %d auth configurations, %d control planes, %d extensions in %.1fs", tokenCount, n, n, time.Since(start).Seconds()))
+	w, err := startConnectWatch(ctx, client)
+	if err != nil {
+		return res, err
+	}
+	defer w.stop()
 
 	args, err := controllerArgs(cfg.controllerArgs)
 	if err != nil {
@@ -94,39 +68,15 @@ func runConnect(ctx context.Context, cfg config, lim limits, n, tokenCount int) 
 		}
 	}()
 
-	deadline := time.Now().Add(cfg.convergeTimeoutFor(n))
-	for {
-		programmed, ready, err := countConnected(ctx, client)
-		if err != nil {
-			return res, err
-		}
-		if programmed == n && ready == n {
-			res.complete, res.converge = true, time.Since(t0)
-			break
-		}
-		if time.Now().After(deadline) {
-			res.converge = time.Since(t0)
-			fmt.Printf("  !! not converged after %v: %d/%d Programmed, %d/%d Ready\n", res.converge.Round(time.Second), programmed, n, ready, n)
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-ctrl.Done():
-			return res, fmt.Errorf("the controller exited (code %d):\n%s", ctrl.ExitCode(), framework.Tail(ctrl.Log(), 30))
-		case <-time.After(time.Second):
-		}
+	if err := waitConnected(ctx, &res, w, ctrl, t0, cfg.convergeTimeoutFor(n), step); err != nil {
+		return res, err
 	}
-	res.cpCreates = fake.CountRequests("POST", "/v2/control-planes")
-	res.cpReads = fake.CountRequests("GET", "/v2/control-planes") + fake.CountRequests("GET", "/v2/control-planes/*")
-	res.cpUpdates = fake.CountRequests("PATCH", "/v2/control-planes/*")
-	res.certCreates = fake.CountRequests("POST", "/v2/control-planes/*/dp-client-certificates")
-	res.certLists = fake.CountRequests("GET", "/v2/control-planes/*/dp-client-certificates")
-	res.certDeletes = fake.CountRequests("DELETE", "/v2/control-planes/*/dp-client-certificates/*")
-	res.tokenChecks = fake.CountRequests("GET", "/v3/organizations/me")
-	res.total = len(fake.Requests())
-	step(fmt.Sprintf("converged in %.2fs: Konnect calls %d: control planes created %d, read %d, updated %d; certificates registered %d, listed %d, deleted %d; token checks %d",
-		res.converge.Seconds(), res.total, res.cpCreates, res.cpReads, res.cpUpdates, res.certCreates, res.certLists, res.certDeletes, res.tokenChecks))
+	res.calls = fake.CountByKind()
+	if dropped := fake.DroppedRequests(); dropped > 0 {
+		fmt.Printf("  !! the fake's request log dropped %d requests: the counts below miss them\n", dropped)
+	}
+	step(fmt.Sprintf("converged in %.2fs: Konnect calls %d: %s", res.converge.Seconds(), res.calls.total(), res.calls))
+	fmt.Println("  " + res.budgetLine())
 	// Every create and registration is a Konnect call behind the one limiter: when the calls
 	// ran at --konnect-qps, that limit bound the run, not the apiserver or the controller.
 	res.bound = "controller"
@@ -135,27 +85,73 @@ func runConnect(ctx context.Context, cfg config, lim limits, n, tokenCount int) 
 	}
 	fmt.Printf("  bound: %s: %.1f Konnect calls/s against --konnect-qps=%g (burst %d)\n", res.bound, res.callsPerS(), lim.konnectQPS, lim.konnectBurst)
 
-	fake.ResetRequests()
-	select {
-	case <-ctx.Done():
-		return res, ctx.Err()
-	case <-time.After(cfg.idle):
-	}
-	for _, r := range fake.Requests() {
-		if r.Method == "GET" {
-			res.idleReads++
-		} else {
-			res.idleWrites++
+	if res.complete {
+		if err := measureIdle(ctx, &res, fake, cmp.Or(lim.konnectSyncPeriod, cfg.idle), ctrl.Done()); err != nil {
+			return res, err
 		}
+		step(fmt.Sprintf("idle %v (one --konnect-sync-period): %d Konnect writes, %d reads (%.0f a minute)", res.idle, res.idleWrites, res.idleReads, res.idleReadsPerMin()))
+	}
+	if res.complete && cfg.connectChanges > 0 {
+		resyncWait := 2 * cmp.Or(lim.konnectSyncPeriod, time.Minute)
+		res.change, res.changeDuringResync, err = measureSpecChanges(ctx, client, fake, w, n, cfg.connectChanges, resyncWait, cfg.connectChangeTimeout, ctrl.Done())
+		if err != nil {
+			return res, err
+		}
+		step(fmt.Sprintf("%d spec changes during a re-sync (%d made while re-sync reads arrived), description change → PATCH at the fake: %s, %d not within %v (counted as that)",
+			res.change.count, res.changeDuringResync, res.change.percentiles(), res.change.timeouts, cfg.connectChangeTimeout))
 	}
 	stats, err := readProc(ctrl.Pid())
 	if err != nil {
 		return res, err
 	}
 	res.rssMiB, res.cpuS = stats.hwmMiB(), stats.cpuSeconds
-	step(fmt.Sprintf("idle %v: %d Konnect writes, %d reads (the re-sync's GET of each control plane and list of each extension's certificates); peak RSS %.1f MiB, %.2f CPU s",
-		cfg.idle, res.idleWrites, res.idleReads, res.rssMiB, res.cpuS))
+	step(fmt.Sprintf("controller: peak RSS %.1f MiB, %.2f CPU s", res.rssMiB, res.cpuS))
 	return res, nil
+}
+
+// waitConnected waits until every control plane is Programmed and every extension Ready, or
+// the timeout, printing the progress every minute.
+func waitConnected(ctx context.Context, res *connectResult, w *connectWatch, ctrl *framework.Controller, t0 time.Time, timeout time.Duration, step func(string)) error {
+	deadline, nextReport := t0.Add(timeout), t0.Add(time.Minute)
+	for {
+		res.programmed, res.ready = w.counts()
+		if res.programmed == res.n && res.ready == res.n {
+			res.complete, res.converge = true, time.Since(t0)
+			return nil
+		}
+		if now := time.Now(); now.After(deadline) {
+			res.converge = now.Sub(t0)
+			fmt.Printf("  !! not converged after %v: %d/%d Programmed, %d/%d Ready\n", res.converge.Round(time.Second), res.programmed, res.n, res.ready, res.n)
+			return nil
+		} else if now.After(nextReport) {
+			step(fmt.Sprintf("after %v: %d/%d Programmed, %d/%d Ready", now.Sub(t0).Round(time.Second), res.programmed, res.n, res.ready, res.n))
+			nextReport = nextReport.Add(time.Minute)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ctrl.Done():
+			return fmt.Errorf("the controller exited (code %d):\n%s", ctrl.ExitCode(), framework.Tail(ctrl.Log(), 30))
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// measureIdle counts the Konnect calls of one idle period after convergence.
+func measureIdle(ctx context.Context, res *connectResult, fake *fakekonnect.Server, period time.Duration, stopped <-chan struct{}) error {
+	fake.ResetRequests()
+	if err := sleepCtx(ctx, period, stopped); err != nil {
+		return err
+	}
+	res.idle = period
+	for _, r := range fake.Requests() {
+		if r.IsWrite() {
+			res.idleWrites++
+		} else {
+			res.idleReads++
+		}
+	}
+	return nil
 }
 
 // populateConnect creates one inline-token auth configuration per token, n control planes
@@ -231,27 +227,4 @@ func createConnectPair(ctx context.Context, client clientset.Interface, j, token
 	}
 	_, err := client.KonnectV1alpha2().KonnectExtensions(connectNamespace).Create(ctx, ext, metav1.CreateOptions{})
 	return err
-}
-
-// countConnected lists both kinds and counts the Programmed control planes and Ready extensions.
-func countConnected(ctx context.Context, client clientset.Interface) (programmed, ready int, err error) {
-	cps, err := client.KonnectV1alpha2().KonnectGatewayControlPlanes(connectNamespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, cp := range cps.Items {
-		if meta.IsStatusConditionTrue(cp.Status.Conditions, konnectv1alpha2.ConditionProgrammed) {
-			programmed++
-		}
-	}
-	exts, err := client.KonnectV1alpha2().KonnectExtensions(connectNamespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, ext := range exts.Items {
-		if meta.IsStatusConditionTrue(ext.Status.Conditions, konnectv1alpha2.ConditionReady) {
-			ready++
-		}
-	}
-	return programmed, ready, nil
 }

@@ -114,12 +114,16 @@ func measureLatency(ctx context.Context, kube kubernetes.Interface, client clien
 	return res, nil
 }
 
+// percentiles is "p50 … ms, p99 … ms, max … ms".
+func (l latencyResult) percentiles() string {
+	return fmt.Sprintf("p50 %.0f ms, p99 %.0f ms, max %.0f ms", ms(l.percentile(50)), ms(l.percentile(99)), ms(l.max()))
+}
+
 func (l latencyResult) String() string {
 	if l.count == 0 {
 		return "skipped"
 	}
-	s := fmt.Sprintf("%d configurations one at a time, create → True p50 %.0f ms, p99 %.0f ms, max %.0f ms",
-		l.count, ms(l.percentile(50)), ms(l.percentile(99)), ms(l.max()))
+	s := fmt.Sprintf("%d configurations one at a time, create → True %s", l.count, l.percentiles())
 	if l.timeouts > 0 {
 		s += fmt.Sprintf(" (%d not True within the timeout, counted as the timeout)", l.timeouts)
 	}

@@ -35,12 +35,15 @@
 //     writes and Konnect calls until nothing happened for -restart-quiet (at most
 //     -restart-timeout).
 //
-// Then, with -connect N (default 1,000), on a fresh control plane: N KonnectGatewayControlPlanes
-// on -connect-tokens auth configurations and one KonnectExtension each, timed until every
-// control plane is Programmed and every extension Ready, with the Konnect calls of each kind
-// counted from the fake's request log, and the calls of an idle window (-idle) after (connect.go):
+// Then, for each N of -connect (default 1,000; a comma-separated list), on a fresh control
+// plane: N KonnectGatewayControlPlanes on -connect-tokens auth configurations and one
+// KonnectExtension each, timed until every control plane is Programmed and every extension
+// Ready, with the Konnect calls of each kind counted from the fake's request log and set
+// against the Konnect budget (the required calls ÷ --konnect-qps); then the calls of one idle
+// --konnect-sync-period; then -connect-changes description changes made while re-sync reads
+// arrive, each timed until the fake receives its PATCH (connect.go):
 //
-//	BENCH connect controlplanes=N extensions=N tokens=T converge_s=… cp_creates=… cert_registrations=… konnect_calls=… idle_s=… idle_konnect_writes=… idle_konnect_reads=… rss_mib=… cpu_s=… load=…
+//	BENCH connect controlplanes=N extensions=N tokens=T converge_s=… cp_creates=… cert_registrations=… token_checks=… list_pages=… cp_gets=… cert_lists=… cp_updates=… deletions=… other_calls=… konnect_calls=… konnect_calls_per_s=… required_calls=… budget_s=… budget_ratio=… idle_s=… idle_konnect_writes=… idle_konnect_reads=… idle_reads_per_min=… change_n=… change_p50_ms=… change_p99_ms=… change_timeouts=… rss_mib=… cpu_s=… bound=… load=…
 //
 // It prints a table, and per N one line
 //
@@ -84,9 +87,14 @@ type config struct {
 	latencyCount   int           // configurations created one at a time after the idle window
 	latencyTimeout time.Duration // how long one may take to become True
 
-	// connect control planes and as many extensions on connectTokens auth configurations
-	// (connect.go); 0 skips the phase.
-	connect, connectTokens int
+	// connect are the numbers of control planes (and as many extensions) of the connect
+	// phase, one run each, on connectTokens auth configurations (connect.go); none skips it.
+	connect       []int
+	connectTokens int
+	// connectChanges spec changes are timed during a re-sync, each for at most
+	// connectChangeTimeout.
+	connectChanges       int
+	connectChangeTimeout time.Duration
 
 	restart        bool
 	restartQuiet   time.Duration // no write and no call for this long: the restarted controller is quiet
@@ -118,6 +126,7 @@ func main() {
 		sizes    string
 		writers  string
 		ctrlArgs string
+		connect  string
 	)
 	flag.StringVar(&sizes, "n", "1000,5000,10000", "Comma-separated numbers of configurations, one run each; 0 runs none (only -connect).")
 	flag.IntVar(&cfg.tokens, "tokens", 100, "Distinct tokens shared by the configurations.")
@@ -138,8 +147,10 @@ func main() {
 	flag.BoolVar(&cfg.restart, "restart", true, "After the latency phase, stop the controller and start it again, and count status writes and Konnect calls until it is quiet.")
 	flag.DurationVar(&cfg.restartQuiet, "restart-quiet", 10*time.Second, "The restarted controller is quiet once it is ready and has made no status write and no Konnect call for this long.")
 	flag.DurationVar(&cfg.restartTimeout, "restart-timeout", 0, "Give up waiting for the restarted controller to be quiet after this long. 0: 2m plus 5ms per configuration.")
-	flag.IntVar(&cfg.connect, "connect", 1000, "After the sizes, converge this many KonnectGatewayControlPlanes and as many KonnectExtensions (one each) and count the Konnect calls. 0: skip.")
+	flag.StringVar(&connect, "connect", "1000", "After the sizes, converge this many KonnectGatewayControlPlanes and as many KonnectExtensions (one each) and count the Konnect calls; a comma-separated list runs each. 0: skip.")
 	flag.IntVar(&cfg.connectTokens, "connect-tokens", 10, "Auth configurations (distinct tokens) the -connect control planes share.")
+	flag.IntVar(&cfg.connectChanges, "connect-changes", 20, "After the connect phase's idle period, change this many control planes' descriptions while re-sync reads arrive and time each until Konnect receives its PATCH. 0: skip.")
+	flag.DurationVar(&cfg.connectChangeTimeout, "connect-change-timeout", 5*time.Minute, "How long one spec change may take to reach Konnect.")
 	flag.Parse()
 
 	for _, s := range strings.Split(sizes, ",") {
@@ -165,8 +176,18 @@ func main() {
 		}
 		cfg.ceilingWriters = append(cfg.ceilingWriters, w)
 	}
-	if cfg.connect < 0 || cfg.connectTokens < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -connect must not be negative and -connect-tokens must be at least 1")
+	for _, s := range strings.Split(connect, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 0 || (n > 0 && n < 20) {
+			fmt.Fprintf(os.Stderr, "bench: -connect: %q is not a number of control planes (0, or at least 20)\n", s)
+			os.Exit(2)
+		}
+		if n > 0 {
+			cfg.connect = append(cfg.connect, n)
+		}
+	}
+	if cfg.connectTokens < 1 || cfg.connectChanges < 0 || cfg.connectChangeTimeout <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -connect-tokens must be at least 1, -connect-changes must not be negative, -connect-change-timeout must be positive")
 		os.Exit(2)
 	}
 	if cfg.tokens < 1 || cfg.setupWorkers < 1 {
@@ -228,19 +249,19 @@ func run(ctx context.Context, cfg config) error {
 			}
 		}
 	}
-	var connect *connectResult
-	if cfg.connect > 0 {
-		fmt.Printf("\n== connect: %d control planes and %d extensions on %d tokens\n", cfg.connect, cfg.connect, cfg.connectTokens)
+	var connects []connectResult
+	for _, n := range cfg.connect {
+		fmt.Printf("\n== connect: %d control planes and %d extensions on %d tokens\n", n, n, cfg.connectTokens)
 		load, err := waitQuiet(ctx, cfg.maxLoad, cfg.quietWait)
 		if err != nil {
 			return err
 		}
-		r, err := runConnect(ctx, cfg, lim, cfg.connect, cfg.connectTokens)
+		r, err := runConnect(ctx, cfg, lim, n, cfg.connectTokens)
 		if err != nil {
-			return fmt.Errorf("connect: %w", err)
+			return fmt.Errorf("connect %d: %w", n, err)
 		}
 		r.load1 = load
-		connect = &r
+		connects = append(connects, r)
 		fmt.Println(r.benchLine())
 	}
 	if len(results) > 0 {
@@ -255,8 +276,8 @@ func run(ctx context.Context, cfg config) error {
 	for _, r := range results {
 		fmt.Println(r.benchLine())
 	}
-	if connect != nil {
-		fmt.Println(connect.benchLine())
+	for _, r := range connects {
+		fmt.Println(r.benchLine())
 	}
 	return nil
 }

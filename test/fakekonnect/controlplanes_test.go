@@ -429,6 +429,18 @@ func TestListControlPlanes(t *testing.T) {
 		{"?filter[cluster_type][eq]=CLUSTER_TYPE_CONTROL_PLANE&page[size]=1", []string{"cp-00"}},
 		{"?filter[cloud_gateway]=true", nil},
 		{"?labels=tier:gold&sort=-created_at", []string{"cp-09", "cp-06", "cp-03", "cp-00"}},
+		// The forms of Konnect's API reference: filter[field] alone is [eq]; a bare label key
+		// asks that the label exists; sort takes "attribute asc|desc", comma-separated.
+		{"?filter[id]=" + ids["cp-08"], []string{"cp-08"}},
+		{"?filter[cluster_type]=CLUSTER_TYPE_CONTROL_PLANE&labels=k8s-uid:uid-2", []string{"cp-02"}},
+		{"?labels=tier", []string{"cp-00", "cp-03", "cp-06", "cp-09"}},
+		{"?labels=team:red,tier", []string{"cp-00", "cp-06"}},
+		{"?labels=" + url.QueryEscape("tier, team:blue"), []string{"cp-03", "cp-09"}},
+		{"?labels=colour", nil},
+		{"?labels=tier&sort=" + url.QueryEscape("created_at desc"), []string{"cp-09", "cp-06", "cp-03", "cp-00"}},
+		{"?labels=tier&sort=" + url.QueryEscape("created_at asc"), []string{"cp-00", "cp-03", "cp-06", "cp-09"}},
+		{"?labels=tier&sort=" + url.QueryEscape("created_at desc") + "&page[size]=3&page[number]=2", []string{"cp-00"}},
+		{"?labels=team:blue&sort=" + url.QueryEscape("name desc,created_at") + "&page[size]=2", []string{"cp-11", "cp-09"}},
 	}
 	for _, f := range filters {
 		data, _, _, total := listCPs(t, a, usAPI, f.query)
@@ -441,7 +453,7 @@ func TestListControlPlanes(t *testing.T) {
 	}
 
 	// What Konnect refuses.
-	for _, q := range []string{"?page[size]=0", "?page[size]=101", "?page[size]=x", "?page[number]=0", "?filter[color][eq]=red", "?filter[name][gt]=a", "?labels=novalue", "?sort=color"} {
+	for _, q := range []string{"?page[size]=0", "?page[size]=101", "?page[size]=x", "?page[number]=0", "?filter[color][eq]=red", "?filter[name][gt]=a", "?labels=novalue:", "?labels=:x", "?sort=color", "?sort=" + url.QueryEscape("created_at up"), "?sort=" + url.QueryEscape("created_at desc extra")} {
 		resp, body := a.do("GET", usAPI+"/v2/control-planes"+q, nil)
 		p := checkProblem(t, resp, body, http.StatusBadRequest)
 		if ips, _ := p["invalid_parameters"].([]any); len(ips) == 0 {

@@ -286,3 +286,35 @@ func TestSeeding(t *testing.T) {
 		t.Errorf("changing a snapshot changed the store: %+v", again[0])
 	}
 }
+
+// A registration may carry a title (Kong's SDK sends it when set); the list, the get and the
+// create answer return it, and a certificate registered without one has none.
+func TestDataPlaneCertificateTitle(t *testing.T) {
+	srv := start(t, Options{})
+	a := newAPI(t, srv, tokenA)
+	cpID := a.create(usAPI, map[string]any{"name": "cp"})["id"].(string)
+	titledPEM, plainPEM := string(newCertPEM(t, "titled")), string(newCertPEM(t, "plain"))
+	const title = "k8s-uid:6f1c0d3e-5b7a-4c2e-9a1d-2b3c4d5e6f70"
+
+	resp, body := a.do("POST", certsURL(cpID), map[string]string{"cert": titledPEM, "title": title})
+	created := checkJSON(t, resp, body, http.StatusCreated)["item"].(map[string]any)
+	if created["title"] != title {
+		t.Errorf("create answer title = %v, want %q", created["title"], title)
+	}
+	plainID := createCert(t, a, cpID, plainPEM)
+
+	items := listCerts(t, a, cpID)
+	if len(items) != 2 || items[0]["title"] != title {
+		t.Fatalf("list = %v, want the titled certificate first, with its title", items)
+	}
+	if got, ok := items[1]["title"]; ok && got != "" {
+		t.Errorf("a certificate registered without a title lists title %v", got)
+	}
+	resp, body = a.do("GET", certsURL(cpID)+"/"+created["id"].(string), nil)
+	if got := checkJSON(t, resp, body, http.StatusOK)["item"].(map[string]any)["title"]; got != title {
+		t.Errorf("get title = %v, want %q", got, title)
+	}
+	if got := srv.Certificates(cpID); got[0].Title != title || got[1].ID != plainID || got[1].Title != "" {
+		t.Errorf("Certificates = %+v", got)
+	}
+}

@@ -114,6 +114,66 @@ func (s *Server) CountRequests(method, pathPattern string) int {
 	return n
 }
 
+// RequestKind is what an API request does, as a benchmark counts Konnect's cost (Request.Kind).
+type RequestKind string
+
+// The kinds of request the controller makes, and KindOther for the rest.
+const (
+	KindTokenCheck   RequestKind = "token-check"  // GET /v3/organizations/me
+	KindCreate       RequestKind = "create"       // POST /v2/control-planes
+	KindListPage     RequestKind = "list-page"    // GET /v2/control-planes: one page of the list
+	KindGet          RequestKind = "get"          // GET /v2/control-planes/{id}
+	KindUpdate       RequestKind = "update"       // PATCH /v2/control-planes/{id}
+	KindDelete       RequestKind = "delete"       // DELETE /v2/control-planes/{id}
+	KindRegistration RequestKind = "registration" // POST …/{id}/dp-client-certificates
+	KindCertList     RequestKind = "cert-list"    // GET …/{id}/dp-client-certificates
+	KindCertDelete   RequestKind = "cert-delete"  // DELETE …/{id}/dp-client-certificates/{certId}
+	KindOther        RequestKind = "other"        // anything else (a certificate's GET, a wrong path)
+)
+
+// requestKinds maps a method and path pattern (as RequestsMatching matches them) to a kind.
+var requestKinds = []struct {
+	method, pattern string
+	kind            RequestKind
+}{
+	{"GET", mePath, KindTokenCheck},
+	{"POST", controlPlanesPath, KindCreate},
+	{"GET", controlPlanesPath, KindListPage},
+	{"GET", controlPlanesPath + "/*", KindGet},
+	{"PATCH", controlPlanesPath + "/*", KindUpdate},
+	{"DELETE", controlPlanesPath + "/*", KindDelete},
+	{"POST", controlPlanesPath + "/*/" + certificatesSegment, KindRegistration},
+	{"GET", controlPlanesPath + "/*/" + certificatesSegment, KindCertList},
+	{"DELETE", controlPlanesPath + "/*/" + certificatesSegment + "/*", KindCertDelete},
+}
+
+// Kind says what the request does, from its method and path.
+func (r Request) Kind() RequestKind {
+	for _, k := range requestKinds {
+		if r.matches(k.method, k.pattern) {
+			return k.kind
+		}
+	}
+	return KindOther
+}
+
+// IsWrite reports whether the request asks Konnect to change something (any method but GET
+// and HEAD).
+func (r Request) IsWrite() bool {
+	return r.Method != http.MethodGet && r.Method != http.MethodHead
+}
+
+// CountByKind counts the logged requests of each kind; a kind with none is absent.
+func (s *Server) CountByKind() map[RequestKind]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[RequestKind]int{}
+	for _, e := range s.requests {
+		out[e.Kind()]++
+	}
+	return out
+}
+
 // ResetRequests empties the request log. Counts (Calls, CallsFor, CallTimes) are kept;
 // ResetCounts empties both.
 func (s *Server) ResetRequests() {

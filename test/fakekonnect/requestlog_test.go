@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -91,6 +92,13 @@ func TestRequestLog(t *testing.T) {
 		if got := srv.CountRequests(k[0], k[1]); got != n {
 			t.Errorf("CountRequests(%q, %q) = %d, want %d", k[0], k[1], got, n)
 		}
+	}
+	wantKinds := map[RequestKind]int{KindTokenCheck: 1, KindCreate: 2, KindListPage: 2, KindGet: 1, KindRegistration: 1, KindDelete: 1}
+	if byKind := srv.CountByKind(); !maps.Equal(byKind, wantKinds) {
+		t.Errorf("CountByKind = %v, want %v", byKind, wantKinds)
+	}
+	if got[4].IsWrite() || !got[1].IsWrite() || !got[6].IsWrite() {
+		t.Errorf("IsWrite: GET %v, POST %v, DELETE %v", got[4].IsWrite(), got[1].IsWrite(), got[6].IsWrite())
 	}
 	if m := srv.RequestsMatching("POST", "/v2/control-planes"); len(m) != 2 || m[0].Status != 201 || m[1].Status != 409 {
 		t.Errorf("RequestsMatching = %+v", m)
@@ -184,6 +192,31 @@ func TestRequestLogIsBounded(t *testing.T) {
 	checkOrg(t, resp, body, orgA)
 	if len(off.Requests()) != 0 || off.CallsFor(tokenA) != 1 {
 		t.Errorf("with the log off: %d logged, %d counted", len(off.Requests()), off.CallsFor(tokenA))
+	}
+}
+
+func TestRequestKind(t *testing.T) {
+	const cp, certs = "/v2/control-planes/c1", "/v2/control-planes/c1/dp-client-certificates"
+	for _, c := range []struct {
+		method, path string
+		want         RequestKind
+	}{
+		{"GET", mePath, KindTokenCheck},
+		{"POST", "/v2/control-planes", KindCreate},
+		{"GET", "/v2/control-planes", KindListPage},
+		{"GET", cp, KindGet},
+		{"PATCH", cp, KindUpdate},
+		{"DELETE", cp, KindDelete},
+		{"POST", certs, KindRegistration},
+		{"GET", certs, KindCertList},
+		{"DELETE", certs + "/k1", KindCertDelete},
+		{"GET", certs + "/k1", KindOther},
+		{"PUT", cp, KindOther},
+		{"GET", "/v2/control-planes/", KindOther},
+	} {
+		if got := (Request{Method: c.method, Path: c.path}).Kind(); got != c.want {
+			t.Errorf("%s %s: Kind %q, want %q", c.method, c.path, got, c.want)
+		}
 	}
 }
 

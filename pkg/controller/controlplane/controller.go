@@ -149,7 +149,7 @@ func New(c *controller.Context) (*Controller, error) {
 	if err := ctrl.loop.Watch(ctx, configInformer.Informer(), indexes.OnChange(indexes.Each(ctrl.enqueueAuthUsers))); err != nil {
 		return nil, err
 	}
-	if err := ctrl.inUse.Watch(ctx, configInformer.Informer(), indexes.OnChange(indexes.Each(func(obj metav1.Object) { ctrl.inUse.Enqueue(obj) }))); err != nil {
+	if err := ctrl.inUse.Watch(ctx, configInformer.Informer(), indexes.OnChange(indexes.Each(ctrl.enqueueInUseCandidate))); err != nil {
 		return nil, err
 	}
 	// Extensions: one holding a registration keeps the configuration its clean-up needs (the
@@ -210,6 +210,27 @@ func (c *Controller) enqueueAuthOf(obj metav1.Object) {
 			c.inUse.Add(ref)
 		}
 	}
+}
+
+// enqueueInUseCandidate queues an auth configuration for its in-use finalizer when there is
+// something to decide: it carries the finalizer, or a control plane or an extension names it.
+// For any other the decision is "no finalizer" and changes nothing; the first user's own event
+// queues it. (Queueing every configuration would hold all of them in the queue at start, and
+// again on every status write: at a hundred thousand configurations that no control plane
+// names, memory and work for nothing.)
+func (c *Controller) enqueueInUseCandidate(cfg metav1.Object) {
+	key := cache.MetaObjectToName(cfg)
+	if slices.Contains(cfg.GetFinalizers(), konnectv1alpha2.APIAuthInUseFinalizer) ||
+		indexed(c.planeIndexer, indexes.ControlPlaneAuthRefIndex, key) || indexed(c.extIndexer, indexes.ExtensionAuthRefIndex, key) {
+		c.inUse.Add(key)
+	}
+}
+
+// indexed reports whether any object is filed under key in the index (true when the index
+// cannot tell: then the reconcile decides).
+func indexed(indexer cache.Indexer, index string, key cache.ObjectName) bool {
+	keys, err := indexer.IndexKeys(index, key.String())
+	return err != nil || len(keys) > 0
 }
 
 // enqueueAuthUsers re-queues the control planes that name an auth configuration that was

@@ -115,3 +115,33 @@ func TestEventHandlers(t *testing.T) {
 	drain(t, f.ctrl.inUse, auth)
 	drain(t, f.ctrl.loop)
 }
+
+// TestInUseCandidates: an auth configuration no control plane or extension names, and that
+// does not carry the in-use finalizer, is never queued for it (there is nothing to decide, and
+// at a hundred thousand of them the queue would hold them all); one carrying the finalizer is.
+func TestInUseCandidates(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f := newFixture(t, fixtureOptions{ctx: ctx})
+	f.StartInformers(ctx, f.ctrl.Loops())
+	configs := f.Client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace)
+	unused := validConfig(namespace, "unused")
+	if _, err := configs.Create(ctx, unused, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	leftover := validConfig(namespace, "leftover")
+	leftover.Finalizers = []string{konnectv1alpha2.APIAuthInUseFinalizer}
+	if _, err := configs.Create(ctx, leftover, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, f.ctrl.inUse, cache.ObjectName{Namespace: namespace, Name: "leftover"})
+
+	// A status write of the unused one: still nothing.
+	unused.Status.OrganizationID = "org"
+	unused.ResourceVersion = "2"
+	if _, err := configs.UpdateStatus(ctx, unused, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, f.ctrl.inUse)
+}
