@@ -146,3 +146,29 @@ func TestCertificatesOnTheirOwnBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestRegistrationConflictFindsTheCertificate: a registration Konnect refuses with 409 because it
+// holds the certificate already (another extension sharing the Manual Secret registered it
+// between this one's LIST and its POST) finds it: Provisioned, never False.
+func TestRegistrationConflictFindsTheCertificate(t *testing.T) {
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{manualExtension(extName, "konnect-client-tls")},
+		secrets: []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}})
+	pem := f.secret(namespace, "konnect-client-tls").Data[corev1.TLSCertKey]
+	cert, err := parseCertificatePEM(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, certificatePEM(cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conds := conditions{}
+	id, konnectErr := f.ctrl.createRegistration(f.ctx, f.get(extName), konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID,
+		&certificate{cert: cert, secretName: "konnect-client-tls"}, conds)
+	if konnectErr != nil || id != done.ID {
+		t.Fatalf("registration %q (%v), want the one Konnect holds, %q", id, konnectErr, done.ID)
+	}
+	if c := conds[konnectv1alpha2.ConditionDataPlaneCertificateProvisioned]; c.Status != metav1.ConditionTrue {
+		t.Fatalf("DataPlaneCertificateProvisioned %s/%s %q, want True", c.Status, c.Reason, c.Message)
+	}
+}

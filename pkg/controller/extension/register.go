@@ -115,13 +115,31 @@ func (c *Controller) ensureRegistered(ctx context.Context, ext *konnectv1alpha2.
 	if err != nil {
 		return "", registrationFailed(conds, err)
 	}
-	for _, r := range registered {
-		if sameCertificate(r.Cert, cert.cert) {
-			setProvisioned(conds)
-			return r.ID, nil
-		}
+	if id := registrationOf(registered, cert); id != "" {
+		setProvisioned(conds)
+		return id, nil
 	}
 	return c.createRegistration(ctx, ext, auth, cpID, cert, conds)
+}
+
+// registrationOf is the id of cert among registered, or "".
+func registrationOf(registered []konnect.DataPlaneCertificate, cert *certificate) string {
+	for _, r := range registered {
+		if sameCertificate(r.Cert, cert.cert) {
+			return r.ID
+		}
+	}
+	return ""
+}
+
+// findRegistration looks cert up on the control plane: its id, or "" when Konnect does not
+// hold it or could not be asked.
+func (c *Controller) findRegistration(ctx context.Context, auth konnect.Auth, cpID string, cert *certificate) string {
+	registered, err := c.api.ListDataPlaneCertificates(ctx, auth, cpID)
+	if err != nil {
+		return ""
+	}
+	return registrationOf(registered, cert)
 }
 
 // createRegistration registers the certificate with the control plane (POST) and sets
@@ -129,6 +147,14 @@ func (c *Controller) ensureRegistered(ctx context.Context, ext *konnectv1alpha2.
 func (c *Controller) createRegistration(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
 	cert *certificate, conds conditions) (id string, konnectErr error) {
 	created, err := c.api.CreateDataPlaneCertificate(ctx, auth, cpID, certificatePEM(cert.cert))
+	if konnect.IsConflict(err) {
+		// Konnect holds it already: registered meanwhile by another extension sharing the
+		// Secret, or by a create whose answer was lost. It is found, not refused.
+		if id := c.findRegistration(ctx, auth, cpID, cert); id != "" {
+			setProvisioned(conds)
+			return id, nil
+		}
+	}
 	if err != nil {
 		return "", registrationFailed(conds, err)
 	}
