@@ -75,7 +75,11 @@ func runConnect(ctx context.Context, cfg config, lim limits, n, tokenCount int) 
 	if dropped := fake.DroppedRequests(); dropped > 0 {
 		fmt.Printf("  !! the fake's request log dropped %d requests: the counts below miss them\n", dropped)
 	}
-	step(fmt.Sprintf("converged in %.2fs: Konnect calls %d: %s", res.converge.Seconds(), res.calls.total(), res.calls))
+	outcome := fmt.Sprintf("converged in %.2fs", res.converge.Seconds())
+	if !res.complete {
+		outcome = fmt.Sprintf("stopped after %.2fs, not converged", res.converge.Seconds())
+	}
+	step(fmt.Sprintf("%s: Konnect calls %d: %s", outcome, res.calls.total(), res.calls))
 	fmt.Println("  " + res.budgetLine())
 	// Every create and registration is a Konnect call behind the one limiter: when the calls
 	// ran at --konnect-qps, that limit bound the run, not the apiserver or the controller.

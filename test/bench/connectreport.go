@@ -101,6 +101,10 @@ func (r connectResult) benchLine() string {
 	if !r.complete {
 		converge = "incomplete"
 	}
+	ratio := "-"
+	if r.complete {
+		ratio = fmt.Sprintf("%.2f", r.budgetRatio())
+	}
 	idle, changes := "idle_s=-", "change_n=0 change_p50_ms=- change_p99_ms=- change_timeouts=-"
 	if r.idle > 0 {
 		idle = fmt.Sprintf("idle_s=%.0f idle_konnect_writes=%d idle_konnect_reads=%d idle_reads_per_min=%.0f",
@@ -113,7 +117,7 @@ func (r connectResult) benchLine() string {
 	return strings.Join([]string{
 		fmt.Sprintf("BENCH connect controlplanes=%d extensions=%d tokens=%d converge_s=%s", r.n, r.n, r.tokens, converge),
 		r.calls.fields(),
-		fmt.Sprintf("konnect_calls_per_s=%.1f required_calls=%d budget_s=%.1f budget_ratio=%.2f", r.callsPerS(), r.required(), r.budgetS(), r.budgetRatio()),
+		fmt.Sprintf("konnect_calls_per_s=%.1f required_calls=%d budget_s=%.1f budget_ratio=%s", r.callsPerS(), r.required(), r.budgetS(), ratio),
 		idle, changes,
 		fmt.Sprintf("rss_mib=%.1f cpu_s=%.2f bound=%s load=%.2f", r.rssMiB, r.cpuS, r.bound, r.load1),
 	}, " ")
