@@ -160,7 +160,9 @@ func New(c *controller.Context) (*Controller, error) {
 	}
 	ctrl.extIndexer = extInformer.Informer().GetIndexer()
 	if err := ctrl.inUse.Watch(ctx, extInformer.Informer(), indexes.OnChange(indexes.Each(func(obj metav1.Object) {
-		if ref, ok := indexes.ExtensionAuthRef(obj.(*konnectv1alpha2.KonnectExtension)); ok {
+		// Also an extension deleted (its last state has no finalizer any more): the
+		// configuration it held may be free now.
+		if ref, ok := indexes.RecordedAuthRef(obj.(*konnectv1alpha2.KonnectExtension)); ok {
 			ctrl.inUse.Add(ref)
 		}
 	}))); err != nil {

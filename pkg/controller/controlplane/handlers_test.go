@@ -145,3 +145,26 @@ func TestInUseCandidates(t *testing.T) {
 	}
 	drain(t, f.ctrl.inUse)
 }
+
+// TestDeletedExtensionQueuesItsConfiguration: an extension deleted once its certificate is
+// removed (its last state has no finalizer left) queues the auth configuration its registration
+// recorded: the configuration may be free now (soak seeds 7 and 23: one held for ever).
+func TestDeletedExtensionQueuesItsConfiguration(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f := newFixture(t, fixtureOptions{ctx: ctx})
+	f.StartInformers(ctx, f.ctrl.Loops())
+	exts := f.Client.KonnectV1alpha2().KonnectExtensions(namespace)
+	ext := &konnectv1alpha2.KonnectExtension{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: namespace,
+		Annotations: map[string]string{konnectv1alpha2.DataPlaneCertificateAnnotation: "cp/c/f", konnectv1alpha2.DataPlaneCertificateAuthAnnotation: namespace + "/" + authName}}}
+	if _, err := exts.Create(ctx, ext, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := cache.ObjectName{Namespace: namespace, Name: authName}
+	drain(t, f.ctrl.inUse, cfg)
+	if err := exts.Delete(ctx, "e", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, f.ctrl.inUse, cfg)
+}

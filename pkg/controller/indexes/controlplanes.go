@@ -61,6 +61,13 @@ func ExtensionAuthRef(ext *konnectv1alpha2.KonnectExtension) (cache.ObjectName, 
 	if ext.Annotations[konnectv1alpha2.DataPlaneCertificateAnnotation] == "" || !slices.Contains(ext.Finalizers, konnectv1alpha2.KonnectCleanupFinalizer) {
 		return cache.ObjectName{}, false
 	}
+	return RecordedAuthRef(ext)
+}
+
+// RecordedAuthRef returns the auth configuration an extension's registration was made with,
+// whether or not it still holds it (ExtensionAuthRef): what a handler queues when the extension
+// changes or goes — its last state, once deleted, has no finalizer left.
+func RecordedAuthRef(ext *konnectv1alpha2.KonnectExtension) (cache.ObjectName, bool) {
 	// The configuration that registered it, as its annotation records (metadata: it survives
 	// a status wiped or cleared when the control plane went); else the one status records.
 	if ns, name, ok := strings.Cut(ext.Annotations[konnectv1alpha2.DataPlaneCertificateAuthAnnotation], "/"); ok && ns != "" && name != "" {
