@@ -44,16 +44,24 @@ func drain(t *testing.T, l *loop.Loop, want ...cache.ObjectName) {
 	}
 }
 
-// TestEventHandlers: which informer events queue which keys, in both loops.
-func TestEventHandlers(t *testing.T) {
+// startedFixture is a fixture with nothing in its caches whose informers run, as in the
+// process: they bring every object, and their events queue keys.
+func startedFixture(t *testing.T) (context.Context, *fixture) {
+	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	f := newFixture(t, fixtureOptions{ctx: ctx})
+	f.StartInformers(ctx, f.ctrl.Loops())
+	t.Cleanup(cancel) // before the informers' own clean-up, which waits for ctx to end
+	return ctx, f
+}
+
+// TestEventHandlers: which informer events queue which keys, in both loops.
+func TestEventHandlers(t *testing.T) {
 	team := withAuthNamespace(origin("team-cp", "team-cp"), namespace)
 	team.Namespace = "team"
 	// Nothing in the caches before the informers start: they bring every object.
-	f := newFixture(t, fixtureOptions{ctx: ctx})
-	f.StartInformers(ctx, f.ctrl.Loops())
+	ctx, f := startedFixture(t)
 	if _, err := f.Client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace).Create(ctx, validConfig(namespace, authName), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +128,7 @@ func TestEventHandlers(t *testing.T) {
 // does not carry the in-use finalizer, is never queued for it (there is nothing to decide, and
 // at a hundred thousand of them the queue would hold them all); one carrying the finalizer is.
 func TestInUseCandidates(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	f := newFixture(t, fixtureOptions{ctx: ctx})
-	f.StartInformers(ctx, f.ctrl.Loops())
+	ctx, f := startedFixture(t)
 	configs := f.Client.KonnectV1alpha1().KonnectAPIAuthConfigurations(namespace)
 	unused := validConfig(namespace, "unused")
 	if _, err := configs.Create(ctx, unused, metav1.CreateOptions{}); err != nil {
@@ -150,11 +154,7 @@ func TestInUseCandidates(t *testing.T) {
 // removed (its last state has no finalizer left) queues the auth configuration its registration
 // recorded: the configuration may be free now (soak seeds 7 and 23: one held for ever).
 func TestDeletedExtensionQueuesItsConfiguration(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	f := newFixture(t, fixtureOptions{ctx: ctx})
-	f.StartInformers(ctx, f.ctrl.Loops())
+	ctx, f := startedFixture(t)
 	exts := f.Client.KonnectV1alpha2().KonnectExtensions(namespace)
 	ext := &konnectv1alpha2.KonnectExtension{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: namespace,
 		Annotations: map[string]string{konnectv1alpha2.DataPlaneCertificateAnnotation: "cp/c/f", konnectv1alpha2.DataPlaneCertificateAuthAnnotation: namespace + "/" + authName}}}

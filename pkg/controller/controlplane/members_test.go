@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
@@ -292,11 +291,7 @@ func (f *fixture) queued() []cache.ObjectName {
 // TestMemberEventsQueueTheirGroups: a member created, Programmed or deleted queues the groups that
 // name it; a write that changes nothing of that does not.
 func TestMemberEventsQueueTheirGroups(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	f := newFixture(t, fixtureOptions{ctx: ctx})
-	f.StartInformers(ctx, f.ctrl.Loops())
+	ctx, f := startedFixture(t)
 	planes := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace)
 	if _, err := planes.Create(ctx, group("m1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
