@@ -172,3 +172,37 @@ func TestRegistrationConflictFindsTheCertificate(t *testing.T) {
 		t.Fatalf("DataPlaneCertificateProvisioned %s/%s %q, want True", c.Status, c.Reason, c.Message)
 	}
 }
+
+// TestFirstRegistrationNeedsNoList: an Automatic extension's certificate, generated while its
+// control plane was not there yet, is registered without a LIST once it is — the extension
+// has never had a registration (its clean-up finalizer is added in the same sync); one that
+// carries the finalizer already (a registration may have been sent, in this process or an
+// earlier one) looks first.
+func TestFirstRegistrationNeedsNoList(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		finalizer bool
+		wantLists int
+	}{
+		{"first registration", false, 0},
+		{"finalizer already there", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ext := automaticExtension(extName)
+			if tc.finalizer {
+				ext.Finalizers = []string{konnectv1alpha2.KonnectCleanupFinalizer}
+			}
+			f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{ext}, noControlPlane: true})
+			f.sync(extName) // the certificate is generated; no control plane to register with
+			if _, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Create(f.ctx, programmedControlPlane(f.cpID), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			f.Resync()
+			f.sync(extName)
+			if lists, creates := f.count(konnecttest.OpListCertificates), f.count(konnecttest.OpCreateCertificate); lists != tc.wantLists || creates != 1 {
+				t.Fatalf("%d LISTs and %d registrations, want %d and 1", lists, creates, tc.wantLists)
+			}
+			f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+		})
+	}
+}

@@ -42,8 +42,7 @@ func parseRegistration(s string) registration {
 // decides DataPlaneCertificateProvisioned. konnectErr is a transient Konnect failure, to be
 // retried with backoff; err is an API-server write that failed.
 //
-// A certificate generated in this very sync (cert.generated) cannot be in Konnect yet: it is
-// registered without a LIST first.
+// A certificate Konnect cannot hold yet (cert.unregistered) is registered without a LIST first.
 func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
 	cert *certificate, conds conditions, authRef string) (konnectErr, err error) {
 	logger := klog.FromContext(ctx)
@@ -55,7 +54,7 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 		return nil, nil
 	}
 	var id string
-	if cert.generated {
+	if cert.unregistered {
 		id, konnectErr = c.createRegistration(ctx, ext, auth, cpID, cert, conds)
 	} else {
 		lookCtx := ctx
@@ -229,15 +228,18 @@ func (c *Controller) forgetVerified(key cache.ObjectName) {
 // returns the extension as the apiserver now holds it, or a copy of ext when the finalizer was
 // there already: register keeps what it returns current with its own metadata patch, and the
 // informer's cache must not be written to.
-func (c *Controller) ensureFinalizer(ctx context.Context, ext *konnectv1alpha2.KonnectExtension) (*konnectv1alpha2.KonnectExtension, error) {
+//
+// added says the finalizer was added now: nothing of the extension's was ever registered in
+// Konnect by this controller (registrations come after it, also in an earlier process).
+func (c *Controller) ensureFinalizer(ctx context.Context, ext *konnectv1alpha2.KonnectExtension) (_ *konnectv1alpha2.KonnectExtension, added bool, err error) {
 	updated, changed, err := c.writer.SetFinalizer(ctx, ext, konnectv1alpha2.KonnectCleanupFinalizer, true)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !changed {
-		return ext.DeepCopy(), nil
+		return ext.DeepCopy(), false, nil
 	}
-	return updated, nil
+	return updated, true, nil
 }
 
 // patchMetadata merge-patches an extension's metadata, guarded by its resourceVersion, and
