@@ -499,3 +499,26 @@ func checkCallInvariants(t *testing.T, op apiOp, status int, err error) {
 		t.Fatalf("%s: status %d gave %v, want %v", op.name, status, e.Kind, kind)
 	}
 }
+
+// A body cut short by the client's own deadline can reach the SDK as a truncated body that
+// fails to decode, with no timeout in the error (the transport's race between the context and
+// the connection's close). The call's deadline, not the error's shape, decides.
+func TestTruncatedByDeadlineIsATimeout(t *testing.T) {
+	truncated := errors.New("error unmarshaling json response body: unexpected end of JSON input")
+	base := outcome{success: http.StatusOK, err: truncated, status: http.StatusOK, timeout: 300 * time.Millisecond}
+
+	timedOut := base
+	timedOut.timedOut = true
+	if r := classify(testToken, timedOut); r.Verdict != konnect.VerdictUnavailable || r.Message != "Konnect did not answer in time: timed out after 300ms" {
+		t.Errorf("token check cut short by its deadline: got %+v, want Unavailable timeout", r)
+	}
+	e := classifyCall(request{op: "GetControlPlane", answer: "control plane"}, testToken, timedOut)
+	if e.Kind != konnect.ErrorTransient || !strings.Contains(e.Message, "timed out after 300ms") {
+		t.Errorf("call cut short by its deadline: got %+v, want a transient timeout", e)
+	}
+
+	// Without the deadline, the same error is a bad answer.
+	if r := classify(testToken, base); r.Verdict != konnect.VerdictInvalidResponse {
+		t.Errorf("undecodable 200 within the deadline: got %+v, want InvalidResponse", r)
+	}
+}

@@ -6,6 +6,7 @@ package sdkclient
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/Kong/sdk-konnect-go/models/operations"
@@ -104,6 +105,7 @@ func (c *Client) exchange(ctx context.Context, auth konnect.Auth, r request, cal
 		status:    status,
 		header:    header,
 		callerErr: ctx.Err(),
+		timedOut:  errors.Is(callCtx.Err(), context.DeadlineExceeded),
 		timeout:   c.timeout,
 		now:       c.now(),
 	})

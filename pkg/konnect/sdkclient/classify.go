@@ -43,6 +43,10 @@ type outcome struct {
 	// callerErr is the caller's context error after the call: the difference between
 	// "we gave up" and "Konnect did not answer".
 	callerErr error
+	// timedOut is true when the call's own deadline (the client's timeout) had passed when
+	// the SDK returned. An answer cut short by it can surface as a truncated body that fails
+	// to decode; that is a timeout, not a bad answer.
+	timedOut bool
 	// timeout is the client's own timeout, for the message.
 	timeout time.Duration
 	// now is used to turn an HTTP-date Retry-After into a duration.
@@ -165,7 +169,7 @@ func examine(o outcome, token string, w wording) finding {
 	if errors.Is(o.callerErr, context.Canceled) {
 		return noAnswer(w.call + " was canceled before Konnect answered")
 	}
-	if isTimeout(o.err) || o.callerErr != nil {
+	if isTimeout(o.err) || o.callerErr != nil || o.timedOut {
 		if o.callerErr != nil {
 			return noAnswer("Konnect did not answer in time: the caller's deadline passed")
 		}

@@ -23,6 +23,7 @@ package sdkclient
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -188,6 +189,7 @@ func (c *Client) validate(ctx context.Context, token, serverURL string) (result 
 		status:    status,
 		header:    header,
 		callerErr: ctx.Err(),
+		timedOut:  errors.Is(callCtx.Err(), context.DeadlineExceeded),
 		timeout:   c.timeout,
 		now:       c.now(),
 	}
