@@ -85,6 +85,8 @@ type DataPlaneCertificate struct {
 	ID string
 	// Cert is the PEM certificate as Konnect stores it.
 	Cert string
+	// Title is the title given at registration ("" when none was).
+	Title string
 }
 
 // ControlPlaneAPI is the part of the Konnect API the control-plane and extension reconcilers
@@ -106,8 +108,9 @@ type ControlPlaneAPI interface {
 	// Neither Konnect's API nor the SDK (v0.46.0) defines paging for it: one answer holds
 	// every certificate, and one whose page.total_count counts more is ErrorRejected.
 	ListDataPlaneCertificates(ctx context.Context, auth Auth, controlPlaneID string) ([]DataPlaneCertificate, error)
-	// CreateDataPlaneCertificate sends POST /v2/control-planes/{id}/dp-client-certificates.
-	CreateDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certPEM string) (*DataPlaneCertificate, error)
+	// CreateDataPlaneCertificate sends POST /v2/control-planes/{id}/dp-client-certificates
+	// with {"cert": certPEM, "title": title}; an empty title is not sent.
+	CreateDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certPEM, title string) (*DataPlaneCertificate, error)
 	// DeleteDataPlaneCertificate sends DELETE /v2/control-planes/{id}/dp-client-certificates/{certID}.
 	// A missing one is ErrorNotFound.
 	DeleteDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certID string) error

@@ -157,11 +157,11 @@ func (l *limitedAPI) ListDataPlaneCertificates(ctx context.Context, auth Auth, c
 	return res, err
 }
 
-func (l *limitedAPI) CreateDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certPEM string) (*DataPlaneCertificate, error) {
+func (l *limitedAPI) CreateDataPlaneCertificate(ctx context.Context, auth Auth, controlPlaneID, certPEM, title string) (*DataPlaneCertificate, error) {
 	if err := l.wait(ctx, "registering data-plane certificate"); err != nil {
 		return nil, err
 	}
-	res, err := l.next.CreateDataPlaneCertificate(ctx, auth, controlPlaneID, certPEM)
+	res, err := l.next.CreateDataPlaneCertificate(ctx, auth, controlPlaneID, certPEM, title)
 	l.observe(err)
 	return res, err
 }

@@ -94,9 +94,9 @@ func (a *instrumentedAPI) ListDataPlaneCertificates(ctx context.Context, auth ko
 	return a.next.ListDataPlaneCertificates(ctx, auth, controlPlaneID)
 }
 
-func (a *instrumentedAPI) CreateDataPlaneCertificate(ctx context.Context, auth konnect.Auth, controlPlaneID, certPEM string) (cert *konnect.DataPlaneCertificate, err error) {
+func (a *instrumentedAPI) CreateDataPlaneCertificate(ctx context.Context, auth konnect.Auth, controlPlaneID, certPEM, title string) (cert *konnect.DataPlaneCertificate, err error) {
 	defer func(start time.Time) { a.observe("create_dp_certificate", auth, start, err) }(time.Now())
-	return a.next.CreateDataPlaneCertificate(ctx, auth, controlPlaneID, certPEM)
+	return a.next.CreateDataPlaneCertificate(ctx, auth, controlPlaneID, certPEM, title)
 }
 
 func (a *instrumentedAPI) DeleteDataPlaneCertificate(ctx context.Context, auth konnect.Auth, controlPlaneID, certID string) (err error) {

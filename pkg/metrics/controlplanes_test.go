@@ -30,7 +30,7 @@ func TestInstrumentControlPlaneAPI(t *testing.T) {
 	if _, err := api.GetControlPlane(ctx, auth, cp.ID); !konnect.IsTransient(err) {
 		t.Fatalf("get: %v, want transient", err)
 	}
-	if _, err := api.CreateDataPlaneCertificate(ctx, auth, cp.ID, "-----BEGIN CERTIFICATE-----"); err != nil {
+	if _, err := api.CreateDataPlaneCertificate(ctx, auth, cp.ID, "-----BEGIN CERTIFICATE-----", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := api.DeleteControlPlane(ctx, auth, "00000000-0000-4000-8000-999999999999"); !konnect.IsNotFound(err) {

@@ -1,6 +1,7 @@
 package extension
 
 import (
+	"crypto/x509"
 	"testing"
 	"time"
 
@@ -98,7 +99,7 @@ func TestLostRegistrationOfAGeneratedCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, certificatePEM(cert))
+	done, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, certificatePEM(cert), registrationTitle(f.get(extName)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestRegistrationConflictFindsTheCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, certificatePEM(cert))
+	done, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, certificatePEM(cert), "k8s-uid:3d0a2f4e-another-extension")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,4 +206,43 @@ func TestFirstRegistrationNeedsNoList(t *testing.T) {
 			f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
 		})
 	}
+}
+
+// TestRegistrationsCarryTheExtensionsUID: a registration is titled with the extension's UID, and
+// a lost answer is found by that title (issue 19). A registration of the same certificate under
+// another title (another extension sharing the Secret) is found too.
+func TestRegistrationsCarryTheExtensionsUID(t *testing.T) {
+	f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName)}})
+	f.sync(extName)
+	held := f.api.Certificates(f.cpID)
+	if len(held) != 1 || held[0].Title != "k8s-uid:uid-"+extName {
+		t.Fatalf("Konnect holds %+v, want one registration titled k8s-uid:uid-%s", held, extName)
+	}
+
+	cert := &certificate{cert: mustParse(t, held[0].Cert)}
+	other := konnect.DataPlaneCertificate{ID: "other", Cert: held[0].Cert, Title: "k8s-uid:another"}
+	unrelated := konnect.DataPlaneCertificate{ID: "unrelated", Cert: "not a certificate", Title: "k8s-uid:another"}
+	for _, tc := range []struct {
+		name       string
+		registered []konnect.DataPlaneCertificate
+		want       string
+	}{
+		{"by title", []konnect.DataPlaneCertificate{unrelated, held[0]}, held[0].ID},
+		{"under another title", []konnect.DataPlaneCertificate{unrelated, other}, "other"},
+		{"titled first", []konnect.DataPlaneCertificate{other, held[0]}, held[0].ID},
+		{"not held", []konnect.DataPlaneCertificate{unrelated}, ""},
+	} {
+		if got := registrationOf(tc.registered, cert, registrationTitle(f.get(extName))); got != tc.want {
+			t.Errorf("%s: found %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func mustParse(t *testing.T, pem string) *x509.Certificate {
+	t.Helper()
+	c, err := parseCertificatePEM([]byte(pem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -48,7 +48,7 @@ func TestKongCertificateKept(t *testing.T) {
 					Name: ext.Name, UID: ext.UID, Controller: ptr.To(true)}}
 			}
 			f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{ext}, secrets: []*corev1.Secret{secret}})
-			if _, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: "kpat_x", ServerURL: serverURL}, f.cpID, string(pair.certPEM)); err != nil {
+			if _, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: "kpat_x", ServerURL: serverURL}, f.cpID, string(pair.certPEM), ""); err != nil {
 				t.Fatal(err)
 			}
 			f.api.ResetCalls()

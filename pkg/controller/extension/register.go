@@ -114,17 +114,31 @@ func (c *Controller) ensureRegistered(ctx context.Context, ext *konnectv1alpha2.
 	if err != nil {
 		return "", registrationFailed(conds, err)
 	}
-	if id := registrationOf(registered, cert); id != "" {
+	if id := registrationOf(registered, cert, registrationTitle(ext)); id != "" {
 		setProvisioned(conds)
 		return id, nil
 	}
 	return c.createRegistration(ctx, ext, auth, cpID, cert, conds)
 }
 
-// registrationOf is the id of cert among registered, or "".
-func registrationOf(registered []konnect.DataPlaneCertificate, cert *certificate) string {
+// registrationTitle is the title an extension's registrations carry: its UID, which names it
+// for as long as it exists (a name can be reused). A registration whose answer was lost is found
+// by it without comparing every certificate on the control plane.
+func registrationTitle(ext *konnectv1alpha2.KonnectExtension) string {
+	return "k8s-uid:" + string(ext.UID)
+}
+
+// registrationOf is the id of cert among registered, or "". The registrations titled with this
+// extension's UID are compared first; the others too, because a certificate may have been
+// registered without a title (by Kong's operator) or by another extension sharing the Secret.
+func registrationOf(registered []konnect.DataPlaneCertificate, cert *certificate, title string) string {
 	for _, r := range registered {
-		if sameCertificate(r.Cert, cert.cert) {
+		if r.Title == title && sameCertificate(r.Cert, cert.cert) {
+			return r.ID
+		}
+	}
+	for _, r := range registered {
+		if r.Title != title && sameCertificate(r.Cert, cert.cert) {
 			return r.ID
 		}
 	}
@@ -133,23 +147,23 @@ func registrationOf(registered []konnect.DataPlaneCertificate, cert *certificate
 
 // findRegistration looks cert up on the control plane: its id, or "" when Konnect does not
 // hold it or could not be asked.
-func (c *Controller) findRegistration(ctx context.Context, auth konnect.Auth, cpID string, cert *certificate) string {
+func (c *Controller) findRegistration(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string, cert *certificate) string {
 	registered, err := c.api.ListDataPlaneCertificates(ctx, auth, cpID)
 	if err != nil {
 		return ""
 	}
-	return registrationOf(registered, cert)
+	return registrationOf(registered, cert, registrationTitle(ext))
 }
 
 // createRegistration registers the certificate with the control plane (POST) and sets
 // DataPlaneCertificateProvisioned from the outcome, as ensureRegistered does.
 func (c *Controller) createRegistration(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
 	cert *certificate, conds conditions) (id string, konnectErr error) {
-	created, err := c.api.CreateDataPlaneCertificate(ctx, auth, cpID, certificatePEM(cert.cert))
+	created, err := c.api.CreateDataPlaneCertificate(ctx, auth, cpID, certificatePEM(cert.cert), registrationTitle(ext))
 	if konnect.IsConflict(err) {
 		// Konnect holds it already: registered meanwhile by another extension sharing the
 		// Secret, or by a create whose answer was lost. It is found, not refused.
-		if id := c.findRegistration(ctx, auth, cpID, cert); id != "" {
+		if id := c.findRegistration(ctx, ext, auth, cpID, cert); id != "" {
 			setProvisioned(conds)
 			return id, nil
 		}

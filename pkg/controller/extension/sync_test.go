@@ -157,7 +157,7 @@ func TestExistingCertificateInKonnectIsNotCreatedAgain(t *testing.T) {
 	// Konnect holds the same certificate, re-wrapped (another PEM text, same DER).
 	cert, _ := parseCertificatePEM(secret.Data[corev1.TLSCertKey])
 	rewrapped := "\n" + strings.ReplaceAll(certificatePEM(cert), "\n", "\r\n")
-	existing, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, rewrapped)
+	existing, err := f.api.CreateDataPlaneCertificate(f.ctx, konnect.Auth{Token: token, ServerURL: serverURL}, f.cpID, rewrapped, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func (a *API) ListDataPlaneCertificates(_ context.Context, auth konnect.Auth, co
 }
 
 // CreateDataPlaneCertificate implements konnect.ControlPlaneAPI; the same certificate twice is a 409.
-func (a *API) CreateDataPlaneCertificate(_ context.Context, auth konnect.Auth, controlPlaneID, certPEM string) (*konnect.DataPlaneCertificate, error) {
+func (a *API) CreateDataPlaneCertificate(_ context.Context, auth konnect.Auth, controlPlaneID, certPEM, title string) (*konnect.DataPlaneCertificate, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.begin(OpCreateCertificate, auth, controlPlaneID, konnect.ControlPlaneSpec{}); err != nil {
@@ -47,7 +47,7 @@ func (a *API) CreateDataPlaneCertificate(_ context.Context, auth konnect.Auth, c
 		}
 	}
 	a.nextID++
-	cert := konnect.DataPlaneCertificate{ID: fmt.Sprintf("00000000-0000-4000-9000-%012d", a.nextID), Cert: certPEM}
+	cert := konnect.DataPlaneCertificate{ID: fmt.Sprintf("00000000-0000-4000-9000-%012d", a.nextID), Cert: certPEM, Title: title}
 	a.certs[controlPlaneID] = append(a.certs[controlPlaneID], cert)
 	return &cert, nil
 }

@@ -53,7 +53,7 @@ var apiOps = []apiOp{
 		return err
 	}},
 	{"CreateDataPlaneCertificate", "registering data-plane certificate", 201, "data-plane certificate", func(ctx context.Context, c *Client, a konnect.Auth) error {
-		_, err := c.CreateDataPlaneCertificate(ctx, a, testCPID, testCertPEM)
+		_, err := c.CreateDataPlaneCertificate(ctx, a, testCPID, testCertPEM, "")
 		return err
 	}},
 	{"DeleteDataPlaneCertificate", "deleting data-plane certificate", 204, "", func(ctx context.Context, c *Client, a konnect.Auth) error {
@@ -364,7 +364,7 @@ func TestAPIMalformedIDsAreNotSent(t *testing.T) {
 			"not sent: the certificate id is empty"},
 		{"delete certificate id with a slash", func() error { return c.DeleteDataPlaneCertificate(ctx, testAuth, testCPID, "a/b") },
 			"not sent: the certificate id may only hold letters, digits, '-' and '_'"},
-		{"create empty certificate", func() error { _, err := c.CreateDataPlaneCertificate(ctx, testAuth, testCPID, ""); return err },
+		{"create empty certificate", func() error { _, err := c.CreateDataPlaneCertificate(ctx, testAuth, testCPID, "", ""); return err },
 			"not sent: the certificate is empty"},
 		{"label filter with a comma", func() error {
 			_, err := c.ListControlPlanes(ctx, testAuth, konnect.ControlPlaneFilter{Labels: map[string]string{"a": "1,b:2"}})

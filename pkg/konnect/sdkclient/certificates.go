@@ -46,8 +46,9 @@ func (c *Client) ListDataPlaneCertificates(ctx context.Context, auth konnect.Aut
 }
 
 // CreateDataPlaneCertificate pins certPEM on a control plane (POST
-// /v2/control-planes/{id}/dp-client-certificates with {"cert": …}).
-func (c *Client) CreateDataPlaneCertificate(ctx context.Context, auth konnect.Auth, controlPlaneID, certPEM string) (*konnect.DataPlaneCertificate, error) {
+// /v2/control-planes/{id}/dp-client-certificates with {"cert": …, "title": …}; no title when
+// title is "").
+func (c *Client) CreateDataPlaneCertificate(ctx context.Context, auth konnect.Auth, controlPlaneID, certPEM, title string) (*konnect.DataPlaneCertificate, error) {
 	r := request{op: opCreateCertificate, success: http.StatusCreated, answer: "data-plane certificate",
 		controlPlaneID: controlPlaneID, pathIDs: []pathID{{"control plane", controlPlaneID}}}
 	if certPEM == "" {
@@ -56,6 +57,9 @@ func (c *Client) CreateDataPlaneCertificate(ctx context.Context, auth konnect.Au
 	var cert *konnect.DataPlaneCertificate
 	err := c.send(ctx, auth, r, func(ctx context.Context, opts []operations.Option) error {
 		body := &components.DataPlaneClientCertificateRequest{Cert: certPEM}
+		if title != "" {
+			body.Title = &title
+		}
 		res, err := c.sdk.DPCertificates.CreateDataplaneCertificate(ctx, controlPlaneID, body, opts...)
 		if err != nil {
 			return err
@@ -115,6 +119,9 @@ func certificateOf(m *components.DataPlaneClientCertificate, token string) (*kon
 	cert := &konnect.DataPlaneCertificate{ID: *m.ID}
 	if m.Cert != nil {
 		cert.Cert = *m.Cert
+	}
+	if m.Title != nil {
+		cert.Title = *m.Title
 	}
 	return cert, nil
 }

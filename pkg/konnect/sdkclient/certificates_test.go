@@ -19,6 +19,16 @@ func certJSON(id string) string {
 	return `{"id":"` + id + `","cert":` + string(cert) + `,"created_at":1706745600,"updated_at":1706745600}`
 }
 
+// testTitle is a registration's title as the extension reconciler gives it.
+const testTitle = "k8s-uid:6f1c0d3e-5b7a-4c2e-9a1d-2b3c4d5e6f70"
+
+// titledCertJSON is a data-plane certificate registered with a title, as Konnect answers it.
+func titledCertJSON(id, title string) string {
+	cert, _ := json.Marshal(testCertPEM)
+	t, _ := json.Marshal(title)
+	return `{"id":"` + id + `","cert":` + string(cert) + `,"title":` + string(t) + `,"created_at":1706745600,"updated_at":1706745600}`
+}
+
 func TestCertificateCalls(t *testing.T) {
 	f := newFakeAPI(t)
 	c := f.client(5 * time.Second)
@@ -36,9 +46,26 @@ func TestCertificateCalls(t *testing.T) {
 		{
 			name:    "create",
 			handler: reply(201, "application/json", `{"item":`+certJSON(testCertID)+`}`),
-			call:    func() (any, error) { return c.CreateDataPlaneCertificate(ctx, testAuth, testCPID, testCertPEM) },
+			call:    func() (any, error) { return c.CreateDataPlaneCertificate(ctx, testAuth, testCPID, testCertPEM, "") },
 			want:    wantRequest{method: "POST", path: certsPath, body: `{"cert":` + mustJSON(t, testCertPEM) + `}`},
 			result:  &konnect.DataPlaneCertificate{ID: testCertID, Cert: testCertPEM},
+		},
+		{
+			name:    "create with a title",
+			handler: reply(201, "application/json", `{"item":`+titledCertJSON(testCertID, testTitle)+`}`),
+			call: func() (any, error) {
+				return c.CreateDataPlaneCertificate(ctx, testAuth, testCPID, testCertPEM, testTitle)
+			},
+			want: wantRequest{method: "POST", path: certsPath,
+				body: `{"cert":` + mustJSON(t, testCertPEM) + `,"title":` + mustJSON(t, testTitle) + `}`},
+			result: &konnect.DataPlaneCertificate{ID: testCertID, Cert: testCertPEM, Title: testTitle},
+		},
+		{
+			name:    "list with a title",
+			handler: reply(200, "application/json", `{"items":[`+titledCertJSON(testCertID, testTitle)+`,`+certJSON(otherID)+`]}`),
+			call:    func() (any, error) { return c.ListDataPlaneCertificates(ctx, testAuth, testCPID) },
+			want:    wantRequest{method: "GET", path: certsPath},
+			result:  []konnect.DataPlaneCertificate{{ID: testCertID, Cert: testCertPEM, Title: testTitle}, {ID: otherID, Cert: testCertPEM}},
 		},
 		{
 			name:    "list",
@@ -91,7 +118,10 @@ func TestCertificateUnusableAnswers(t *testing.T) {
 	f := newFakeAPI(t)
 	c := f.client(5 * time.Second)
 	ctx := context.Background()
-	create := func() error { _, err := c.CreateDataPlaneCertificate(ctx, testAuth, testCPID, testCertPEM); return err }
+	create := func() error {
+		_, err := c.CreateDataPlaneCertificate(ctx, testAuth, testCPID, testCertPEM, "")
+		return err
+	}
 	list := func() error { _, err := c.ListDataPlaneCertificates(ctx, testAuth, testCPID); return err }
 	tests := []struct {
 		name    string

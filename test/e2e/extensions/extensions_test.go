@@ -304,6 +304,10 @@ func TestManual(t *testing.T) {
 	if a := ext.Annotations[certificateAnnotation]; !strings.Contains(a, env.Konnect.Certificates(cpID)[0].ID) {
 		t.Errorf("annotation %s = %q does not name the newest certificate", certificateAnnotation, a)
 	}
+	// The registration names the extension by its UID (issue 19: a lost answer is found by it).
+	if got, want := env.Konnect.Certificates(cpID)[0].Title, "k8s-uid:"+string(ext.UID); got != want {
+		t.Errorf("the registration's title is %q, want %q", got, want)
+	}
 	posts = env.Konnect.CountRequests("POST", certPath(cpID)) - postsBefore
 	deletes = env.Konnect.CountRequests("DELETE", certPath(cpID)+"/*") - deletesBefore
 	t.Logf("after Konnect came back: %d POSTs and %d DELETEs since the first change; the fake holds %v", posts, deletes, certIDs(cpID))
