@@ -127,6 +127,31 @@ func (l *listings) install(key string, started time.Time, seq uint64, cps []konn
 		next.apply(id, ch.cp)
 	}
 	a.latest = next
+	l.pruneLocked(key)
+}
+
+// forgottenAfter is how many maximum ages an account's listing is kept without being listed
+// again: an account nobody lists any more (its token rotated, its auth configuration deleted)
+// is forgotten, with its listing, after that.
+const forgottenAfter = 3
+
+// pruneLocked forgets the accounts, other than keep, that were neither listed nor changed for
+// forgottenAfter maximum ages (under mu; run at each listing, so its cost is a sweep of the
+// accounts once per account per sync period).
+func (l *listings) pruneLocked(keep string) {
+	cutoff := l.clock.Now().Add(-forgottenAfter * l.maxAge)
+	for key, a := range l.accounts {
+		if key == keep || (a.latest != nil && !a.latest.started.Before(cutoff)) {
+			continue
+		}
+		recent := false
+		for _, ch := range a.changes {
+			recent = recent || !ch.at.Before(cutoff)
+		}
+		if !recent {
+			delete(l.accounts, key)
+		}
+	}
 }
 
 // record notes that this process created or updated cp (or deleted id, cp nil) in the account:

@@ -1,8 +1,12 @@
 package controlplane
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
@@ -45,4 +49,39 @@ func TestLostCreateIsFoundInALaterListing(t *testing.T) {
 		t.Fatalf("status.id %q, want the adopted %q", got, id)
 	}
 	f.expectProgrammed(objName)
+}
+
+// TestListingsForgetAccountsNoLongerListed: an account that is not listed again (its token was
+// rotated, its auth configuration deleted) is forgotten after three maximum ages, with its
+// listing; an account listed meanwhile is kept.
+func TestListingsForgetAccountsNoLongerListed(t *testing.T) {
+	clk := testingclock.NewFakeClock(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
+	api := konnecttest.New()
+	l := newListings(api, clk, time.Minute)
+	old, kept := konnect.Auth{Token: "kpat_old", ServerURL: serverURL}, konnect.Auth{Token: "kpat_kept", ServerURL: serverURL}
+	ctx := context.Background()
+	for _, a := range []konnect.Auth{old, kept} {
+		if err := l.refresh(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		clk.Step(time.Minute)
+		if err := l.refresh(ctx, kept); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := l.accounts[accountKey(old)]; !ok {
+		t.Fatalf("the account was forgotten at three maximum ages, want it kept until they have passed")
+	}
+	clk.Step(time.Second)
+	if err := l.refresh(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.accounts[accountKey(old)]; ok {
+		t.Errorf("an account not listed for over three maximum ages is still kept")
+	}
+	if _, ok := l.accounts[accountKey(kept)]; !ok {
+		t.Errorf("the account listed every minute was forgotten")
+	}
 }
