@@ -68,8 +68,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to acquire or renew the Lease.")
 
 	fs.StringVar(&o.healthProbeAddr, "health-probe-bind-address", ":8081", "Address serving /healthz and /readyz. \"0\" disables it.")
-	fs.DurationVar(&o.konnectSyncPeriod, "konnect-sync-period", time.Minute, "How often control planes are compared with Konnect again (with up to 10% jitter): one listing of up to 100 control planes a page per account.")
-	fs.DurationVar(&o.konnectCertificateSyncPeriod, "konnect-certificate-sync-period", 10*time.Minute, "How often each extension's registered data-plane certificate is looked for in Konnect again, unless a change brings it sooner; lengthened as needed so that these reads use at most a tenth of --konnect-qps.")
+	fs.DurationVar(&o.konnectSyncPeriod, "konnect-sync-period", time.Minute, "How often control planes are compared with Konnect again (with up to 10% jitter): one listing of up to 100 control planes a page per account; lengthened as needed so that these listings use at most 2.5% of --konnect-qps.")
+	fs.DurationVar(&o.konnectCertificateSyncPeriod, "konnect-certificate-sync-period", 10*time.Minute, "How often each extension's registered data-plane certificate is looked for in Konnect again, unless a change brings it sooner; lengthened as needed so that these reads use at most 2.5% of --konnect-qps.")
 	fs.StringVar(&o.clusterCASecret, "cluster-ca-secret", "konnect-auth-controller-ca", "Name of the kubernetes.io/tls Secret holding the CA that signs KonnectExtensions' client certificates; created on first need.")
 	fs.StringVar(&o.clusterCASecretNamespace, "cluster-ca-secret-namespace", "", "Namespace of --cluster-ca-secret. Empty: the controller's namespace ($POD_NAMESPACE, else the service account's, else default).")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address serving Prometheus metrics at /metrics. \"0\" disables it.")

@@ -78,7 +78,8 @@ type Context struct {
 	KonnectSyncPeriod time.Duration
 	// CertificateSyncPeriod is how often an extension's registered certificate is looked for
 	// in Konnect again (0: KonnectSyncPeriod); KonnectQPS, when set, lengthens it so that these
-	// reads use at most a tenth of it.
+	// reads use at most 2.5 % of it (and the control-plane listings, within
+	// KonnectSyncPeriod, as much).
 	CertificateSyncPeriod time.Duration
 	KonnectQPS            float64
 	// CASecret is where the cluster CA that signs Automatic extensions' certificates is kept.

@@ -89,6 +89,9 @@ type DataPlaneCertificate struct {
 	Title string
 }
 
+// ListPageSize is the page[size] of a listing of control planes: Konnect's largest page.
+const ListPageSize = 100
+
 // ControlPlaneAPI is the part of the Konnect API the control-plane and extension reconcilers
 // use. Every method returns an *APIError (errors.As) for anything but success; none ever
 // puts the token in an error.
@@ -97,7 +100,8 @@ type ControlPlaneAPI interface {
 	CreateControlPlane(ctx context.Context, auth Auth, spec ControlPlaneSpec) (*ControlPlane, error)
 	// GetControlPlane sends GET /v2/control-planes/{id}. A missing one is ErrorNotFound.
 	GetControlPlane(ctx context.Context, auth Auth, id string) (*ControlPlane, error)
-	// ListControlPlanes sends GET /v2/control-planes with the filter, following every page.
+	// ListControlPlanes sends GET /v2/control-planes with the filter, following every page
+	// (ListPageSize control planes a page).
 	ListControlPlanes(ctx context.Context, auth Auth, filter ControlPlaneFilter) ([]ControlPlane, error)
 	// UpdateControlPlane sends PATCH /v2/control-planes/{id}.
 	UpdateControlPlane(ctx context.Context, auth Auth, id string, spec ControlPlaneSpec) (*ControlPlane, error)

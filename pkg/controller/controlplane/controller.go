@@ -103,9 +103,10 @@ func New(c *controller.Context) (*Controller, error) {
 		events:       objpatch.NewEvents(c.Recorder(Name)),
 		clock:        c.Clock,
 		syncPeriod:   c.KonnectSyncPeriod,
-		// A listing serves the re-syncs of one sync period: each object is looked at once a
-		// period, and the first to find the listing older lists the account again.
-		listings: newListings(c.KonnectAPI, c.Clock, c.KonnectSyncPeriod),
+		// A listing serves the re-syncs of one sync period (or longer, within its share of
+		// --konnect-qps): each object is looked at once a period, and the first to find the
+		// listing older lists the account again.
+		listings: newListings(c.KonnectAPI, c.Clock, c.KonnectSyncPeriod, c.KonnectQPS),
 	}
 	ctrl.loop = c.NewLoop(Name, ctrl.reconcile, loop.Options{LogKey: "konnectGatewayControlPlane", MaxKonnectBackoff: c.KonnectSyncPeriod})
 	// The in-use finalizer: every item is at most one small patch, so few workers and a lower

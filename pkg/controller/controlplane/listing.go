@@ -1,9 +1,10 @@
 package controlplane
 
 // Konnect by the page: one listing per account (server URL and token) of its control planes,
-// taken every sync period, answers what one GET per
-// control plane and one lookup per create used to (issue 19). Re-syncs compare each object with
-// it locally; creates look in it for their own k8s-uid label.
+// taken every sync period (less often when the pages would take more than their share of
+// --konnect-qps), answers what one GET per control plane and one lookup per create used to
+// (issue 19). Re-syncs compare each object with it locally; creates look in it for their own
+// k8s-uid label.
 
 import (
 	"context"
@@ -25,16 +26,21 @@ type listing struct {
 	// after may not be.
 	started time.Time
 	seq     uint64
-	byID    map[string]konnect.ControlPlane
-	byUID   map[string]konnect.ControlPlane
+	// pages is how many pages the listing took.
+	pages int
+	byID  map[string]konnect.ControlPlane
+	byUID map[string]konnect.ControlPlane
 }
 
 // listings keeps the latest listing of every account, and what this process changed in
 // Konnect since, so that a listing agrees with the creates, updates and deletes it missed.
 type listings struct {
-	api    konnect.ControlPlaneAPI
-	clock  clock.Clock
-	maxAge time.Duration
+	api   konnect.ControlPlaneAPI
+	clock clock.Clock
+	// period is the sync period: a listing is taken again once it is older (maxAgeLocked).
+	period time.Duration
+	// qps is --konnect-qps, or 0: see listingBudget.
+	qps float64
 
 	flight singleflight.Group
 	begun  atomic.Uint64
@@ -55,8 +61,31 @@ type change struct {
 	cp *konnect.ControlPlane
 }
 
-func newListings(api konnect.ControlPlaneAPI, clk clock.Clock, maxAge time.Duration) *listings {
-	return &listings{api: api, clock: clk, maxAge: maxAge, accounts: map[string]*account{}}
+func newListings(api konnect.ControlPlaneAPI, clk clock.Clock, period time.Duration, qps float64) *listings {
+	return &listings{api: api, clock: clk, period: period, qps: qps, accounts: map[string]*account{}}
+}
+
+// listingBudget is the share of --konnect-qps the re-sync listings may use. With the
+// certificate look-ups' share (extension.certificateBudget) an idle controller's reads stay
+// within 5 % of --konnect-qps, whatever the number of control planes.
+const listingBudget = 0.025
+
+// maxAgeLocked is how old a listing may be before it is taken again: the sync period,
+// lengthened so that listing every account once in that time stays within listingBudget
+// (under mu). At --konnect-qps=20 that is up to 30 pages a minute, 3,000 control planes
+// listed every minute; 10,000 are listed every 3 m 20 s.
+func (l *listings) maxAgeLocked() time.Duration {
+	age := l.period
+	if l.qps > 0 {
+		pages := 0
+		for _, a := range l.accounts {
+			if a.latest != nil {
+				pages += a.latest.pages
+			}
+		}
+		age = max(age, time.Duration(float64(pages)/(l.qps*listingBudget)*float64(time.Second)))
+	}
+	return age
 }
 
 func accountKey(auth konnect.Auth) string { return konnect.Hashed(auth.Token, auth.ServerURL) }
@@ -73,7 +102,7 @@ func (l *listings) lookup(auth konnect.Auth, mark uint64, key string, byUID bool
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := l.accounts[accountKey(auth)]
-	if a == nil || a.latest == nil || a.latest.seq <= mark || l.clock.Since(a.latest.started) > l.maxAge {
+	if a == nil || a.latest == nil || a.latest.seq <= mark || l.clock.Since(a.latest.started) > l.maxAgeLocked() {
 		return konnect.ControlPlane{}, false, false
 	}
 	index := a.latest.byID
@@ -105,7 +134,8 @@ func (l *listings) refresh(ctx context.Context, auth konnect.Auth) error {
 // install makes a listing that began at started the account's latest, with the changes this
 // process made since applied, and forgets older changes.
 func (l *listings) install(key string, started time.Time, seq uint64, cps []konnect.ControlPlane) {
-	next := &listing{started: started, seq: seq, byID: map[string]konnect.ControlPlane{}, byUID: map[string]konnect.ControlPlane{}}
+	next := &listing{started: started, seq: seq, pages: max(1, (len(cps)+konnect.ListPageSize-1)/konnect.ListPageSize),
+		byID: map[string]konnect.ControlPlane{}, byUID: map[string]konnect.ControlPlane{}}
 	for _, cp := range cps {
 		next.add(cp)
 	}
@@ -130,16 +160,16 @@ func (l *listings) install(key string, started time.Time, seq uint64, cps []konn
 	l.pruneLocked(key)
 }
 
-// forgottenAfter is how many maximum ages an account's listing is kept without being listed
+// forgottenAfter is how many sync periods an account's listing is kept without being listed
 // again: an account nobody lists any more (its token rotated, its auth configuration deleted)
-// is forgotten, with its listing, after that.
+// is forgotten, with its listing, after that (or after three maximum ages, when longer).
 const forgottenAfter = 3
 
 // pruneLocked forgets the accounts, other than keep, that were neither listed nor changed for
 // forgottenAfter maximum ages (under mu; run at each listing, so its cost is a sweep of the
 // accounts once per account per sync period).
 func (l *listings) pruneLocked(keep string) {
-	cutoff := l.clock.Now().Add(-forgottenAfter * l.maxAge)
+	cutoff := l.clock.Now().Add(-forgottenAfter * l.maxAgeLocked())
 	for key, a := range l.accounts {
 		if key == keep || (a.latest != nil && !a.latest.started.Before(cutoff)) {
 			continue

@@ -57,7 +57,7 @@ func TestLostCreateIsFoundInALaterListing(t *testing.T) {
 func TestListingsForgetAccountsNoLongerListed(t *testing.T) {
 	clk := testingclock.NewFakeClock(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
 	api := konnecttest.New()
-	l := newListings(api, clk, time.Minute)
+	l := newListings(api, clk, time.Minute, 0)
 	old, kept := konnect.Auth{Token: "kpat_old", ServerURL: serverURL}, konnect.Auth{Token: "kpat_kept", ServerURL: serverURL}
 	ctx := context.Background()
 	for _, a := range []konnect.Auth{old, kept} {
@@ -83,5 +83,44 @@ func TestListingsForgetAccountsNoLongerListed(t *testing.T) {
 	}
 	if _, ok := l.accounts[accountKey(kept)]; !ok {
 		t.Errorf("the account listed every minute was forgotten")
+	}
+}
+
+// TestListingsStayWithinTheirBudget: an account whose listing takes more pages than the sync
+// period allows within 2.5 % of --konnect-qps is listed less often (issue 19: an idle
+// controller's reads within 5 % of --konnect-qps at 10,000 control planes).
+func TestListingsStayWithinTheirBudget(t *testing.T) {
+	ctx := context.Background()
+	auth := konnect.Auth{Token: "kpat_many", ServerURL: serverURL}
+	for _, tc := range []struct {
+		name    string
+		planes  int
+		qps     float64
+		wantAge time.Duration
+	}{
+		{"few control planes: the sync period", 10, 1, time.Minute},
+		{"no qps: the sync period", 1000, 0, time.Minute},
+		// 10 pages at 2.5 % of 1 call a second: once every 400 s.
+		{"lengthened for the budget", 1000, 1, 400 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := testingclock.NewFakeClock(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
+			api := konnecttest.New()
+			for i := range tc.planes {
+				api.Seed(serverURL, konnect.ControlPlaneSpec{Name: fmt.Sprintf("cp-%d", i)})
+			}
+			l := newListings(api, clk, time.Minute, tc.qps)
+			if err := l.refresh(ctx, auth); err != nil {
+				t.Fatal(err)
+			}
+			clk.Step(tc.wantAge)
+			if _, _, fresh := l.lookup(auth, 0, "any", false); !fresh {
+				t.Fatalf("the listing is stale at %v, want it kept until then", tc.wantAge)
+			}
+			clk.Step(time.Second)
+			if _, _, fresh := l.lookup(auth, 0, "any", false); fresh {
+				t.Errorf("the listing is still used after %v, want it taken again", tc.wantAge)
+			}
+		})
 	}
 }

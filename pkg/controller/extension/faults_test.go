@@ -115,7 +115,7 @@ func TestLostRegistrationOfAGeneratedCertificate(t *testing.T) {
 
 // TestCertificatesOnTheirOwnBudget: a registration seen in Konnect is looked up again at the
 // certificate sync period, not at every re-sync, and that period is lengthened so that these
-// LISTs use at most a tenth of --konnect-qps (issue 19).
+// LISTs use at most 2.5 % of --konnect-qps (issue 19).
 func TestCertificatesOnTheirOwnBudget(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -123,8 +123,8 @@ func TestCertificatesOnTheirOwnBudget(t *testing.T) {
 		wantTTL time.Duration
 	}{
 		{"the certificate sync period", 0, 10 * syncPeriod},
-		// Two registrations at 0.001 calls a second (a tenth of 0.01): one LIST each per 2,000 s.
-		{"lengthened for the budget", 0.01, 2000 * time.Second},
+		// Two registrations at 0.00025 calls a second (2.5 % of 0.01): one LIST each per 8,000 s.
+		{"lengthened for the budget", 0.01, 8000 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{automaticExtension(extName), automaticExtension("second")},

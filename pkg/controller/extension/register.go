@@ -208,7 +208,9 @@ func (c *Controller) recentlyVerified(key cache.ObjectName, annotation string) b
 }
 
 // certificateBudget is the share of --konnect-qps that looking registrations up again may use.
-const certificateBudget = 0.1
+// With the control-plane listings' share (controlplane.listingBudget) an idle controller's
+// reads stay within 5 % of --konnect-qps.
+const certificateBudget = 0.025
 
 // verificationTTLLocked is how long a registration seen in Konnect is trusted before it is
 // looked up again: the certificate sync period, lengthened so that one LIST per extension in

@@ -16,9 +16,8 @@ import (
 )
 
 const (
-	// listPageSize is the page[size] of a listing: Konnect's largest page, so that a listing
-	// filtered to one control plane (the usual case) takes one request.
-	listPageSize = 100
+	// listPageSize is the page[size] of a listing.
+	listPageSize = konnect.ListPageSize
 	// maxListPages bounds a listing (100 × 100 control planes, far beyond an organization's
 	// limit), so that an answer that never ends cannot hold a worker.
 	maxListPages = 100
