@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
@@ -83,7 +84,18 @@ func TestRegistrationForgottenWithItsControlPlane(t *testing.T) {
 		t.Fatal("the registration was forgotten while its control plane is still in Konnect")
 	}
 	f.api.Remove(serverURL, f.cpID)
+	// The informer's object is never written to: the index of the auth configurations it names
+	// is computed from it (a mutated one left a stale index entry, and a nil object for the
+	// in-use loop).
+	cached, err := f.ctrl.extensions.KonnectExtensions(namespace).Get(extName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := cached.DeepCopy()
 	f.sync(extName)
+	if !equality.Semantic.DeepEqual(cached, before) {
+		t.Errorf("the reconcile changed the informer's cached object: annotations %v → %v, resourceVersion %s → %s", before.Annotations, cached.Annotations, before.ResourceVersion, cached.ResourceVersion)
+	}
 	got := f.get(extName).Annotations
 	if got[CertificateAnnotation] != "" || got[konnectv1alpha2.DataPlaneCertificateAuthAnnotation] != "" {
 		t.Fatalf("annotations %v still record a registration on a control plane gone from Konnect", got)

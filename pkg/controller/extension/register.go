@@ -260,7 +260,7 @@ func (c *Controller) ensureFinalizer(ctx context.Context, ext *konnectv1alpha2.K
 
 // patchMetadata merge-patches an extension's metadata, guarded by its resourceVersion, and
 // keeps ext's resourceVersion, annotations and finalizers current for the status write that
-// follows.
+// follows. ext must be the reconcile's own copy, never the informer's object.
 func (c *Controller) patchMetadata(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, metadata map[string]any) error {
 	updated, err := c.writer.Metadata(ctx, ext, metadata)
 	if err != nil {

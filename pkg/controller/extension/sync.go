@@ -108,6 +108,9 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 		return loop.Result{Transient: errCredentialsUnconfirmed}, nil
 	}
 	if cp == nil {
+		// The informer's object is never written to (its indexes are computed from it);
+		// patchMetadata keeps the reconcile's own copy current.
+		ext = ext.DeepCopy()
 		if err := c.forgetGoneRegistration(ctx, ext); err != nil {
 			return objpatch.WriteFailed(ctx, err)
 		}
