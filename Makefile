@@ -73,7 +73,7 @@ build: ## Build the controller into bin/konnect-auth-controller.
 
 .PHONY: unit
 unit: ## Unit tests only (no control plane).
-	go test $(GO_TEST_FLAGS) -race ./pkg/...
+	KUBE_CACHE_MUTATION_DETECTOR=true go test $(GO_TEST_FLAGS) -race ./pkg/...
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target briefly on top of its committed seed corpus.
@@ -83,11 +83,13 @@ fuzz: ## Run each fuzz target briefly on top of its committed seed corpus.
 
 .PHONY: test
 test: test-tools build verify ## Everything: generated-code check, unit, fuzz and end-to-end tests against a real apiserver, and a 2-minute soak.
-	go test $(GO_TEST_FLAGS) ./cmd/... ./pkg/...
+	# client-go's cache mutation detector is on in the tests and in the controllers they start
+	# (they inherit the environment): a reconcile that writes to an informer's object panics.
+	KUBE_CACHE_MUTATION_DETECTOR=true go test $(GO_TEST_FLAGS) ./cmd/... ./pkg/...
 	# One end-to-end package at a time: each runs its own apiserver, and on two cores timing-
 	# sensitive fault tests are more reliable when they do not share the CPUs. test/e2e/chart
 	# uses bin/helm (built by test-tools); test/e2e/image runs make image twice.
-	go test $(GO_TEST_FLAGS) -p 1 ./test/...
+	KUBE_CACHE_MUTATION_DETECTOR=true go test $(GO_TEST_FLAGS) -p 1 ./test/...
 	$(MAKE) fuzz
 	# The chaos soak, two minutes with seed 1 (make soak runs the 15-minute form).
 	$(MAKE) soak-short
