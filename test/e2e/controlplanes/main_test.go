@@ -62,7 +62,12 @@ const (
 var suite = &framework.Suite{
 	Name: "controlplanes", OrgID: framework.NewUUID(),
 	CP: &cp, Env: &env, Controller: &ctrl,
-	ControllerArgs: []string{"-v=5", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-certificate-sync-period=" + syncPeriod.String(), "--konnect-timeout=2s"},
+	// The tests count re-sync listings within a few sync periods. The listings may take 2.5 % of
+	// --konnect-qps, and every test is an account of its own (one page each, some twenty at
+	// once): at the default 20/s they would be spread over 40 s rather than 2 s. 1,000/s lets
+	// every account be listed every sync period.
+	ControllerArgs: []string{"-v=5", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-certificate-sync-period=" + syncPeriod.String(),
+		"--konnect-timeout=2s", "--konnect-qps=1000"},
 }
 
 func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }
