@@ -39,7 +39,7 @@ type listings struct {
 	clock clock.Clock
 	// period is the sync period: a listing is taken again once it is older (maxAgeLocked).
 	period time.Duration
-	// qps is --konnect-qps, or 0: see listingBudget.
+	// qps is --konnect-qps, or 0: see maxAgeLocked.
 	qps float64
 
 	flight singleflight.Group
@@ -65,27 +65,18 @@ func newListings(api konnect.ControlPlaneAPI, clk clock.Clock, period time.Durat
 	return &listings{api: api, clock: clk, period: period, qps: qps, accounts: map[string]*account{}}
 }
 
-// listingBudget is the share of --konnect-qps the re-sync listings may use. With the
-// certificate look-ups' share (extension.certificateBudget) an idle controller's reads stay
-// within 5 % of --konnect-qps, whatever the number of control planes.
-const listingBudget = 0.025
-
 // maxAgeLocked is how old a listing may be before it is taken again: the sync period,
-// lengthened so that listing every account once in that time stays within listingBudget
-// (under mu). At --konnect-qps=20 that is up to 30 pages a minute, 3,000 control planes
-// listed every minute; 10,000 are listed every 3 m 20 s.
+// lengthened so that listing every account once in that time stays within the listings' share
+// of --konnect-qps (konnect.ResyncInterval; under mu). At --konnect-qps=20 that is up to 30
+// pages a minute, 3,000 control planes listed every minute; 10,000 are listed every 3 m 20 s.
 func (l *listings) maxAgeLocked() time.Duration {
-	age := l.period
-	if l.qps > 0 {
-		pages := 0
-		for _, a := range l.accounts {
-			if a.latest != nil {
-				pages += a.latest.pages
-			}
+	pages := 0
+	for _, a := range l.accounts {
+		if a.latest != nil {
+			pages += a.latest.pages
 		}
-		age = max(age, time.Duration(float64(pages)/(l.qps*listingBudget)*float64(time.Second)))
 	}
-	return age
+	return konnect.ResyncInterval(l.period, pages, l.qps)
 }
 
 func accountKey(auth konnect.Auth) string { return konnect.Hashed(auth.Token, auth.ServerURL) }

@@ -207,24 +207,16 @@ func (c *Controller) recentlyVerified(key cache.ObjectName, annotation string) b
 	return ok && v.annotation == annotation && c.clock.Since(v.at) < c.verificationTTLLocked()
 }
 
-// certificateBudget is the share of --konnect-qps that looking registrations up again may use.
-// With the control-plane listings' share (controlplane.listingBudget) an idle controller's
-// reads stay within 5 % of --konnect-qps.
-const certificateBudget = 0.025
-
 // verificationTTLLocked is how long a registration seen in Konnect is trusted before it is
 // looked up again: the certificate sync period, lengthened so that one LIST per extension in
-// that time stays within the certificate budget (worked out at most once a second).
+// that time stays within the certificate look-ups' share of --konnect-qps
+// (konnect.ResyncInterval; worked out at most once a second).
 func (c *Controller) verificationTTLLocked() time.Duration {
 	now := c.clock.Now()
 	if c.ttl > 0 && now.Sub(c.ttlAt) < time.Second {
 		return c.ttl
 	}
-	c.ttl, c.ttlAt = c.certSyncPeriod, now
-	if c.qps > 0 {
-		n := len(c.verified)
-		c.ttl = max(c.ttl, time.Duration(float64(n)/(c.qps*certificateBudget)*float64(time.Second)))
-	}
+	c.ttl, c.ttlAt = konnect.ResyncInterval(c.certSyncPeriod, len(c.verified), c.qps), now
 	return c.ttl
 }
 

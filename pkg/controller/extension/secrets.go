@@ -124,7 +124,7 @@ func (c *Controller) automaticCertificate(ctx context.Context, ext *konnectv1alp
 			return nil, fmt.Errorf("creating Secret %s/%s: %w", ext.Namespace, name, err)
 		}
 		logger.V(2).Info("Generated the client certificate", "secret", klog.KObj(created), "notAfter", pair.cert.NotAfter)
-		return &certificate{cert: pair.cert, secretName: name, renewAt: renewAt(pair.cert), generated: true}, nil
+		return &certificate{cert: pair.cert, secretName: name, renewAt: renewAt(pair.cert), unregistered: true}, nil
 	case err != nil:
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (c *Controller) automaticCertificate(ctx context.Context, ext *konnectv1alp
 	}
 	logger.V(2).Info("Renewed the client certificate", "secret", klog.KObj(secret), "why", why, "notAfter", pair.cert.NotAfter)
 	c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRenewed", "Renewed the certificate in Secret %s: %s", name, why)
-	return &certificate{cert: pair.cert, secretName: name, renewAt: renewAt(pair.cert), generated: true}, nil
+	return &certificate{cert: pair.cert, secretName: name, renewAt: renewAt(pair.cert), unregistered: true}, nil
 }
 
 // kongCertificate is the certificate Kong's operator generated for ext, while it may stay: the
