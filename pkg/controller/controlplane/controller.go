@@ -59,9 +59,12 @@ type Controller struct {
 	configWriter objpatch.Writer[*konnectv1alpha1.KonnectAPIAuthConfiguration]
 	events       objpatch.Events
 
-	// loop syncs control planes; inUse keeps the in-use finalizer on auth configurations.
-	loop  *loop.Loop
-	inUse *loop.Loop
+	// loop syncs control planes; inUse keeps the in-use finalizer on auth configurations;
+	// resyncs lists each account whose control planes are in line, and queues on loop those
+	// that drifted (resync.go).
+	loop    *loop.Loop
+	inUse   *loop.Loop
+	resyncs *loop.Loop
 
 	clock      clock.Clock
 	syncPeriod time.Duration
@@ -103,12 +106,16 @@ func New(c *controller.Context) (*Controller, error) {
 		events:       objpatch.NewEvents(c.Recorder(Name)),
 		clock:        c.Clock,
 		syncPeriod:   c.KonnectSyncPeriod,
-		// A listing serves the re-syncs of one sync period (or longer, within its share of
-		// --konnect-qps): each object is looked at once a period, and the first to find the
-		// listing older lists the account again.
+		// A listing serves one sync period (or longer, within its share of --konnect-qps): the
+		// account's re-sync compares every control plane in line with it, and the creates and
+		// the reconciles of that period look in it.
 		listings: newListings(c.KonnectAPI, c.Clock, c.KonnectSyncPeriod, c.KonnectQPS),
 	}
 	ctrl.loop = c.NewLoop(Name, ctrl.reconcile, loop.Options{LogKey: "konnectGatewayControlPlane", MaxKonnectBackoff: c.KonnectSyncPeriod})
+	// An account's key is the hash of its token and server URL, never the token.
+	ctrl.resyncs = c.NewLoop(resyncQueueName, ctrl.resync, loop.Options{MaxWorkers: maxResyncWorkers, LogKey: "account",
+		MaxKonnectBackoff: c.KonnectSyncPeriod})
+	ctrl.resyncs.WaitFor(planeInformer.Informer().HasSynced)
 	// The in-use finalizer: every item is at most one small patch, so few workers and a lower
 	// overall bucket.
 	ctrl.inUse = c.NewLoop(inUseQueueName, ctrl.reconcileInUse, loop.Options{MaxWorkers: maxInUseWorkers, QPS: 20, Burst: 100,
@@ -188,10 +195,10 @@ func New(c *controller.Context) (*Controller, error) {
 	return ctrl, nil
 }
 
-// Loops are the reconciler's work loops: control planes, and the auth configurations' in-use
-// finalizer.
+// Loops are the reconciler's work loops: control planes, the auth configurations' in-use
+// finalizer, and the accounts' re-syncs.
 func (c *Controller) Loops() []*loop.Loop {
-	return []*loop.Loop{c.loop, c.inUse}
+	return []*loop.Loop{c.loop, c.inUse, c.resyncs}
 }
 
 func hasCleanupFinalizer(cp *konnectv1alpha2.KonnectGatewayControlPlane) bool {

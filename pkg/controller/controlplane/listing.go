@@ -3,8 +3,8 @@ package controlplane
 // Konnect by the page: one listing per account (server URL and token) of its control planes,
 // taken every sync period (less often when the pages would take more than their share of
 // --konnect-qps), answers what one GET per control plane and one lookup per create used to
-// (issue 19). Re-syncs compare each object with it locally; creates look in it for their own
-// k8s-uid label.
+// (issue 19). The account's re-sync compares each object with it locally and queues only those
+// that drifted (resync.go); creates look in it for their own k8s-uid label.
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
@@ -47,6 +48,8 @@ type listings struct {
 
 	mu       sync.Mutex
 	accounts map[string]*account
+	// watchedIn is the account each watched control plane is filed under (resync.go).
+	watchedIn map[cache.ObjectName]string
 }
 
 // account is one account's listing and the changes this process made after it began.
@@ -54,6 +57,13 @@ type account struct {
 	latest *listing
 	// changes since latest.started, by control-plane id: nil for a deletion.
 	changes map[string]change
+
+	// auth lists the account in its re-sync; watched are the control planes in line with it,
+	// which its re-sync compares with each listing; scheduled: the re-sync loop holds the
+	// account (resync.go).
+	auth      konnect.Auth
+	watched   map[cache.ObjectName]struct{}
+	scheduled bool
 }
 
 type change struct {
@@ -62,7 +72,7 @@ type change struct {
 }
 
 func newListings(api konnect.ControlPlaneAPI, clk clock.Clock, period time.Duration, qps float64) *listings {
-	return &listings{api: api, clock: clk, period: period, qps: qps, accounts: map[string]*account{}}
+	return &listings{api: api, clock: clk, period: period, qps: qps, accounts: map[string]*account{}, watchedIn: map[cache.ObjectName]string{}}
 }
 
 // maxAgeLocked is how old a listing may be before it is taken again: the sync period,
@@ -132,11 +142,7 @@ func (l *listings) install(key string, started time.Time, seq uint64, cps []konn
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	a := l.accounts[key]
-	if a == nil {
-		a = &account{changes: map[string]change{}}
-		l.accounts[key] = a
-	}
+	a := l.accountLocked(key)
 	if a.latest != nil && a.latest.seq > seq {
 		return // a later listing won the race
 	}
@@ -156,13 +162,14 @@ func (l *listings) install(key string, started time.Time, seq uint64, cps []konn
 // is forgotten, with its listing, after that (or after three maximum ages, when longer).
 const forgottenAfter = 3
 
-// pruneLocked forgets the accounts, other than keep, that were neither listed nor changed for
+// pruneLocked forgets the accounts, other than keep and those with control planes to re-sync
+// (whose listings are due each period), that were neither listed nor changed for
 // forgottenAfter maximum ages (under mu; run at each listing, so its cost is a sweep of the
 // accounts once per account per sync period).
 func (l *listings) pruneLocked(keep string) {
 	cutoff := l.clock.Now().Add(-forgottenAfter * l.maxAgeLocked())
 	for key, a := range l.accounts {
-		if key == keep || (a.latest != nil && !a.latest.started.Before(cutoff)) {
+		if key == keep || len(a.watched) > 0 || (a.latest != nil && !a.latest.started.Before(cutoff)) {
 			continue
 		}
 		recent := false
@@ -180,11 +187,7 @@ func (l *listings) pruneLocked(keep string) {
 func (l *listings) record(auth konnect.Auth, id string, cp *konnect.ControlPlane) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	a := l.accounts[accountKey(auth)]
-	if a == nil {
-		a = &account{changes: map[string]change{}}
-		l.accounts[accountKey(auth)] = a
-	}
+	a := l.accountLocked(accountKey(auth))
 	a.changes[id] = change{at: l.clock.Now(), cp: cp}
 	if a.latest != nil {
 		a.latest.apply(id, cp)

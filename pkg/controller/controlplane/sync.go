@@ -35,12 +35,14 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 	cp, err := c.planes.KonnectGatewayControlPlanes(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		logger.V(4).Info("Control plane is gone")
+		c.listings.unwatch(key)
 		return loop.Result{}, nil
 	}
 	if err != nil {
 		return loop.Result{}, err
 	}
 	if cp.DeletionTimestamp != nil {
+		c.listings.unwatch(key)
 		return c.syncDeletion(ctx, cp)
 	}
 
@@ -95,9 +97,18 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 		c.setCondition(&status.Conditions, cp, konnectv1alpha2.ConditionProgrammed, out.status, out.reason, out.message)
 	}
 
-	// After a transient failure the loop retries with its Konnect backoff (Retry-After
-	// honoured); otherwise the next look is at the sync period.
-	return c.finish(ctx, cp, status, loop.Result{After: wait.Jitter(c.syncPeriod, syncJitter), Transient: out.transientErr})
+	// In line with Konnect: the account's re-sync looks at it from now on, and queues it only
+	// when a listing shows it drifted or gone. A group's members are not in the listing: it
+	// is looked at every sync period, as is anything not in line. After a transient failure
+	// the loop retries with its Konnect backoff (Retry-After honoured).
+	next := loop.Result{After: wait.Jitter(c.syncPeriod, syncJitter), Transient: out.transientErr}
+	if inLine := !out.keep && out.status == metav1.ConditionTrue && !isGroup(cp); inLine {
+		c.watch(key, res.auth)
+		next = loop.Result{}
+	} else {
+		c.listings.unwatch(key)
+	}
+	return c.finish(ctx, cp, status, next)
 }
 
 // finish writes the status if it changed, records the events of its transitions, and returns

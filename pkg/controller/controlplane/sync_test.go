@@ -116,16 +116,21 @@ func TestSync(t *testing.T) {
 			}
 		},
 	}, {
-		name: "no write when equal: the re-sync reads the account's listing (one a sync period), status unchanged",
+		name: "no write when equal: the account's re-sync lists it once a sync period and queues nothing",
 		run: func(t *testing.T, f *fixture) {
-			f.sync(objName)
+			if after := f.sync(objName).After; after != 0 {
+				t.Fatalf("in line with Konnect, yet the next look is in %v: the account's re-sync should look at it", after)
+			}
 			f.api.ResetCalls()
 			f.Client.ClearActions()
 			for range 3 {
 				f.Clock.Step(time.Minute + time.Second)
-				after := f.sync(objName).After
+				after := f.resync()
 				if after < time.Minute || after > 66*time.Second {
-					t.Fatalf("re-sync after %v, want the sync period with jitter", after)
+					t.Fatalf("account re-sync after %v, want the sync period with jitter", after)
+				}
+				if q := f.queued(); len(q) != 0 {
+					t.Fatalf("queued %v, want nothing: nothing drifted", q)
 				}
 			}
 			if f.api.Writes() != 0 || f.api.Count(konnecttest.OpGetControlPlane) != 0 || f.api.Count(konnecttest.OpListControlPlanes) != 3 {
@@ -328,9 +333,9 @@ func TestSync(t *testing.T) {
 			if a1 < time.Second || a2 <= a1 {
 				t.Fatalf("backoff %v then %v, want growing from 1s", a1, a2)
 			}
-			f.process(objName) // Konnect is back: the next look is at the sync period again.
-			if a := f.process(objName); a < time.Minute {
-				t.Fatalf("after recovery the next look is in %v", a)
+			// Konnect is back: in line again, the object is left to its account's re-sync.
+			if a := f.process(objName); a != 0 || !f.watched(objName) {
+				t.Fatalf("after recovery the next look is in %v (watched %v), want none: the account's re-sync looks at it", a, f.watched(objName))
 			}
 		},
 	}, {
