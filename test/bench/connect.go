@@ -90,10 +90,11 @@ func runConnect(ctx context.Context, cfg config, lim limits, n, tokenCount int) 
 	fmt.Printf("  bound: %s: %.1f Konnect calls/s against --konnect-qps=%g (burst %d)\n", res.bound, res.callsPerS(), lim.konnectQPS, lim.konnectBurst)
 
 	if res.complete {
-		if err := measureIdle(ctx, &res, fake, cmp.Or(lim.konnectSyncPeriod, cfg.idle), ctrl.Done()); err != nil {
+		if err := measureIdle(ctx, &res, fake, cmp.Or(lim.konnectSyncPeriod, cfg.idle), ctrl); err != nil {
 			return res, err
 		}
-		step(fmt.Sprintf("idle %v (one --konnect-sync-period): %d Konnect writes, %d reads (%.0f a minute)", res.idle, res.idleWrites, res.idleReads, res.idleReadsPerMin()))
+		step(fmt.Sprintf("idle %v (one --konnect-sync-period): %d Konnect writes, %d reads (%.0f a minute); controller CPU %.2f s",
+			res.idle, res.idleWrites, res.idleReads, res.idleReadsPerMin(), res.idleCPUS))
 	}
 	if res.complete && cfg.connectChanges > 0 {
 		resyncWait := 2 * cmp.Or(lim.konnectSyncPeriod, time.Minute)
@@ -141,13 +142,22 @@ func waitConnected(ctx context.Context, res *connectResult, w *connectWatch, ctr
 	}
 }
 
-// measureIdle counts the Konnect calls of one idle period after convergence.
-func measureIdle(ctx context.Context, res *connectResult, fake *fakekonnect.Server, period time.Duration, stopped <-chan struct{}) error {
+// measureIdle counts the Konnect calls, and the controller's CPU seconds, of one idle period
+// after convergence.
+func measureIdle(ctx context.Context, res *connectResult, fake *fakekonnect.Server, period time.Duration, ctrl *framework.Controller) error {
 	fake.ResetRequests()
-	if err := sleepCtx(ctx, period, stopped); err != nil {
+	before, err := readProc(ctrl.Pid())
+	if err != nil {
 		return err
 	}
-	res.idle = period
+	if err := sleepCtx(ctx, period, ctrl.Done()); err != nil {
+		return err
+	}
+	after, err := readProc(ctrl.Pid())
+	if err != nil {
+		return err
+	}
+	res.idle, res.idleCPUS = period, after.cpuSeconds-before.cpuSeconds
 	for _, r := range fake.Requests() {
 		if r.IsWrite() {
 			res.idleWrites++

@@ -51,6 +51,7 @@ type connectResult struct {
 
 	idle                  time.Duration // one --konnect-sync-period after convergence
 	idleWrites, idleReads int
+	idleCPUS              float64 // the controller's CPU seconds in that idle period
 	change                latencyResult // spec change → PATCH received, during a re-sync
 	changeDuringResync    int           // changes made while the fake saw re-sync reads
 	rssMiB, cpuS          float64
@@ -107,8 +108,8 @@ func (r connectResult) benchLine() string {
 	}
 	idle, changes := "idle_s=-", "change_n=0 change_p50_ms=- change_p99_ms=- change_timeouts=-"
 	if r.idle > 0 {
-		idle = fmt.Sprintf("idle_s=%.0f idle_konnect_writes=%d idle_konnect_reads=%d idle_reads_per_min=%.0f",
-			r.idle.Seconds(), r.idleWrites, r.idleReads, r.idleReadsPerMin())
+		idle = fmt.Sprintf("idle_s=%.0f idle_konnect_writes=%d idle_konnect_reads=%d idle_reads_per_min=%.0f idle_cpu_s=%.2f",
+			r.idle.Seconds(), r.idleWrites, r.idleReads, r.idleReadsPerMin(), r.idleCPUS)
 	}
 	if r.change.count > 0 {
 		changes = fmt.Sprintf("change_n=%d change_p50_ms=%.0f change_p99_ms=%.0f change_timeouts=%d",
