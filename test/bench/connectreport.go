@@ -51,7 +51,7 @@ type connectResult struct {
 
 	idle                  time.Duration // one --konnect-sync-period after convergence
 	idleWrites, idleReads int
-	idleCPUS              float64 // the controller's CPU seconds in that idle period
+	idleCPUS              float64       // the controller's CPU seconds in that idle period
 	change                latencyResult // spec change → PATCH received, during a re-sync
 	changeDuringResync    int           // changes made while the fake saw re-sync reads
 	rssMiB, cpuS          float64
