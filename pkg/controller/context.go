@@ -95,7 +95,9 @@ type Context struct {
 	// that each kind is listed, watched and cached once.
 	CRDInformers informers.SharedInformerFactory
 	// CredentialSecrets lists only Secrets labelled konghq.com/credential=konnect: neither memory
-	// nor reach extends to the cluster's other Secrets.
+	// nor reach extends to the cluster's other Secrets. Its cache holds
+	// *indexes.CredentialSecret, not *corev1.Secret (its transform): read it with
+	// indexes.NewCredentialSecretLister, never with the factory's Lister.
 	CredentialSecrets kubeinformers.SharedInformerFactory
 	// CertificateSecrets lists only Secrets labelled konghq.com/konnect-dp-cert=true.
 	CertificateSecrets kubeinformers.SharedInformerFactory
@@ -141,7 +143,7 @@ func (c *Context) Complete() error {
 			}))
 	}
 	if c.Credentials == nil {
-		c.Credentials = &credentials.Resolver{Secrets: c.CredentialSecrets.Core().V1().Secrets().Lister()}
+		c.Credentials = &credentials.Resolver{Secrets: indexes.NewCredentialSecretLister(c.CredentialSecrets.Core().V1().Secrets().Informer().GetIndexer())}
 		if c.MetadataClient != nil {
 			c.Credentials.SecretMetadata = c.MetadataClient.Resource(SecretsResource)
 		}

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
@@ -42,7 +41,7 @@ const (
 type Controller struct {
 	configs       listers.KonnectAPIAuthConfigurationLister
 	configIndexer cache.Indexer
-	secrets       corelisters.SecretLister
+	secrets       indexes.CredentialSecretLister
 
 	// tokens resolves configurations' tokens; its Grants permit cross-namespace references.
 	tokens  *credentials.Resolver
@@ -70,7 +69,7 @@ func New(c *controller.Context) (*Controller, error) {
 	ctrl := &Controller{
 		configs:       configInformer.Lister(),
 		configIndexer: configInformer.Informer().GetIndexer(),
-		secrets:       secretInformer.Lister(),
+		secrets:       indexes.NewCredentialSecretLister(secretInformer.Informer().GetIndexer()),
 		tokens:        c.Credentials,
 		checker:       c.TokenChecker,
 		status:        objpatch.NewWriter[*konnectv1alpha1.KonnectAPIAuthConfiguration](Name, c.CRDClient.KonnectV1alpha1().KonnectAPIAuthConfigurations),

@@ -116,7 +116,7 @@ func (c *Controller) reconcileSecretFinalizer(ctx context.Context, key cache.Obj
 // removes it from one that none uses.
 func (c *Controller) syncSecretFinalizer(ctx context.Context, key cache.ObjectName) error {
 	logger := klog.FromContext(ctx)
-	secret, err := c.secrets.Secrets(key.Namespace).Get(key.Name)
+	secret, err := c.secrets.Get(key.Namespace, key.Name)
 	if apierrors.IsNotFound(err) {
 		if _, ok := c.finalizers.unlabelled.Load(key); !ok {
 			return nil // never seen with the finalizer: nothing of ours to remove

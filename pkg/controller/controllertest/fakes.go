@@ -26,6 +26,7 @@ import (
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/indexes"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/loop"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned/fake"
 )
@@ -119,11 +120,27 @@ func (f *Fakes) Complete() {
 // unlabelled Secret nowhere, a KongReferenceGrant nowhere when confined to a namespace.
 func (f *Fakes) Preload(objects ...runtime.Object) {
 	f.T.Helper()
+	credentials := f.Context.CredentialSecrets.Core().V1().Secrets().Informer().GetIndexer()
 	for _, o := range objects {
 		for _, indexer := range f.indexersFor(o) {
+			if indexer == credentials {
+				// As the informer's transform makes it (a copy: it trims what it is given).
+				MustAdd(f.T, indexer, CredentialSecret(f.T, o.(*corev1.Secret)))
+				continue
+			}
 			MustAdd(f.T, indexer, o)
 		}
 	}
+}
+
+// CredentialSecret is s as the credential Secrets' cache holds it (indexes.TrimCredentialSecret).
+func CredentialSecret(t testing.TB, s *corev1.Secret) *indexes.CredentialSecret {
+	t.Helper()
+	trimmed, err := indexes.TrimCredentialSecret(s.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return trimmed.(*indexes.CredentialSecret)
 }
 
 // Resync makes every informer cache hold what the fake apiservers hold now, as the informers

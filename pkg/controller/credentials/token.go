@@ -11,12 +11,12 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/controller/indexes"
 )
 
 // maxTokenLength matches the CRD's limit on spec.token; Konnect tokens are far shorter.
@@ -41,7 +41,7 @@ type TokenProblem struct {
 type Resolver struct {
 	// Secrets lists the Secrets labelled konghq.com/credential=konnect: the only ones a
 	// configuration may take its token from.
-	Secrets corelisters.SecretLister
+	Secrets indexes.CredentialSecretLister
 	// SecretMetadata, if set, tells a Secret that lacks the credential label from a missing
 	// one, reading metadata only. Without it both are reported as not found.
 	SecretMetadata metadata.Getter
@@ -102,7 +102,7 @@ func (r *Resolver) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.
 	}
 	secretName := secretNamespace + "/" + ref.Name
 
-	secret, err := r.Secrets.Secrets(secretNamespace).Get(ref.Name)
+	secret, err := r.Secrets.Get(secretNamespace, ref.Name)
 	if apierrors.IsNotFound(err) {
 		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonSecretNotFound, r.secretNotFoundMessage(ctx, secretNamespace, ref.Name)}
 	}
@@ -112,13 +112,12 @@ func (r *Resolver) resolveSecretToken(ctx context.Context, cfg *konnectv1alpha1.
 			fmt.Sprintf("Secret %s could not be read: %v", secretName, err)}
 	}
 
-	data, ok := secret.Data[konnectv1alpha1.SecretTokenKey]
-	if !ok {
+	if !secret.HasToken {
 		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonInvalidSecret,
 			fmt.Sprintf("Secret %s has no key %q: put the Konnect token under that key", secretName, konnectv1alpha1.SecretTokenKey)}
 	}
 	// Tokens pasted with echo or from a file often end in a newline.
-	token := strings.TrimSpace(string(data))
+	token := strings.TrimSpace(secret.Token)
 	if token == "" {
 		return TokenSource{}, &TokenProblem{konnectv1alpha1.ReasonInvalidSecret,
 			fmt.Sprintf("key %q of Secret %s is empty", konnectv1alpha1.SecretTokenKey, secretName)}

@@ -45,7 +45,7 @@ func FuzzSecretToken(f *testing.F) {
 		if hasKey {
 			secret.Data = map[string][]byte{konnectv1alpha1.SecretTokenKey: data}
 		}
-		if err := secrets.Update(secret); err != nil {
+		if err := secrets.Update(controllertest.CredentialSecret(t, secret)); err != nil {
 			t.Fatal(err)
 		}
 

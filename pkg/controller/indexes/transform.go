@@ -5,7 +5,6 @@ import (
 	"strings"
 	"unique"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	configurationv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/configuration/v1alpha1"
@@ -54,26 +53,6 @@ func TrimForCache(obj any) (any, error) {
 		trimOwn(accessor)
 	}
 	return obj, nil
-}
-
-// TrimCredentialSecret is the transform of the credential Secrets: the resolver reads only
-// the "token" key, and the in-use finalizer is set by a patch; labels (the informer already
-// selects by them), annotations, owner references and every other key go.
-func TrimCredentialSecret(obj any) (any, error) {
-	secret, ok := obj.(*corev1.Secret)
-	if !ok {
-		return TrimForCache(obj)
-	}
-	trimMeta(secret)
-	secret.Labels, secret.Annotations, secret.OwnerReferences = nil, nil, nil
-	if token, ok := secret.Data[konnectv1alpha1.SecretTokenKey]; !ok || len(secret.Data) > 1 {
-		secret.Data = nil
-		if ok {
-			secret.Data = map[string][]byte{konnectv1alpha1.SecretTokenKey: token}
-		}
-	}
-	intern((*string)(&secret.Type))
-	return secret, nil
 }
 
 // trimMeta drops what no object's reader needs: managed fields and kubectl's last-applied

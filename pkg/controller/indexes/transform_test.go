@@ -1,17 +1,17 @@
 package indexes
 
 import (
-	"maps"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/diff"
+	"k8s.io/client-go/tools/cache"
 
 	konnectv1alpha1 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha1"
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
@@ -110,28 +110,53 @@ func TestTrimForCache(t *testing.T) {
 	}
 }
 
-// A credential Secret keeps its token key, its finalizers and its deletion; the rest of its
-// data and metadata goes.
+// A credential Secret is cached as a CredentialSecret: its token key, its finalizers and its
+// deletion; the rest of its data and metadata goes. Two Secrets holding the same token share one
+// copy of it.
 func TestTrimCredentialSecret(t *testing.T) {
 	secret := &corev1.Secret{
 		ObjectMeta: cluttered("creds"), Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{konnectv1alpha1.SecretTokenKey: []byte(tokenValid + "\n"), "ca.crt": []byte(strings.Repeat("x", 4096))},
 	}
-	want := &corev1.Secret{ObjectMeta: kept("creds", secret.ObjectMeta), Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{konnectv1alpha1.SecretTokenKey: []byte(tokenValid + "\n")}}
+	want := &CredentialSecret{ObjectMeta: kept("creds", secret.ObjectMeta), Token: tokenValid + "\n", HasToken: true}
 	want.Annotations = nil
-	got, err := TrimCredentialSecret(secret)
+	got, err := TrimCredentialSecret(secret.DeepCopy())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(want, got) {
 		t.Errorf("trimmed credential Secret (-want +got):\n%s", diff.Diff(want, got))
 	}
+	again, _ := TrimCredentialSecret(secret.DeepCopy())
+	if a, b := got.(*CredentialSecret).Token, again.(*CredentialSecret).Token; unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Errorf("two Secrets with the same token hold separate copies")
+	}
+	// The mutation detector and the informer's tombstones copy what the cache holds.
+	if cp := got.(*CredentialSecret).DeepCopyObject(); !reflect.DeepEqual(cp, got) {
+		t.Errorf("DeepCopyObject = %+v, want %+v", cp, got)
+	}
 
-	// Without the token key it holds no data: the resolver says the key is missing, as before.
+	// Without the token key it holds none: the resolver says the key is missing, as before.
 	other := &corev1.Secret{ObjectMeta: cluttered("other"), Data: map[string][]byte{"password": []byte("x")}}
-	if got, _ := TrimCredentialSecret(other); got.(*corev1.Secret).Data != nil {
-		t.Errorf("a Secret without the token key keeps %v", slices.Collect(maps.Keys(got.(*corev1.Secret).Data)))
+	if got, _ := TrimCredentialSecret(other); got.(*CredentialSecret).HasToken || got.(*CredentialSecret).Token != "" {
+		t.Errorf("a Secret without the token key has a token: %+v", got)
+	}
+}
+
+// The credential Secrets' lister reads the trimmed Secrets, and says NotFound of a missing one.
+func TestCredentialSecretLister(t *testing.T) {
+	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	trimmed, _ := TrimCredentialSecret(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "kong"},
+		Data: map[string][]byte{konnectv1alpha1.SecretTokenKey: []byte(tokenValid)}})
+	if err := indexer.Add(trimmed); err != nil {
+		t.Fatal(err)
+	}
+	lister := NewCredentialSecretLister(indexer)
+	if got, err := lister.Get("kong", "creds"); err != nil || got.Token != tokenValid {
+		t.Errorf("Get = %+v, %v", got, err)
+	}
+	if _, err := lister.Get("kong", "missing"); !apierrors.IsNotFound(err) {
+		t.Errorf("Get of a missing Secret: %v, want NotFound", err)
 	}
 }
 
