@@ -53,10 +53,16 @@ func (c *Controller) resync(ctx context.Context, key cache.ObjectName) (loop.Res
 			if konnect.IsTransient(err) {
 				return loop.Result{Transient: err}, nil
 			}
-			// Refused credentials: the auth configuration's own re-validation says so, and its
-			// change re-queues every control plane that names it.
-			logger.V(2).Info("Listing the account's control planes was refused; trying again next period", "err", err.Error())
-			return loop.Result{After: wait.Jitter(c.listings.maxAge(), syncJitter)}, nil
+			// Refused (a revoked token, a role that may no longer read control planes): the
+			// listing says nothing of them, so each goes back to its own reconcile, which
+			// asks Konnect about it and reports the answer in its conditions. The re-sync
+			// ends; the first of them back in line schedules it again.
+			released := c.listings.release(account)
+			for _, obj := range released {
+				c.loop.Add(obj)
+			}
+			logger.V(2).Info("Listing the account's control planes was refused; each goes back to its own reconcile", "controlPlanes", len(released), "err", err.Error())
+			return loop.Result{}, nil
 		}
 	}
 	drifted, watched := c.listings.compare(account, c.drifted)
@@ -130,6 +136,25 @@ func (l *listings) unwatch(key cache.ObjectName) {
 			delete(a.watched, key)
 		}
 	}
+}
+
+// release takes every key the account watches out of its re-sync, which ends (it is
+// scheduled again by the next watch), and returns them.
+func (l *listings) release(account string) []cache.ObjectName {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.accounts[account]
+	if a == nil {
+		return nil
+	}
+	out := make([]cache.ObjectName, 0, len(a.watched))
+	for key := range a.watched {
+		out = append(out, key)
+		delete(l.watchedIn, key)
+	}
+	clear(a.watched)
+	a.scheduled = false
+	return out
 }
 
 // resyncDue says with what auth to list the account and whether its latest listing is older

@@ -195,3 +195,41 @@ func TestWatchMovesWithTheToken(t *testing.T) {
 		t.Fatalf("the old account still re-syncs the control plane")
 	}
 }
+
+// TestResyncReleasesOnRefusal: a listing Konnect refuses (403: the token may no longer read
+// control planes) says nothing of the account's control planes, so each goes back to its own
+// reconcile, which asks Konnect, reports the refusal as Programmed False, and keeps its own
+// sync period; the re-sync ends until one is in line again.
+func TestResyncReleasesOnRefusal(t *testing.T) {
+	f := newFixture(t, standardOptions())
+	f.sync(objName)
+	f.expectProgrammed(objName)
+	if !f.watched(objName) {
+		t.Fatalf("a control plane in line is not left to its account's re-sync")
+	}
+	forbidden := func(op string) error {
+		return &konnect.APIError{Op: op, Kind: konnect.ErrorUnauthorized, StatusCode: 403, Message: "Konnect answered 403 Forbidden"}
+	}
+	f.Clock.Step(time.Minute + time.Second)
+	f.api.Fail(konnecttest.OpListControlPlanes, forbidden("listing control planes"), forbidden("listing control planes"))
+	f.api.Fail(konnecttest.OpGetControlPlane, forbidden("getting control plane"))
+	if after := f.resync(); after != 0 {
+		t.Fatalf("the refused re-sync asks to run again in %v; want it ended, its control planes handed back", after)
+	}
+	if got := names(f.queued()); !slices.Equal(got, []string{objName}) || f.watched(objName) {
+		t.Fatalf("queued %v (still watched %v): want %s handed back to its reconcile", got, f.watched(objName), objName)
+	}
+	if after := f.sync(objName).After; after < time.Minute || f.watched(objName) {
+		t.Fatalf("the refused control plane's next look in %v (watched %v): want its own sync period", after, f.watched(objName))
+	}
+	f.expectCondition(objName, konnectv1alpha2.ConditionProgrammed, "False", konnectv1alpha2.ReasonKonnectAPIOpFailed, "403")
+	if _, _, ok := f.ctrl.listings.resyncDue(standardAccount().Name); ok {
+		t.Fatalf("the account's re-sync goes on with nothing to watch")
+	}
+
+	// Konnect reads again: the next reconcile puts it back in line, under the re-sync.
+	if after := f.sync(objName).After; after != 0 || !f.watched(objName) {
+		t.Fatalf("next look in %v, watched %v: want it back under the account's re-sync", after, f.watched(objName))
+	}
+	f.expectProgrammed(objName)
+}

@@ -71,8 +71,12 @@ var suite = &framework.Suite{
 	CP: &cp, Env: &env, Kube: &kube, Client: &client, Controller: &ctrl,
 	Setup:         setup,
 	ControllerEnv: []string{"POD_NAMESPACE=" + controllerNamespace},
+	// The reliability tests count re-sync listings within a few sync periods. The listings may
+	// take 2.5 % of --konnect-qps, shared by every test's account: at the default 20/s, a few
+	// accounts are enough to list each less often than every 2 s. 1,000/s lets every account
+	// be listed every sync period.
 	ControllerArgs: []string{"-v=5", "--konnect-timeout=2s", "--konnect-sync-period=" + syncPeriod.String(), "--konnect-certificate-sync-period=" + syncPeriod.String(),
-		"--cluster-ca-secret=" + caSecretName, "--cluster-ca-secret-namespace=" + controllerNamespace},
+		"--konnect-qps=1000", "--cluster-ca-secret=" + caSecretName, "--cluster-ca-secret-namespace=" + controllerNamespace},
 }
 
 func TestMain(m *testing.M) { os.Exit(suite.RunTestMain(m)) }

@@ -334,6 +334,13 @@ func TestReliabilityUnusableAnswers(t *testing.T) {
 		// The re-syncs read the account's listing (GET /v2/control-planes).
 		t.Run("listing answered "+mode.String(), func(t *testing.T) {
 			waitSteady(t)
+			// The re-sync is back on its period: a listing answered 200 since the spoilt ones
+			// of the last subtest, whose backoff would otherwise outlast this one's window.
+			good := count("GET", "/v2/control-planes", 200, 299)
+			waitFor(t, "a re-sync listing answered 200", func() (bool, string) {
+				n := count("GET", "/v2/control-planes", 200, 299) - good
+				return n > 0, fmt.Sprintf("%d listings answered 200", n)
+			})
 			before := count("GET", "/v2/control-planes", 0, 999)
 			env.Konnect.SetTokenBehavior(token, fakekonnect.Behavior{Mode: mode, Scope: fakekonnect.ScopeReads, Path: "/v2/control-planes"})
 			defer env.Konnect.SetTokenBehavior(token, fakekonnect.BehaviorNormal)
