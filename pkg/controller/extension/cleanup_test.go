@@ -2,6 +2,7 @@ package extension
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -9,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	konnectv1alpha2 "github.com/konnect-auth-controller/konnect-auth-controller/pkg/apis/konnect/v1alpha2"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
+	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect/konnecttest"
 )
 
 // TestDeletionAfterItsControlPlaneIsGone: an extension deleted after its control plane object (a
@@ -99,5 +102,65 @@ func TestRegistrationForgottenWithItsControlPlane(t *testing.T) {
 	got := f.get(extName).Annotations
 	if got[CertificateAnnotation] != "" || got[konnectv1alpha2.DataPlaneCertificateAuthAnnotation] != "" {
 		t.Fatalf("annotations %v still record a registration on a control plane gone from Konnect", got)
+	}
+}
+
+// TestMovedRegistrationRemovedFromTheOldControlPlane: when the control plane the extension names
+// is now another one in Konnect (a Mirror pointed elsewhere, a control plane re-created), the
+// certificate is registered with the new one and removed from the old one, with the credentials
+// that registered it; a removal Konnect refuses for now is tried again, and the registration
+// record keeps naming the old certificate until it is gone.
+func TestMovedRegistrationRemovedFromTheOldControlPlane(t *testing.T) {
+	for _, kind := range []string{"automatic", "manual"} {
+		t.Run(kind, func(t *testing.T) {
+			ext, secrets := automaticExtension(extName), []*corev1.Secret(nil)
+			if kind == "manual" {
+				ext, secrets = manualExtension(extName, "konnect-client-tls"), []*corev1.Secret{userSecret(t, "konnect-client-tls", true)}
+			}
+			f := newFixture(t, fixtureOptions{extensions: []*konnectv1alpha2.KonnectExtension{ext}, secrets: secrets})
+			f.sync(extName)
+			oldID := parseRegistration(f.get(extName).Annotations[CertificateAnnotation]).certificateID
+			if len(f.api.Certificates(f.cpID)) != 1 || oldID == "" {
+				t.Fatalf("registered %+v (annotation %q), want one certificate", f.api.Certificates(f.cpID), oldID)
+			}
+
+			// The control plane object now stands for another control plane in Konnect.
+			movedTo := f.api.Seed(serverURL, konnect.ControlPlaneSpec{Name: "elsewhere"})
+			moved := programmedControlPlane(movedTo)
+			moved.ResourceVersion = ""
+			if _, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).UpdateStatus(f.ctx, moved, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			f.Resync()
+			f.Events()
+
+			// The first removal fails for now: the old record stays, and the removal is retried.
+			f.api.Fail(konnecttest.OpDeleteCertificate, konnecttest.Transient("deleting data-plane certificate"))
+			if res := f.sync(extName); res.Transient == nil {
+				t.Fatalf("sync = %+v: want the failed removal retried with backoff", res)
+			}
+			if got := parseRegistration(f.get(extName).Annotations[CertificateAnnotation]); got.controlPlaneID != f.cpID || got.certificateID != oldID {
+				t.Fatalf("the record names %+v before the old certificate is removed; want %s/%s", got, f.cpID, oldID)
+			}
+			f.sync(extName)
+
+			if got := f.api.Certificates(f.cpID); len(got) != 0 {
+				t.Errorf("the old control plane still holds %d certificates: a credential that admits a data plane", len(got))
+			}
+			registered := f.api.Certificates(movedTo)
+			if len(registered) != 1 {
+				t.Fatalf("the new control plane holds %d certificates, want 1", len(registered))
+			}
+			if got := parseRegistration(f.get(extName).Annotations[CertificateAnnotation]); got.controlPlaneID != movedTo || got.certificateID != registered[0].ID {
+				t.Errorf("the record names %+v, want %s/%s", got, movedTo, registered[0].ID)
+			}
+			if creates := f.count(konnecttest.OpCreateCertificate); creates != 2 {
+				t.Errorf("%d registrations in all, want 2 (one a control plane)", creates)
+			}
+			if events := strings.Join(f.Events(), "\n"); !strings.Contains(events, "Removed the replaced certificate "+oldID+" from control plane "+f.cpID) {
+				t.Errorf("events %q: want the removal from the old control plane", events)
+			}
+			f.wantCondition(extName, konnectv1alpha2.ConditionReady, metav1.ConditionTrue, konnectv1alpha2.ReasonReady, "")
+		})
 	}
 }

@@ -45,7 +45,6 @@ func parseRegistration(s string) registration {
 // A certificate Konnect cannot hold yet (cert.unregistered) is registered without a LIST first.
 func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string,
 	cert *certificate, conds conditions, authRef string) (konnectErr, err error) {
-	logger := klog.FromContext(ctx)
 	key := cache.MetaObjectToName(ext)
 	old := parseRegistration(ext.Annotations[CertificateAnnotation])
 	fp := fingerprint(cert.cert)
@@ -69,27 +68,19 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 		return konnectErr, nil
 	}
 
-	// The certificate this one replaced on the same control plane (a renewal, a changed Manual
-	// Secret) is removed from Konnect before the annotation forgets it, so a failed removal is
-	// tried again (and the new one is then found by the LIST, not created twice). One
-	// registered with another control plane (the extension names another one now, or its
-	// control plane was re-created) is not removed: the credentials at hand are the current
-	// control plane's.
+	// The certificate this one replaced (a renewal, a changed Manual Secret, or a registration
+	// with the control plane the extension named before: another control plane, a Mirror
+	// pointed elsewhere, one re-created) is removed from Konnect before the annotation forgets
+	// it, so a failed removal is tried again (and the new one is then found by the LIST, not
+	// created twice).
 	//
 	// The new certificate is registered by then: the data plane can join with it, whatever
 	// becomes of the removal. A removal that fails leaves DataPlaneCertificateProvisioned True
 	// and the annotation naming the old certificate, so the next sync tries it again.
-	if old.certificateID != "" && old.certificateID != id && old.controlPlaneID == cpID && c.otherUser(ext, old) == "" {
-		if err := c.api.DeleteDataPlaneCertificate(ctx, auth, cpID, old.certificateID); err != nil && !konnect.IsNotFound(err) {
-			logger.V(2).Info("Removing the replaced data-plane certificate failed; trying again later", "controlPlaneID", cpID, "certificateID", old.certificateID, "err", err)
-			if konnect.IsTransient(err) {
-				return err, nil
-			}
-			return nil, nil
+	if old.certificateID != "" && old.certificateID != id && c.otherUser(ext, old) == "" {
+		if done, konnectErr := c.removeReplaced(ctx, ext, auth, cpID, old); !done {
+			return konnectErr, nil
 		}
-		logger.V(2).Info("Removed the replaced data-plane certificate", "controlPlaneID", cpID, "certificateID", old.certificateID)
-		c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRemoved",
-			"Removed the replaced certificate %s from control plane %s", old.certificateID, cpID)
 	}
 
 	now := registration{controlPlaneID: cpID, certificateID: id, fingerprint: fp}
@@ -101,6 +92,42 @@ func (c *Controller) register(ctx context.Context, ext *konnectv1alpha2.KonnectE
 	}
 	c.markVerified(key, now.String())
 	return nil, nil
+}
+
+// removeReplaced removes the registration old, which the one on control plane cpID replaced,
+// from Konnect: with auth when it is on the same control plane, else with the credentials that
+// made it (recorded beside it, as for a deletion). done is false when it is to be tried again
+// (konnectErr: transient, with backoff; else at the sync period). A registration whose
+// credentials are no longer known cannot be removed: an event says so and it is let go.
+func (c *Controller) removeReplaced(ctx context.Context, ext *konnectv1alpha2.KonnectExtension, auth konnect.Auth, cpID string, old registration) (done bool, konnectErr error) {
+	logger := klog.FromContext(ctx)
+	if old.controlPlaneID != cpID {
+		recorded, problem := c.cleanupAuth(ctx, ext)
+		if problem != "" {
+			logger.Info("Leaving the replaced data-plane certificate registered: it cannot be removed", "controlPlaneID", old.controlPlaneID, "certificateID", old.certificateID, "problem", problem)
+			c.events.Eventf(ext, corev1.EventTypeWarning, "CertificateLeft",
+				"Certificate %s on control plane %s, registered for this extension before, cannot be removed (%s): remove it there by hand", old.certificateID, old.controlPlaneID, problem)
+			return true, nil
+		}
+		auth = recorded
+	}
+	err := c.api.DeleteDataPlaneCertificate(ctx, auth, old.controlPlaneID, old.certificateID)
+	switch {
+	case err == nil:
+	case konnect.IsNotFound(err):
+		// Removed already, or its control plane went, and its certificates with it.
+		return true, nil
+	default:
+		logger.V(2).Info("Removing the replaced data-plane certificate failed; trying again later", "controlPlaneID", old.controlPlaneID, "certificateID", old.certificateID, "err", err)
+		if konnect.IsTransient(err) {
+			return false, err
+		}
+		return false, nil
+	}
+	logger.V(2).Info("Removed the replaced data-plane certificate", "controlPlaneID", old.controlPlaneID, "certificateID", old.certificateID)
+	c.events.Eventf(ext, corev1.EventTypeNormal, "CertificateRemoved",
+		"Removed the replaced certificate %s from control plane %s", old.certificateID, old.controlPlaneID)
+	return true, nil
 }
 
 // ensureRegistered registers the certificate with the control plane unless Konnect holds it

@@ -444,3 +444,42 @@ func TestReliabilitySharedManualCertificate(t *testing.T) {
 	}
 	framework.CheckNoTokenInNamespace(t, cp, ns, "konnectextensions,konnectgatewaycontrolplanes,konnectapiauthconfigurations", []string{token})
 }
+
+// TestReliabilityMirrorPointedElsewhere: a Mirror whose spec.mirror.konnect.id a user changes
+// (kubectl patch) now stands for another control plane: the extension's certificate is
+// registered with the new one and removed from the old one, where it would otherwise still
+// admit a data plane; the extension's status follows the new control plane.
+func TestReliabilityMirrorPointedElsewhere(t *testing.T) {
+	ns := controlplane.NewNamespace(t, cp)
+	token := env.NewTokenFor(t, framework.NewUUID())
+	first, err := env.Konnect.AddControlPlane(token, region, fakekonnect.ControlPlaneSpec{Name: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := env.Konnect.AddControlPlane(token, region, fakekonnect.ControlPlaneSpec{Name: "second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	framework.Apply(t, cp, framework.TokenConfigYAML(ns, authName, token, "us.api.konghq.com"))
+	framework.Apply(t, cp, mirrorYAML(ns, cpName, first, authName))
+	waitProgrammed(t, ns, cpName)
+	framework.Apply(t, cp, automaticExtensionYAML(ns, extName, cpName))
+	waitReady(t, ns, extName)
+	if n := len(env.Konnect.Certificates(first)); n != 1 {
+		t.Fatalf("Konnect holds %d certificates for %s, want 1", n, first)
+	}
+
+	out := framework.KubectlOutput(t, cp, "patch", "konnectgatewaycontrolplane", cpName, "-n", ns, "--type=merge",
+		"-p", `{"spec":{"mirror":{"konnect":{"id":"`+second+`"}}}}`)
+	t.Logf("$ kubectl patch konnectgatewaycontrolplane %s -n %s …\n%s", cpName, ns, out)
+	waitFor(t, "the certificate registered with the second control plane, and the extension's status on it", func() (bool, string) {
+		e := getExtension(t, ns, extName)
+		k := e.Status.Konnect
+		return len(env.Konnect.Certificates(second)) == 1 && k != nil && k.ControlPlaneID == second,
+			fmt.Sprintf("second holds %v; status.konnect %s", certIDs(second), framework.JSON(k))
+	})
+	certificateRemoved(t, ns, extName, first)
+	waitReady(t, ns, extName)
+	kubectlTable(t, ns)
+	framework.CheckNoTokenInNamespace(t, cp, ns, "konnectextensions,konnectgatewaycontrolplanes,konnectapiauthconfigurations", []string{token})
+}
