@@ -59,6 +59,28 @@ func mirrorYAML(ns, name, id, authRef string) string {
 `, id, authRef))
 }
 
+// addControlPlane makes a control plane named name in Konnect, in the organization of token, as
+// a user does in Konnect's UI, and returns its id.
+func addControlPlane(t *testing.T, token, name string) string {
+	t.Helper()
+	id, err := env.Konnect.AddControlPlane(token, region, fakekonnect.ControlPlaneSpec{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// mirroredExtension applies an auth configuration with token, a Mirror (cpName) of the control
+// plane id and an Automatic extension (extName) on it, and returns the extension once Ready.
+func mirroredExtension(t *testing.T, ns, token, id string) *konnectv1alpha2.KonnectExtension {
+	t.Helper()
+	framework.Apply(t, cp, framework.TokenConfigYAML(ns, authName, token, "us.api.konghq.com"))
+	framework.Apply(t, cp, mirrorYAML(ns, cpName, id, authName))
+	waitProgrammed(t, ns, cpName)
+	framework.Apply(t, cp, automaticExtensionYAML(ns, extName, cpName))
+	return waitReady(t, ns, extName)
+}
+
 // extensionGone waits until the extension is NotFound.
 func extensionGone(t testing.TB, ns, name string) {
 	t.Helper()
@@ -208,15 +230,8 @@ func TestReliabilityCertificateRemovedWithoutProgrammedControlPlane(t *testing.T
 	t.Run("mirror deleted first", func(t *testing.T) {
 		ns := controlplane.NewNamespace(t, cp)
 		token := env.NewTokenFor(t, framework.NewUUID())
-		id, err := env.Konnect.AddControlPlane(token, region, fakekonnect.ControlPlaneSpec{Name: "made-in-konnect"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		framework.Apply(t, cp, framework.TokenConfigYAML(ns, authName, token, "us.api.konghq.com"))
-		framework.Apply(t, cp, mirrorYAML(ns, cpName, id, authName))
-		waitProgrammed(t, ns, cpName)
-		framework.Apply(t, cp, automaticExtensionYAML(ns, extName, cpName))
-		ext := waitReady(t, ns, extName)
+		id := addControlPlane(t, token, "made-in-konnect")
+		ext := mirroredExtension(t, ns, token, id)
 		if k := ext.Status.Konnect; k == nil || k.AuthRef == nil || k.AuthRef.Name != authName || k.ControlPlaneID != id {
 			t.Fatalf("status.konnect = %s, want control plane %s and authRef %s", framework.JSON(ext.Status.Konnect), id, authName)
 		}
@@ -452,19 +467,8 @@ func TestReliabilitySharedManualCertificate(t *testing.T) {
 func TestReliabilityMirrorPointedElsewhere(t *testing.T) {
 	ns := controlplane.NewNamespace(t, cp)
 	token := env.NewTokenFor(t, framework.NewUUID())
-	first, err := env.Konnect.AddControlPlane(token, region, fakekonnect.ControlPlaneSpec{Name: "first"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := env.Konnect.AddControlPlane(token, region, fakekonnect.ControlPlaneSpec{Name: "second"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	framework.Apply(t, cp, framework.TokenConfigYAML(ns, authName, token, "us.api.konghq.com"))
-	framework.Apply(t, cp, mirrorYAML(ns, cpName, first, authName))
-	waitProgrammed(t, ns, cpName)
-	framework.Apply(t, cp, automaticExtensionYAML(ns, extName, cpName))
-	waitReady(t, ns, extName)
+	first, second := addControlPlane(t, token, "first"), addControlPlane(t, token, "second")
+	mirroredExtension(t, ns, token, first)
 	if n := len(env.Konnect.Certificates(first)); n != 1 {
 		t.Fatalf("Konnect holds %d certificates for %s, want 1", n, first)
 	}
