@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	kubeinformers "k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -37,6 +38,7 @@ import (
 	clientset "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/clientset/versioned"
 	informers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions"
 	configurationinformers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/configuration/v1alpha1"
+	konnectinformers "github.com/konnect-auth-controller/konnect-auth-controller/pkg/generated/informers/externalversions/konnect/v1alpha1"
 	"github.com/konnect-auth-controller/konnect-auth-controller/pkg/konnect"
 )
 
@@ -123,6 +125,13 @@ func (c *Context) Complete() error {
 	if c.CRDInformers == nil {
 		c.CRDInformers = informers.NewSharedInformerFactoryWithOptions(c.CRDClient, 0,
 			informers.WithNamespace(c.Namespace), informers.WithTransform(indexes.TrimForCache))
+		// Nothing reads auth configurations by namespace (they are looked up by name and by
+		// the Secret or the grant they use), so their cache carries no namespace index: at
+		// 10,000 configurations it would hold 10,000 more keys for nothing.
+		c.CRDInformers.InformerFor(&konnectv1alpha1.KonnectAPIAuthConfiguration{},
+			func(client clientset.Interface, resync time.Duration) cache.SharedIndexInformer {
+				return konnectinformers.NewFilteredKonnectAPIAuthConfigurationInformer(client, c.Namespace, resync, cache.Indexers{}, nil)
+			})
 	}
 	if c.CredentialSecrets == nil {
 		c.CredentialSecrets = c.secretFactory(c.Namespace, indexes.TrimCredentialSecret, func(o *metav1.ListOptions) {
@@ -205,11 +214,18 @@ func (c *Context) NewLoop(name string, reconcile loop.ReconcileFunc, opts loop.O
 	return loop.New(name, reconcile, opts)
 }
 
+// secretFactory is a factory whose Secret informer lists only what tweak selects, caches it
+// through transform, and carries no namespace index: Secrets are looked up by name (and by the
+// configurations' own indexes), never listed by namespace.
 func (c *Context) secretFactory(namespace string, transform cache.TransformFunc, tweak func(*metav1.ListOptions)) kubeinformers.SharedInformerFactory {
-	return kubeinformers.NewSharedInformerFactoryWithOptions(c.KubeClient, 0,
+	f := kubeinformers.NewSharedInformerFactoryWithOptions(c.KubeClient, 0,
 		kubeinformers.WithNamespace(namespace),
 		kubeinformers.WithTweakListOptions(tweak),
 		kubeinformers.WithTransform(transform))
+	f.InformerFor(&corev1.Secret{}, func(client kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewFilteredSecretInformer(client, namespace, resync, cache.Indexers{}, tweak)
+	})
+	return f
 }
 
 // GrantInformer is the KongReferenceGrant informer, or nil when the controller is confined to
