@@ -218,10 +218,8 @@ func (c *Context) NewLoop(name string, reconcile loop.ReconcileFunc, opts loop.O
 // through transform, and carries no namespace index: Secrets are looked up by name (and by the
 // configurations' own indexes), never listed by namespace.
 func (c *Context) secretFactory(namespace string, transform cache.TransformFunc, tweak func(*metav1.ListOptions)) kubeinformers.SharedInformerFactory {
-	f := kubeinformers.NewSharedInformerFactoryWithOptions(c.KubeClient, 0,
-		kubeinformers.WithNamespace(namespace),
-		kubeinformers.WithTweakListOptions(tweak),
-		kubeinformers.WithTransform(transform))
+	// The Secret informer below applies tweak itself; the factory adds the transform.
+	f := kubeinformers.NewSharedInformerFactoryWithOptions(c.KubeClient, 0, kubeinformers.WithTransform(transform))
 	f.InformerFor(&corev1.Secret{}, func(client kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
 		return coreinformers.NewFilteredSecretInformer(client, namespace, resync, cache.Indexers{}, tweak)
 	})
