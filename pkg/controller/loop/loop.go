@@ -94,6 +94,13 @@ type Loop struct {
 
 	mu     sync.Mutex
 	synced []cache.InformerSynced
+
+	// backlogMu guards what was added before the workers started (startup.go).
+	backlogMu sync.Mutex
+	started   bool
+	backlog   []cache.ObjectName
+	inBacklog map[cache.ObjectName]struct{}
+	feedAhead int
 }
 
 // New builds a loop named name (its queue's name in the metrics).
@@ -124,6 +131,8 @@ func New(name string, reconcile ReconcileFunc, opts Options) *Loop {
 		konnectBackoff: workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](baseDelay, konnectMax),
 		maxWorkers:     opts.MaxWorkers,
 		clock:          opts.Clock,
+		inBacklog:      map[cache.ObjectName]struct{}{},
+		feedAhead:      minFeedAhead,
 	}
 }
 
@@ -186,6 +195,7 @@ func (l *Loop) Run(ctx context.Context, workers int) error {
 	l.mu.Lock()
 	synced := l.synced
 	l.mu.Unlock()
+	l.setFeedAhead(workers)
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, synced...) {
 		l.ShutDown()
 		return errors.New(l.name + ": caches did not sync before the loop was stopped")

@@ -1,0 +1,82 @@
+package loop
+
+import "k8s.io/client-go/tools/cache"
+
+// The start-up backlog. When the caches first fill, every object's event handler adds its key
+// at once: ten thousand keys before a single worker runs. Put straight into client-go's queue,
+// they would size its maps (the dirty set, the metrics' add times, the queue itself) for ten
+// thousand keys for the rest of the run: Go maps do not shrink. So the keys added before the
+// workers start wait in a backlog of their own, in the order they came and without
+// duplicates, and go into the queue a few at a time as the workers take them; the backlog is
+// released once it is empty. A key added while it is still waiting in the backlog (an edit
+// made during the start) goes into the queue at once and leaves the backlog: a user's change
+// does not wait behind the start-up's thousands.
+//
+// The queue's depth metric counts only what is in the queue; Len counts the backlog too.
+
+// minFeedAhead is how many keys, at least, the queue holds while the backlog has more: enough
+// that no worker waits on an empty queue between two feeds. Run raises it to four per worker.
+const minFeedAhead = 64
+
+// Add queues key, or keeps it in the backlog until the workers start.
+func (l *Loop) Add(key cache.ObjectName) {
+	l.backlogMu.Lock()
+	if !l.started {
+		if _, dup := l.inBacklog[key]; !dup {
+			l.inBacklog[key] = struct{}{}
+			l.backlog = append(l.backlog, key)
+		}
+		l.backlogMu.Unlock()
+		return
+	}
+	// Fed from the backlog later, it would be reconciled twice.
+	delete(l.inBacklog, key)
+	l.backlogMu.Unlock()
+	l.TypedRateLimitingInterface.Add(key)
+}
+
+// Get starts the workers' phase (what is added from now on is queued at once), tops the queue
+// up from the backlog and takes the next key; it blocks while there is none.
+func (l *Loop) Get() (cache.ObjectName, bool) {
+	l.feed()
+	return l.TypedRateLimitingInterface.Get()
+}
+
+// Len is the number of keys waiting: in the queue and in the backlog.
+func (l *Loop) Len() int {
+	l.backlogMu.Lock()
+	waiting := len(l.inBacklog)
+	l.backlogMu.Unlock()
+	return l.TypedRateLimitingInterface.Len() + waiting
+}
+
+// feed moves keys from the backlog into the queue until the queue holds feedAhead of them or
+// the backlog is empty.
+func (l *Loop) feed() {
+	l.backlogMu.Lock()
+	defer l.backlogMu.Unlock()
+	l.started = true
+	if len(l.backlog) == 0 {
+		return
+	}
+	for len(l.backlog) > 0 && l.TypedRateLimitingInterface.Len() < l.feedAhead {
+		key := l.backlog[0]
+		l.backlog = l.backlog[1:]
+		if _, waiting := l.inBacklog[key]; !waiting {
+			continue // queued directly meanwhile
+		}
+		delete(l.inBacklog, key)
+		l.TypedRateLimitingInterface.Add(key)
+	}
+	if len(l.backlog) == 0 {
+		// Let the start-up's slice and map go: an empty map keeps its size.
+		l.backlog, l.inBacklog = nil, map[cache.ObjectName]struct{}{}
+	}
+}
+
+// setFeedAhead sizes the feed for workers workers.
+func (l *Loop) setFeedAhead(workers int) {
+	l.backlogMu.Lock()
+	defer l.backlogMu.Unlock()
+	l.feedAhead = max(minFeedAhead, 4*workers)
+}

@@ -1,0 +1,140 @@
+package loop
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/cache"
+)
+
+func keys(n int, prefix string) []cache.ObjectName {
+	out := make([]cache.ObjectName, n)
+	for i := range out {
+		out[i] = cache.ObjectName{Namespace: "ns", Name: fmt.Sprintf("%s-%05d", prefix, i)}
+	}
+	return out
+}
+
+// drain takes every key the loop hands out, marks it done and returns them in order, checking
+// after each Get that client-go's queue itself never held more than limit keys.
+func drain(t *testing.T, l *Loop, limit int) []cache.ObjectName {
+	t.Helper()
+	var got []cache.ObjectName
+	for l.Len() > 0 {
+		key, quit := l.Get()
+		if quit {
+			t.Fatal("the queue shut down")
+		}
+		if n := l.TypedRateLimitingInterface.Len(); n > limit {
+			t.Fatalf("client-go's queue holds %d keys, want at most %d", n, limit)
+		}
+		got = append(got, key)
+		l.Done(key)
+	}
+	return got
+}
+
+// TestStartupBacklog: the keys added before the workers start (the caches' initial lists,
+// each object's key once or more) come out once each, in the order they were first added,
+// while client-go's queue never holds more than the feed: its maps are not sized for them.
+func TestStartupBacklog(t *testing.T) {
+	l := New("test", nil, Options{})
+	defer l.ShutDown()
+	initial := keys(10000, "cfg")
+	for _, k := range initial {
+		l.Add(k)
+	}
+	// A second informer's initial list names the same objects again (the Secrets' users).
+	for _, k := range initial[:5000] {
+		l.Add(k)
+	}
+	if n := l.Len(); n != len(initial) {
+		t.Fatalf("Len() = %d before the workers started, want %d (the backlog counts)", n, len(initial))
+	}
+	if n := l.TypedRateLimitingInterface.Len(); n != 0 {
+		t.Fatalf("client-go's queue holds %d keys before the workers started, want 0", n)
+	}
+
+	got := drain(t, l, minFeedAhead)
+	if !slices.Equal(got, initial) {
+		t.Fatalf("got %d keys (first %v), want the %d added, once each and in order", len(got), got[:min(3, len(got))], len(initial))
+	}
+	if l.backlog != nil || len(l.inBacklog) != 0 {
+		t.Errorf("the backlog was not released: %d keys in its slice, %d in its set", len(l.backlog), len(l.inBacklog))
+	}
+
+	// Once the workers run, a key goes into the queue at once.
+	l.Add(initial[0])
+	if n := l.TypedRateLimitingInterface.Len(); n != 1 {
+		t.Errorf("client-go's queue holds %d keys after an Add once the workers ran, want 1", n)
+	}
+}
+
+// TestStartupBacklogChangeGoesFirst: an object changed while its key still waits in the
+// backlog (an edit during the start) is reconciled before the rest of the backlog, and only
+// once.
+func TestStartupBacklogChangeGoesFirst(t *testing.T) {
+	l := New("test", nil, Options{})
+	defer l.ShutDown()
+	initial := keys(1000, "cfg")
+	for _, k := range initial {
+		l.Add(k)
+	}
+	first, _ := l.Get() // the workers have started
+	l.Done(first)
+	edited := initial[900]
+	l.Add(edited)
+
+	got := drain(t, l, minFeedAhead+1)
+	if i := slices.Index(got, edited); i < 0 || i > minFeedAhead {
+		t.Errorf("the edited key came out at position %d of %d, want within the first %d (ahead of the backlog)", i, len(got), minFeedAhead+1)
+	}
+	seen := map[cache.ObjectName]int{first: 1}
+	for _, k := range got {
+		seen[k]++
+	}
+	for _, k := range initial {
+		if seen[k] != 1 {
+			t.Errorf("%v came out %d times, want once", k, seen[k])
+		}
+	}
+}
+
+// TestStartupBacklogFeedsRunningWorkers: Run's workers take every key of a backlog larger
+// than the feed, and reconcile each once.
+func TestStartupBacklogFeedsRunningWorkers(t *testing.T) {
+	initial := keys(2000, "cfg")
+	done := make(chan cache.ObjectName, len(initial))
+	l := New("test", func(_ context.Context, key cache.ObjectName) (Result, error) {
+		done <- key
+		return Result{}, nil
+	}, Options{})
+	for _, k := range initial {
+		l.Add(k)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = l.Run(ctx, 8) }()
+
+	seen := map[cache.ObjectName]bool{}
+	for range initial {
+		var k cache.ObjectName
+		select {
+		case k = <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the workers stopped after %d of %d keys", len(seen), len(initial))
+		}
+		if seen[k] {
+			t.Fatalf("%v reconciled twice", k)
+		}
+		seen[k] = true
+	}
+	for _, k := range initial {
+		if !seen[k] {
+			t.Errorf("%v never reconciled", k)
+		}
+	}
+}
