@@ -115,21 +115,41 @@ func New(opts Options) *Client {
 	}
 }
 
+// maxKonnectConns caps the connections open to one Konnect host. The Konnect budget's burst
+// (--konnect-burst, 100 by default) lets a start with many tokens ask about all of them at
+// once; without a cap each call would dial its own TLS connection (its handshake, buffers and
+// goroutines live at the moment the caches fill, the controller's memory peak), only for all
+// but two to be closed again afterwards. Calls beyond the cap wait for a connection; at
+// Konnect's usual latencies 16 connections carry far more than the default 20 calls a second.
+const maxKonnectConns = 16
+
 // defaultTransport clones http.DefaultTransport, keeping its proxy-from-environment and
-// system-trust-store behaviour while leaving the process-wide default untouched.
+// system-trust-store behaviour while leaving the process-wide default untouched, and caps its
+// connections per host.
 func defaultTransport() http.RoundTripper {
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		return t.Clone()
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if ok {
+		t = t.Clone()
+	} else {
+		// Someone replaced the process default; build the equivalent of Go's own default.
+		t = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}
 	}
-	// Someone replaced the process default; build the equivalent of Go's own default.
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
+	limitConns(t)
+	return t
+}
+
+// limitConns caps t at maxKonnectConns connections per host, and keeps as many idle between
+// calls (Go's default keeps two and closes the rest, to dial them again under a steady rate).
+func limitConns(t *http.Transport) {
+	t.MaxConnsPerHost = maxKonnectConns
+	t.MaxIdleConnsPerHost = maxKonnectConns
 }
 
 // Validate asks Konnect which organization the token belongs to (GET /v3/organizations/me)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -526,5 +527,48 @@ func TestValidateNetworkErrors(t *testing.T) {
 				t.Errorf("Message = %q names an address", r.Message)
 			}
 		})
+	}
+}
+
+// TestDefaultTransportCapsConnections: a hundred calls at once (a start with a hundred tokens
+// and the Konnect budget's default burst) share at most maxKonnectConns connections instead of
+// dialing one TLS connection each, and every call still gets its answer.
+func TestDefaultTransportCapsConnections(t *testing.T) {
+	const calls = 100
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond) // long enough that the calls overlap
+		writeOrg(w, r)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+
+	tr := dialingTransport(srv)
+	limitConns(tr)
+	c := New(Options{Timeout: 30 * time.Second, Transport: tr})
+	var wg sync.WaitGroup
+	results := make([]konnect.Result, calls)
+	for i := range calls {
+		wg.Go(func() { results[i] = c.Validate(context.Background(), testToken, testServerURL) })
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Verdict != konnect.VerdictValid {
+			t.Fatalf("call %d: verdict %v (%s), want valid", i, r.Verdict, r.Message)
+		}
+	}
+	if n := conns.Load(); n > maxKonnectConns {
+		t.Errorf("%d calls at once opened %d connections, want at most %d", calls, n, maxKonnectConns)
+	}
+	t.Logf("%d calls at once: %d connections", calls, conns.Load())
+
+	// The production transport carries the same cap.
+	if d := defaultTransport().(*http.Transport); d.MaxConnsPerHost != maxKonnectConns || d.MaxIdleConnsPerHost != maxKonnectConns {
+		t.Errorf("default transport: MaxConnsPerHost %d, MaxIdleConnsPerHost %d, want %d", d.MaxConnsPerHost, d.MaxIdleConnsPerHost, maxKonnectConns)
 	}
 }
