@@ -88,17 +88,9 @@ func New(c *controller.Context) (*Controller, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("adding the configuration indexes: %w", err)
 	}
-	// A reconcile never waits for its own status write to come back (it says when to look
-	// again), so the echo of a write is skipped; every other change is queued.
-	ctrl.status.Echoes = objpatch.NewEchoes()
-	configs := indexes.OnChangeIf(indexes.Each(func(cfg metav1.Object) { ctrl.loop.Enqueue(cfg) }), ctrl.changed)
-	// A deleted configuration's only clean-up, its Secret's finalizer, is the Secret loop's;
-	// here only what is remembered about its writes goes.
-	configs.DeleteFunc = func(obj any) {
-		if cfg, ok := indexes.Untombstone(obj).(metav1.Object); ok {
-			ctrl.status.Echoes.Forget(cfg)
-		}
-	}
+	configs := indexes.OnChange(indexes.Each(func(cfg metav1.Object) { ctrl.loop.Enqueue(cfg) }))
+	// A deleted configuration's only clean-up, its Secret's finalizer, is the Secret loop's.
+	configs.DeleteFunc = nil
 	if err := ctrl.loop.Watch(c.RootContext, configInformer.Informer(), configs); err != nil {
 		return nil, err
 	}
@@ -126,12 +118,6 @@ func (c *Controller) Wake(askers []types.NamespacedName) {
 	for _, a := range askers {
 		c.loop.Add(cache.ObjectName(a))
 	}
-}
-
-// changed reports whether an update of a configuration needs a reconcile: it changed the
-// object (a relist delivers unchanged ones again) and it is not the echo of our own status write.
-func (c *Controller) changed(old, cur metav1.Object) bool {
-	return old.GetResourceVersion() != cur.GetResourceVersion() && !c.status.Echoes.Own(old, cur)
 }
 
 // indexBySecretRef returns the "namespace/name" of the Secret a configuration takes its token

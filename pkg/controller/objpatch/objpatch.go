@@ -37,9 +37,6 @@ type Writer[T any] struct {
 	Client func(namespace string) Patcher[T]
 	// FieldManager names the writer in managedFields.
 	FieldManager string
-	// Echoes, if set, remembers each status write so that the informer's event for it can be
-	// skipped (echoes.go).
-	Echoes *Echoes
 }
 
 // NewWriter is a Writer through a typed client's per-namespace constructor, e.g.
@@ -51,13 +48,7 @@ func NewWriter[T any, P Patcher[T]](fieldManager string, client func(namespace s
 // Status merge-patches the status subresource of obj with status, a map of the status fields
 // this writer owns (nil values clear a field: omitempty would leave it in place).
 func (w Writer[T]) Status(ctx context.Context, obj metav1.Object, status map[string]any) error {
-	written, err := w.patch(ctx, obj, map[string]any{"status": status}, "status")
-	if err == nil && w.Echoes != nil {
-		// A patch that changed nothing keeps the version: no event comes for it.
-		if o, ok := any(written).(metav1.Object); ok && o.GetResourceVersion() != obj.GetResourceVersion() {
-			w.Echoes.record(obj.GetUID(), obj.GetResourceVersion(), o.GetResourceVersion())
-		}
-	}
+	_, err := w.patch(ctx, obj, map[string]any{"status": status}, "status")
 	return err
 }
 
