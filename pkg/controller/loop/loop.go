@@ -101,6 +101,8 @@ type Loop struct {
 	backlog   []cache.ObjectName
 	inBacklog map[cache.ObjectName]struct{}
 	feedAhead int
+	// backlogDepth is the queue's depth metric: the backlog counts in it.
+	backlogDepth workqueue.GaugeMetric
 }
 
 // New builds a loop named name (its queue's name in the metrics).
@@ -122,7 +124,12 @@ func New(name string, reconcile ReconcileFunc, opts Options) *Loop {
 		workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](baseDelay, maxDelay),
 		&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(opts.QPS, opts.Burst)},
 	)
+	var depth workqueue.GaugeMetric = noDepth{}
+	if opts.MetricsProvider != nil {
+		depth = opts.MetricsProvider.NewDepthMetric(name)
+	}
 	return &Loop{
+		backlogDepth: depth,
 		TypedRateLimitingInterface: workqueue.NewTypedRateLimitingQueueWithConfig(limiter,
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: name, Clock: opts.Clock, MetricsProvider: opts.MetricsProvider}),
 		name:           name,

@@ -12,7 +12,7 @@ import "k8s.io/client-go/tools/cache"
 // made during the start) goes into the queue at once and leaves the backlog: a user's change
 // does not wait behind the start-up's thousands.
 //
-// The queue's depth metric counts only what is in the queue; Len counts the backlog too.
+// Len and the queue's depth metric (workqueue_depth) count the backlog too.
 
 // minFeedAhead is how many keys, at least, the queue holds while the backlog has more: enough
 // that no worker waits on an empty queue between two feeds. Run raises it to four per worker.
@@ -25,12 +25,13 @@ func (l *Loop) Add(key cache.ObjectName) {
 		if _, dup := l.inBacklog[key]; !dup {
 			l.inBacklog[key] = struct{}{}
 			l.backlog = append(l.backlog, key)
+			l.backlogDepth.Inc()
 		}
 		l.backlogMu.Unlock()
 		return
 	}
 	// Fed from the backlog later, it would be reconciled twice.
-	delete(l.inBacklog, key)
+	l.leaveBacklog(key)
 	l.backlogMu.Unlock()
 	l.TypedRateLimitingInterface.Add(key)
 }
@@ -62,17 +63,32 @@ func (l *Loop) feed() {
 	for len(l.backlog) > 0 && l.TypedRateLimitingInterface.Len() < l.feedAhead {
 		key := l.backlog[0]
 		l.backlog = l.backlog[1:]
-		if _, waiting := l.inBacklog[key]; !waiting {
-			continue // queued directly meanwhile
+		if l.leaveBacklog(key) {
+			l.TypedRateLimitingInterface.Add(key)
 		}
-		delete(l.inBacklog, key)
-		l.TypedRateLimitingInterface.Add(key)
 	}
 	if len(l.backlog) == 0 {
 		// Let the start-up's slice and map go: an empty map keeps its size.
 		l.backlog, l.inBacklog = nil, map[cache.ObjectName]struct{}{}
 	}
 }
+
+// leaveBacklog takes key out of the backlog's set, if it is there (otherwise it was queued
+// directly meanwhile), and reports whether it was. backlogMu is held.
+func (l *Loop) leaveBacklog(key cache.ObjectName) bool {
+	if _, waiting := l.inBacklog[key]; !waiting {
+		return false
+	}
+	delete(l.inBacklog, key)
+	l.backlogDepth.Dec()
+	return true
+}
+
+// noDepth is the depth metric of a loop without metrics.
+type noDepth struct{}
+
+func (noDepth) Inc() {}
+func (noDepth) Dec() {}
 
 // setFeedAhead sizes the feed for workers workers.
 func (l *Loop) setFeedAhead(workers int) {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 )
 
 func keys(n int, prefix string) []cache.ObjectName {
@@ -138,3 +140,71 @@ func TestStartupBacklogFeedsRunningWorkers(t *testing.T) {
 		}
 	}
 }
+
+// depthProvider is a workqueue.MetricsProvider that keeps the depth gauge, the one metric the
+// backlog shares with the queue.
+type depthProvider struct {
+	workqueue.MetricsProvider
+	depth *gauge
+}
+
+type gauge struct{ n atomic.Int64 }
+
+func (g *gauge) Inc() { g.n.Add(1) }
+func (g *gauge) Dec() { g.n.Add(-1) }
+
+func (p depthProvider) NewDepthMetric(string) workqueue.GaugeMetric { return p.depth }
+
+// TestStartupBacklogDepthMetric: workqueue_depth counts the keys waiting in the backlog, so
+// that a dashboard shows the start's backlog as it did when every key went into the queue.
+func TestStartupBacklogDepthMetric(t *testing.T) {
+	depth := &gauge{}
+	l := New("test", nil, Options{MetricsProvider: depthProvider{MetricsProvider: noMetrics{}, depth: depth}})
+	defer l.ShutDown()
+	initial := keys(1000, "cfg")
+	for _, k := range append(initial, initial[:10]...) {
+		l.Add(k)
+	}
+	if n := depth.n.Load(); n != int64(len(initial)) {
+		t.Fatalf("depth %d with %d keys in the backlog, want %d", n, len(initial), len(initial))
+	}
+	key, _ := l.Get()
+	l.Done(key)
+	l.Add(initial[500]) // leaves the backlog for the queue
+	if n, want := depth.n.Load(), int64(l.Len()); n != want {
+		t.Errorf("depth %d, want %d (Len: queue and backlog)", n, want)
+	}
+	drain(t, l, minFeedAhead+1)
+	if n := depth.n.Load(); n != 0 {
+		t.Errorf("depth %d once every key was taken, want 0", n)
+	}
+}
+
+// noMetrics provides client-go's metrics that the test does not look at.
+type noMetrics struct{}
+
+func (noMetrics) NewDepthMetric(string) workqueue.GaugeMetric  { return noDepth{} }
+func (noMetrics) NewAddsMetric(string) workqueue.CounterMetric { return counter{} }
+func (noMetrics) NewLatencyMetric(string) workqueue.HistogramMetric {
+	return histogram{}
+}
+func (noMetrics) NewWorkDurationMetric(string) workqueue.HistogramMetric { return histogram{} }
+func (noMetrics) NewUnfinishedWorkSecondsMetric(string) workqueue.SettableGaugeMetric {
+	return settable{}
+}
+func (noMetrics) NewLongestRunningProcessorSecondsMetric(string) workqueue.SettableGaugeMetric {
+	return settable{}
+}
+func (noMetrics) NewRetriesMetric(string) workqueue.CounterMetric { return counter{} }
+
+type counter struct{}
+
+func (counter) Inc() {}
+
+type histogram struct{}
+
+func (histogram) Observe(float64) {}
+
+type settable struct{}
+
+func (settable) Set(float64) {}
