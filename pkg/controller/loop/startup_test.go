@@ -20,6 +20,13 @@ func keys(n int, prefix string) []cache.ObjectName {
 	return out
 }
 
+// addAll adds every key of ks, as an informer's first list does.
+func addAll(l *Loop, ks []cache.ObjectName) {
+	for _, k := range ks {
+		l.Add(k)
+	}
+}
+
 // drain takes every key the loop hands out, marks it done and returns them in order, checking
 // after each Get that client-go's queue itself never held more than limit keys.
 func drain(t *testing.T, l *Loop, limit int) []cache.ObjectName {
@@ -46,13 +53,9 @@ func TestStartupBacklog(t *testing.T) {
 	l := New("test", nil, Options{})
 	defer l.ShutDown()
 	initial := keys(10000, "cfg")
-	for _, k := range initial {
-		l.Add(k)
-	}
+	addAll(l, initial)
 	// A second informer's initial list names the same objects again (the Secrets' users).
-	for _, k := range initial[:5000] {
-		l.Add(k)
-	}
+	addAll(l, initial[:5000])
 	if n := l.Len(); n != len(initial) {
 		t.Fatalf("Len() = %d before the workers started, want %d (the backlog counts)", n, len(initial))
 	}
@@ -82,9 +85,7 @@ func TestStartupBacklogChangeGoesFirst(t *testing.T) {
 	l := New("test", nil, Options{})
 	defer l.ShutDown()
 	initial := keys(1000, "cfg")
-	for _, k := range initial {
-		l.Add(k)
-	}
+	addAll(l, initial)
 	first, _ := l.Get() // the workers have started
 	l.Done(first)
 	edited := initial[900]
@@ -114,9 +115,7 @@ func TestStartupBacklogFeedsRunningWorkers(t *testing.T) {
 		done <- key
 		return Result{}, nil
 	}, Options{})
-	for _, k := range initial {
-		l.Add(k)
-	}
+	addAll(l, initial)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = l.Run(ctx, 8) }()
@@ -162,9 +161,7 @@ func TestStartupBacklogDepthMetric(t *testing.T) {
 	l := New("test", nil, Options{MetricsProvider: depthProvider{MetricsProvider: noMetrics{}, depth: depth}})
 	defer l.ShutDown()
 	initial := keys(1000, "cfg")
-	for _, k := range append(initial, initial[:10]...) {
-		l.Add(k)
-	}
+	addAll(l, append(initial, initial[:10]...))
 	if n := depth.n.Load(); n != int64(len(initial)) {
 		t.Fatalf("depth %d with %d keys in the backlog, want %d", n, len(initial), len(initial))
 	}
