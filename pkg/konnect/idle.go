@@ -3,7 +3,8 @@ package konnect
 import "time"
 
 // IdleShare is the share of --konnect-qps each kind of re-sync read may use while nothing
-// changes: the control-plane listings one share, the certificate look-ups another. Together an
+// changes: the control-plane listings and the groups' member reads one share, the certificate
+// look-ups another. Together an
 // idle controller's reads stay within 5 % of --konnect-qps, whatever the number of objects.
 const IdleShare = 0.025
 

@@ -50,6 +50,10 @@ type listings struct {
 	accounts map[string]*account
 	// watchedIn is the account each watched control plane is filed under (resync.go).
 	watchedIn map[cache.ObjectName]string
+	// groups are the control plane groups in line with Konnect: no listing shows their
+	// members, so each reads its own at every sync, a re-sync read like a listing's page
+	// (resyncGroup).
+	groups map[cache.ObjectName]struct{}
 }
 
 // account is one account's listing and the changes this process made after it began.
@@ -72,21 +76,23 @@ type change struct {
 }
 
 func newListings(api konnect.ControlPlaneAPI, clk clock.Clock, period time.Duration, qps float64) *listings {
-	return &listings{api: api, clock: clk, period: period, qps: qps, accounts: map[string]*account{}, watchedIn: map[cache.ObjectName]string{}}
+	return &listings{api: api, clock: clk, period: period, qps: qps, accounts: map[string]*account{},
+		watchedIn: map[cache.ObjectName]string{}, groups: map[cache.ObjectName]struct{}{}}
 }
 
-// maxAgeLocked is how old a listing may be before it is taken again: the sync period,
-// lengthened so that listing every account once in that time stays within the listings' share
-// of --konnect-qps (konnect.ResyncInterval; under mu). At --konnect-qps=20 that is up to 30
-// pages a minute, 3,000 control planes listed every minute; 10,000 are listed every 3 m 20 s.
+// maxAgeLocked is how old a listing may be before it is taken again, and how often a group in
+// line reads its members: the sync period, lengthened so that listing every account and
+// reading every group's members once in that time stays within the listings' share of
+// --konnect-qps (konnect.ResyncInterval; under mu). At --konnect-qps=20 that is up to 30 reads
+// a minute: 3,000 control planes listed every minute; 10,000 every 3 m 20 s.
 func (l *listings) maxAgeLocked() time.Duration {
-	pages := 0
+	reads := len(l.groups)
 	for _, a := range l.accounts {
 		if a.latest != nil {
-			pages += a.latest.pages
+			reads += a.latest.pages
 		}
 	}
-	return konnect.ResyncInterval(l.period, pages, l.qps)
+	return konnect.ResyncInterval(l.period, reads, l.qps)
 }
 
 func accountKey(auth konnect.Auth) string { return konnect.Hashed(auth.Token, auth.ServerURL) }

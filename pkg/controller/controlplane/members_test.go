@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -130,6 +131,51 @@ func TestGroupMemberMissingThenCreated(t *testing.T) {
 	if n := f.puts() - puts; n != 1 {
 		t.Fatalf("%d PUTs once the member was Programmed, want 1", n)
 	}
+}
+
+// TestGroupMembersReadWithinTheListingsShare: a group in line with Konnect reads its members
+// as often as the listings are taken, and its read counts in their share of --konnect-qps, so
+// that an idle controller's reads stay within it however many groups there are (issue 19). A
+// group not in line is looked at every sync period, and no longer counts.
+func TestGroupMembersReadWithinTheListingsShare(t *testing.T) {
+	f := groupFixture(t, []string{"m1", "late"}, "m1")
+	// 2.5 % of 0.5 calls a second: one re-sync read every 80 s.
+	f.ctrl.listings.qps = 0.5
+	expectAfter := func(what string, got, want time.Duration) {
+		t.Helper()
+		if got < want || got > time.Duration(float64(want)*(1+syncJitter)) {
+			t.Fatalf("%s: next sync after %v, want %v plus up to %.0f%% jitter", what, got, want, 100*syncJitter)
+		}
+	}
+	expectMaxAge := func(what string, want time.Duration) {
+		t.Helper()
+		if got := f.ctrl.listings.maxAge(); got != want {
+			t.Fatalf("%s: listings taken every %v, want %v", what, got, want)
+		}
+	}
+
+	// A member missing: not in line, every sync period; the account's one page alone.
+	expectAfter("a member missing", f.sync(groupName).After, time.Minute)
+	expectMaxAge("a member missing", 80*time.Second)
+
+	// In line: one page and one group's members, every 160 s, the listings too.
+	if _, err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Create(context.Background(), origin("late", "late"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.refresh("late")
+	f.sync("late")
+	f.expectProgrammed("late")
+	expectAfter("in line", f.sync(groupName).After, 160*time.Second)
+	f.expectProgrammed(groupName)
+	expectMaxAge("in line", 160*time.Second)
+
+	// The member is deleted: not in line again, and the group's read no longer counts.
+	if err := f.Client.KonnectV1alpha2().KonnectGatewayControlPlanes(namespace).Delete(context.Background(), "late", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.refresh("late")
+	expectAfter("a member being deleted", f.sync(groupName).After, time.Minute)
+	expectMaxAge("a member being deleted", 80*time.Second)
 }
 
 // TestGroupMembersThatDoNotCount: each kind of member that cannot be set is named, and the

@@ -125,11 +125,28 @@ func (l *listings) watch(key cache.ObjectName, auth konnect.Auth) (account strin
 	return account, first
 }
 
-// unwatch takes key out of its account's re-sync: its reconcile looks at it on its own
-// schedule (a failure, a group, a deletion) or it is gone.
+// resyncGroup counts key, a group in line with Konnect, among the re-sync reads (its reconcile
+// reads its members, which no listing shows) and takes it out of any account's re-sync. It
+// returns when the group's reconcile is due again: with the listings, at their maximum age.
+func (l *listings) resyncGroup(key cache.ObjectName) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unwatchLocked(key)
+	l.groups[key] = struct{}{}
+	return l.maxAgeLocked()
+}
+
+// unwatch takes key out of its account's re-sync, and out of the groups' re-sync reads: its
+// reconcile looks at it on its own schedule (a failure, a deletion) or it is gone.
 func (l *listings) unwatch(key cache.ObjectName) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.unwatchLocked(key)
+	delete(l.groups, key)
+}
+
+// unwatchLocked takes key out of its account's re-sync (under mu).
+func (l *listings) unwatchLocked(key cache.ObjectName) {
 	if account, ok := l.watchedIn[key]; ok {
 		delete(l.watchedIn, key)
 		if a := l.accounts[account]; a != nil {

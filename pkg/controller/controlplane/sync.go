@@ -99,13 +99,17 @@ func (c *Controller) reconcile(ctx context.Context, key cache.ObjectName) (loop.
 
 	// In line with Konnect: the account's re-sync looks at it from now on, and queues it only
 	// when a listing shows it drifted or gone. A group's members are not in the listing: it
-	// is looked at every sync period, as is anything not in line. After a transient failure
-	// the loop retries with its Konnect backoff (Retry-After honoured).
+	// reads them itself as often as the listings are taken, its read counted in their share of
+	// --konnect-qps. Anything not in line is looked at every sync period. After a transient
+	// failure the loop retries with its Konnect backoff (Retry-After honoured).
 	next := loop.Result{After: wait.Jitter(c.syncPeriod, syncJitter), Transient: out.transientErr}
-	if inLine := !out.keep && out.status == metav1.ConditionTrue && !isGroup(cp); inLine {
+	switch inLine := !out.keep && out.status == metav1.ConditionTrue; {
+	case inLine && !isGroup(cp):
 		c.watch(key, res.auth)
 		next = loop.Result{}
-	} else {
+	case inLine:
+		next.After = wait.Jitter(c.listings.resyncGroup(key), syncJitter)
+	default:
 		c.listings.unwatch(key)
 	}
 	return c.finish(ctx, cp, status, next)
