@@ -115,18 +115,25 @@ func (c *Client) ListControlPlanes(ctx context.Context, auth konnect.Auth, filte
 		if err != nil {
 			return nil, err
 		}
-		for _, cp := range items {
-			if !seen[cp.ID] {
-				seen[cp.ID] = true
-				all = append(all, cp)
-			}
-		}
+		all = appendUnseen(all, seen, items)
 		if len(items) < listPageSize {
 			return all, nil
 		}
 	}
 	return nil, &konnect.APIError{Op: opListControlPlanes, Kind: konnect.ErrorRejected,
 		Message: "Konnect answered " + strconv.Itoa(maxListPages) + " full pages and more"}
+}
+
+// appendUnseen appends to all the control planes of page whose id is not in seen yet, and adds
+// their ids to seen: one that moved between pages while they were read is listed once.
+func appendUnseen(all []konnect.ControlPlane, seen map[string]bool, page []konnect.ControlPlane) []konnect.ControlPlane {
+	for _, cp := range page {
+		if !seen[cp.ID] {
+			seen[cp.ID] = true
+			all = append(all, cp)
+		}
+	}
+	return all
 }
 
 // listControlPlanesPage reads one page of a listing.

@@ -37,12 +37,7 @@ func (c *Client) ListGroupMembers(ctx context.Context, auth konnect.Auth, groupI
 		if err != nil {
 			return nil, err
 		}
-		for _, cp := range items {
-			if !seen[cp.ID] {
-				seen[cp.ID] = true
-				all = append(all, cp)
-			}
-		}
+		all = appendUnseen(all, seen, items)
 		if next == "" {
 			return all, nil
 		}
