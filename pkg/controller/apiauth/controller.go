@@ -113,11 +113,15 @@ func (c *Controller) Loops() []*loop.Loop { return []*loop.Loop{c.loop, c.finali
 func (c *Controller) Lister() listers.KonnectAPIAuthConfigurationLister { return c.configs }
 
 // Wake re-queues the configurations that were told a check of their token was pending, now
-// that it has ended. It is the TokenChecker's callback and never blocks.
+// that it has ended. It is the TokenChecker's callback and never blocks. They come back
+// together (the checks of a start end within a second or two), so they go through the loop's
+// backlog.
 func (c *Controller) Wake(askers []types.NamespacedName) {
-	for _, a := range askers {
-		c.loop.Add(cache.ObjectName(a))
+	keys := make([]cache.ObjectName, len(askers))
+	for i, a := range askers {
+		keys[i] = cache.ObjectName(a)
 	}
+	c.loop.AddBatch(keys)
 }
 
 // indexBySecretRef returns the "namespace/name" of the Secret a configuration takes its token

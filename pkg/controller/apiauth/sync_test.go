@@ -443,3 +443,23 @@ func TestPendingLeavesStatusAloneUntilWoken(t *testing.T) {
 	f.ctrl.Wake([]types.NamespacedName{{Namespace: key.Namespace, Name: key.Name}})
 	waitForQueueLen(t, f, 1)
 }
+
+// TestWakeGoesThroughTheBacklog: the configurations a finished check wakes, thousands at once
+// at a start, wait in the loop's backlog, not in client-go's queue, whose maps would keep their
+// size for the rest of the run (issue 19's memory).
+func TestWakeGoesThroughTheBacklog(t *testing.T) {
+	ctx, f, key := newConfigFixture(t, inlineConfig("waiting", tokenValid))
+	f.process(ctx, key.Name) // the workers' phase has begun
+	askers := make([]types.NamespacedName, 10000)
+	for i := range askers {
+		askers[i] = types.NamespacedName{Namespace: namespace, Name: fmt.Sprintf("cfg-%05d", i)}
+	}
+	f.ctrl.Wake(askers)
+	if n := f.ctrl.loop.Len(); n != len(askers) {
+		t.Fatalf("%d keys waiting after the wake-up, want %d", n, len(askers))
+	}
+	// The backlog's feed is 64 keys before the workers' Run sizes it.
+	if n := f.ctrl.loop.TypedRateLimitingInterface.Len(); n > 64 {
+		t.Fatalf("client-go's queue holds %d keys after the wake-up, want the backlog's feed (64)", n)
+	}
+}

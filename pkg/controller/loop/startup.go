@@ -12,6 +12,9 @@ import "k8s.io/client-go/tools/cache"
 // made during the start) goes into the queue at once and leaves the backlog: a user's change
 // does not wait behind the start-up's thousands.
 //
+// A burst of keys after the start — the configurations woken together when a Konnect check
+// ends, ten thousand within a second or two — takes the same way (AddBatch).
+//
 // Len and the queue's depth metric (workqueue_depth) count the backlog too.
 
 // minFeedAhead is how many keys, at least, the queue holds while the backlog has more: enough
@@ -22,11 +25,7 @@ const minFeedAhead = 64
 func (l *Loop) Add(key cache.ObjectName) {
 	l.backlogMu.Lock()
 	if !l.started {
-		if _, dup := l.inBacklog[key]; !dup {
-			l.inBacklog[key] = struct{}{}
-			l.backlog = append(l.backlog, key)
-			l.backlogDepth.Inc()
-		}
+		l.toBacklogLocked(key)
 		l.backlogMu.Unlock()
 		return
 	}
@@ -34,6 +33,31 @@ func (l *Loop) Add(key cache.ObjectName) {
 	l.leaveBacklog(key)
 	l.backlogMu.Unlock()
 	l.TypedRateLimitingInterface.Add(key)
+}
+
+// AddBatch queues keys that come back together, through the backlog: they enter client-go's
+// queue as the workers take them, in order, once each. A key among them that is added on its
+// own meanwhile goes in at once, as at the start.
+func (l *Loop) AddBatch(keys []cache.ObjectName) {
+	l.backlogMu.Lock()
+	defer l.backlogMu.Unlock()
+	for _, key := range keys {
+		l.toBacklogLocked(key)
+	}
+	if l.started {
+		// Wakes a worker that waits in Get on an empty queue.
+		l.feedLocked()
+	}
+}
+
+// toBacklogLocked puts key at the end of the backlog, unless it waits there already (under
+// backlogMu).
+func (l *Loop) toBacklogLocked(key cache.ObjectName) {
+	if _, dup := l.inBacklog[key]; !dup {
+		l.inBacklog[key] = struct{}{}
+		l.backlog = append(l.backlog, key)
+		l.backlogDepth.Inc()
+	}
 }
 
 // Get starts the workers' phase (what is added from now on is queued at once), tops the queue
@@ -51,12 +75,17 @@ func (l *Loop) Len() int {
 	return l.TypedRateLimitingInterface.Len() + waiting
 }
 
-// feed moves keys from the backlog into the queue until the queue holds feedAhead of them or
-// the backlog is empty.
+// feed starts the workers' phase and tops the queue up from the backlog.
 func (l *Loop) feed() {
 	l.backlogMu.Lock()
 	defer l.backlogMu.Unlock()
 	l.started = true
+	l.feedLocked()
+}
+
+// feedLocked moves keys from the backlog into the queue until the queue holds feedAhead of
+// them or the backlog is empty (under backlogMu).
+func (l *Loop) feedLocked() {
 	if len(l.backlog) == 0 {
 		return
 	}
@@ -68,7 +97,7 @@ func (l *Loop) feed() {
 		}
 	}
 	if len(l.backlog) == 0 {
-		// Let the start-up's slice and map go: an empty map keeps its size.
+		// Let the slice and the map go: an empty map keeps its size.
 		l.backlog, l.inBacklog = nil, map[cache.ObjectName]struct{}{}
 	}
 }

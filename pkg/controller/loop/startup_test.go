@@ -205,3 +205,61 @@ func (histogram) Observe(float64) {}
 type settable struct{}
 
 func (settable) Set(float64) {}
+
+// TestBatchThroughTheBacklog: keys that come back together once the workers run (the
+// configurations a finished Konnect check wakes) enter client-go's queue a few at a time, in
+// order and once each, and the backlog is released again; one of them added on its own
+// meanwhile goes first.
+func TestBatchThroughTheBacklog(t *testing.T) {
+	l := New("test", nil, Options{})
+	defer l.ShutDown()
+	// The workers' phase: a first key taken and done.
+	l.Add(cache.ObjectName{Namespace: "ns", Name: "first"})
+	key, _ := l.Get()
+	l.Done(key)
+
+	woken := keys(10000, "cfg")
+	l.AddBatch(woken)
+	l.AddBatch(woken[1000:1100]) // a second check's askers, still waiting in the backlog
+	if n := l.Len(); n != len(woken) {
+		t.Fatalf("Len() = %d after the batches, want %d", n, len(woken))
+	}
+	if n := l.TypedRateLimitingInterface.Len(); n != minFeedAhead {
+		t.Fatalf("client-go's queue holds %d keys after the batches, want %d (the feed)", n, minFeedAhead)
+	}
+	edited := woken[5000]
+	l.Add(edited)
+
+	got := drain(t, l, minFeedAhead+1)
+	want := slices.Concat(woken[:minFeedAhead], []cache.ObjectName{edited}, woken[minFeedAhead:5000], woken[5001:])
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %d keys (the %dth %v), want the %d woken once each, in order, the edited one after the first feed",
+			len(got), minFeedAhead+1, got[min(minFeedAhead, len(got)-1)], len(want))
+	}
+	if l.backlog != nil || len(l.inBacklog) != 0 {
+		t.Errorf("the backlog was not released: %d keys in its slice, %d in its set", len(l.backlog), len(l.inBacklog))
+	}
+}
+
+// TestBatchWakesAWaitingWorker: a worker that waits on an empty queue takes a batch's keys.
+func TestBatchWakesAWaitingWorker(t *testing.T) {
+	woken := keys(500, "cfg")
+	done := make(chan cache.ObjectName, len(woken))
+	l := New("test", func(_ context.Context, key cache.ObjectName) (Result, error) {
+		done <- key
+		return Result{}, nil
+	}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = l.Run(ctx, 2) }()
+	// Both workers wait in Get once the (empty) caches are synced.
+	time.Sleep(100 * time.Millisecond)
+	l.AddBatch(woken)
+	for i := range woken {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the workers stopped after %d of %d keys", i, len(woken))
+		}
+	}
+}
