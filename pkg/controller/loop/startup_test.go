@@ -110,30 +110,46 @@ func TestStartupBacklogChangeGoesFirst(t *testing.T) {
 // than the feed, and reconcile each once.
 func TestStartupBacklogFeedsRunningWorkers(t *testing.T) {
 	initial := keys(2000, "cfg")
-	done := make(chan cache.ObjectName, len(initial))
-	l := New("test", func(_ context.Context, key cache.ObjectName) (Result, error) {
+	l, done := recordingLoop(len(initial))
+	addAll(l, initial)
+	runWorkers(t, l, 8)
+	expectEachOnce(t, done, initial)
+}
+
+// recordingLoop is a loop whose reconcile reports each key it is given on done, which has room
+// for n.
+func recordingLoop(n int) (*Loop, <-chan cache.ObjectName) {
+	done := make(chan cache.ObjectName, n)
+	return New("test", func(_ context.Context, key cache.ObjectName) (Result, error) {
 		done <- key
 		return Result{}, nil
-	}, Options{})
-	addAll(l, initial)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = l.Run(ctx, 8) }()
+	}, Options{}), done
+}
 
+// runWorkers runs the loop's workers until the test ends.
+func runWorkers(t *testing.T, l *Loop, workers int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = l.Run(ctx, workers) }()
+}
+
+// expectEachOnce fails unless the keys reported on done are want's, each once.
+func expectEachOnce(t *testing.T, done <-chan cache.ObjectName, want []cache.ObjectName) {
+	t.Helper()
 	seen := map[cache.ObjectName]bool{}
-	for range initial {
+	for range want {
 		var k cache.ObjectName
 		select {
 		case k = <-done:
 		case <-time.After(30 * time.Second):
-			t.Fatalf("the workers stopped after %d of %d keys", len(seen), len(initial))
+			t.Fatalf("the workers stopped after %d of %d keys", len(seen), len(want))
 		}
 		if seen[k] {
 			t.Fatalf("%v reconciled twice", k)
 		}
 		seen[k] = true
 	}
-	for _, k := range initial {
+	for _, k := range want {
 		if !seen[k] {
 			t.Errorf("%v never reconciled", k)
 		}
@@ -244,22 +260,10 @@ func TestBatchThroughTheBacklog(t *testing.T) {
 // TestBatchWakesAWaitingWorker: a worker that waits on an empty queue takes a batch's keys.
 func TestBatchWakesAWaitingWorker(t *testing.T) {
 	woken := keys(500, "cfg")
-	done := make(chan cache.ObjectName, len(woken))
-	l := New("test", func(_ context.Context, key cache.ObjectName) (Result, error) {
-		done <- key
-		return Result{}, nil
-	}, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = l.Run(ctx, 2) }()
+	l, done := recordingLoop(len(woken))
+	runWorkers(t, l, 2)
 	// Both workers wait in Get once the (empty) caches are synced.
 	time.Sleep(100 * time.Millisecond)
 	l.AddBatch(woken)
-	for i := range woken {
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("the workers stopped after %d of %d keys", i, len(woken))
-		}
-	}
+	expectEachOnce(t, done, woken)
 }
