@@ -60,7 +60,7 @@ func (l *Loop) toBacklogLocked(key cache.ObjectName) {
 	}
 }
 
-// Get starts the workers' phase (what is added from now on is queued at once), tops the queue
+// Get starts the workers' phase (what Add adds from now on is queued at once), tops the queue
 // up from the backlog and takes the next key; it blocks while there is none.
 func (l *Loop) Get() (cache.ObjectName, bool) {
 	l.feed()
